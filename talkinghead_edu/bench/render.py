@@ -1,0 +1,117 @@
+"""Benchmark of the CPU rasterizers: ``python -m talkinghead_edu.bench render [--out DIR] [--runs 5]``.
+
+A head-sized scene (:func:`talkinghead_edu.render.scenes.head_scene`, ~0.2 m, 1 m from
+the camera, filling ~70 % of the image) at N Gaussians and image sizes; median of
+``--runs`` timed runs after one warm-up, for ``forward`` (no autograd) and
+``forward+backward`` (loss = weighted sum of image, backward to all Gaussian tensors),
+plus the peak extra resident memory of each. Writes ``render.json`` and ``render.md``
+(atomically) into ``--out`` and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ..render import render
+from ..render.scenes import head_camera, head_scene
+from ..utils.io import atomic_write_text
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _time(fn, runs: int) -> float:
+    fn()  # warm-up (and JIT)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(backend: str, n: int, size: int, runs: int, seed: int = 0) -> dict:
+    """Median forward and forward+backward seconds of one backend on the head scene."""
+    gaussians = head_scene(n, sh_degree=3, generator=torch.Generator().manual_seed(seed)).requires_grad_()
+    camera = head_camera(size, size)
+    weights = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(seed + 1))
+
+    def forward():
+        with torch.no_grad():
+            return render(gaussians, camera, backend=backend, bg=1.0)
+
+    def forward_backward():
+        out = render(gaussians, camera, backend=backend, bg=1.0)
+        (out.image * weights).sum().backward()
+        for tensor in gaussians.parameters():
+            tensor.grad = None
+
+    rss_before = _peak_rss_mb()
+    result = {"backend": backend, "n": n, "size": size,
+              "forward_s": _time(forward, runs), "forward_backward_s": _time(forward_backward, runs)}
+    result["peak_rss_growth_mb"] = max(0.0, _peak_rss_mb() - rss_before)
+    result["visible"] = int(render(gaussians, camera, backend="fast").visible.sum())
+    return result
+
+
+def to_markdown(rows: list[dict], header: str) -> str:
+    lines = [header, "", "| N | image | backend | forward (ms) | forward+backward (ms) | fwd+bwd speed-up vs reference | peak RSS growth (MB) |",
+             "|---:|---:|---|---:|---:|---:|---:|"]
+    reference = {(r["n"], r["size"]): r for r in rows if r["backend"] == "reference"}
+    for r in rows:
+        ref = reference.get((r["n"], r["size"]))
+        speedup = f"{ref['forward_backward_s'] / r['forward_backward_s']:.0f}×" if ref and r["backend"] != "reference" else ""
+        lines.append(f"| {r['n']} | {r['size']}² | {r['backend']} | {1e3 * r['forward_s']:.1f} | "
+                     f"{1e3 * r['forward_backward_s']:.1f} | {speedup} | {r['peak_rss_growth_mb']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes (square)")
+    parser.add_argument("--backends", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
+    parser.add_argument("--reference-max-n", type=int, default=30_000,
+                        help="skip the (slow) reference above this N (default 30000)")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be >= 1")
+
+    rows = []
+    for size in args.sizes:
+        for n in args.n:
+            for backend in args.backends:
+                if backend == "reference" and n > args.reference_max_n:
+                    continue
+                runs = args.runs if backend == "fast" else max(1, min(args.runs, 3))
+                rows.append(measure(backend, n, size, runs))
+                print(f"{backend:9s} N={n:6d} {size}²: forward {1e3 * rows[-1]['forward_s']:8.1f} ms, "
+                      f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms", flush=True)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    import numba
+
+    info = {"torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(),
+            "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
+            "numba": numba.__version__, "load_average_1_5_15": load,
+            "runs": args.runs, "reference_runs": max(1, min(args.runs, 3)), "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+    header = (f"Rasterizer benchmark ({info['time_utc']} UTC, {info['cpu_count']} CPUs, torch threads "
+              f"{info['torch_threads']}, numba threads {info['numba_threads']}, load average {load}); "
+              f"median of {args.runs} runs (reference: {info['reference_runs']}) after one warm-up. "
+              "Peak RSS growth is the process high-water mark increase during that measurement (0 when below an earlier peak).")
+    table = to_markdown(rows, header)
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "render.json", json.dumps({"info": info, "rows": rows}, indent=2))
+    atomic_write_text(args.out / "render.md", table)
+    print(table)
+    return 0

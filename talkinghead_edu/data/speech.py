@@ -1,0 +1,408 @@
+"""Ground-truth facial motion for speech: phonemes -> visemes -> articulation curves -> FLAME.
+
+The dataset's speakers do not exist, so their faces are driven by a motion model that
+follows the spoken content and each speaker's own talking style:
+
+1. **Visemes with coarticulation** (:func:`coarticulate`). Every phone segment *s* pulls
+   each speech articulation *k* (jaw opening, lip rounding, spreading, pressing) toward
+   its viseme target ``T[s, k]`` with a dominance that decays away from the segment
+   (Cohen & Massaro 1993)::
+
+       D[s, k](t) = alpha[s, k] * exp(-theta[k] * speed * dist(t, segment s))
+       a[k](t)    = sum_s D[s, k](t) * T[s, k] / sum_s D[s, k](t)
+
+   Closure decays fast (``theta`` large: a /p/ only closes the lips where it is), rounding
+   slowly (anticipatory rounding of /u/ over several consonants). The curves are evaluated
+   at 8 sub-steps per video frame; lip closure takes the frame's *maximum* so that a short
+   /p/ is never lost, the others the mean.
+2. **Non-speech motion** (:func:`synthesize_motion`): blinks (a Poisson process), brow
+   raises on prominent (long) vowels, a slow smile/frown drift, cheek puff during bilabial
+   closure, and small head motion (neck rotation) that nods with the speech energy.
+3. **Talking style** (:class:`SpeakerStyle`): mouth-opening amplitude, lip gain,
+   articulation speed, smile bias, mouth asymmetry, brow expressivity, blink rate, head
+   motion amplitude. Same sentence + two speakers -> same phonemes, different curves.
+4. **FLAME** (:class:`HeadMotionMap`): the articulation curves (T, A) become expression
+   coefficients ``expression = articulation @ articulation_expr`` (T, E) with the bundled
+   head's ``articulation_expr`` (A, E), and the jaw rotation about +x is
+   ``jaw_open * jaw_open_max_rad``.
+
+Everything runs at 25 fps on 16 kHz audio: one video frame = 640 samples.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .visemes import SPEECH_ARTICULATIONS, VISEME_DOMINANCE, VISEME_TARGETS, VISEMES, split_phone, viseme_of
+
+__all__ = ["FPS", "SAMPLE_RATE", "SAMPLES_PER_FRAME", "ARTICULATION_NAMES", "Phoneme", "SpeakerStyle",
+           "Utterance", "HeadMotionMap", "load_head_motion_map", "coarticulate", "synthesize_motion",
+           "phonemes_from_espeak", "synthesize_utterance", "concatenate_utterances"]
+
+FPS = 25
+SAMPLE_RATE = 16000
+SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
+SUBSTEPS = 8  # motion sub-steps per video frame
+ARTICULATION_NAMES: tuple[str, ...] = (
+    "jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
+    "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right",
+)
+_COLUMN = {name: i for i, name in enumerate(ARTICULATION_NAMES)}
+# Dominance decay rates theta[k] (1/s) for jaw, round, spread, press (SPEECH_ARTICULATIONS order).
+_DECAY_PER_S = np.array([28.0, 12.0, 20.0, 70.0], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Phoneme:
+    """One phone: normalised IPA ``symbol`` ("" = pause), its ``viseme`` class, span in seconds."""
+
+    symbol: str
+    viseme: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class SpeakerStyle:
+    """A speaker's talking style: how the same phonemes become different facial motion.
+
+    Attributes:
+        mouth_amplitude: scale on jaw opening (1 = the viseme targets).
+        lip_gain: scale on lip rounding and spreading.
+        articulation_speed: scale on the dominance decay rates; > 1 is crisper (less
+            coarticulation), < 1 is slurred.
+        smile_bias: constant smile while speaking (0..0.6).
+        asymmetry: mouth pulled to the subject's left (> 0) or right (< 0) in proportion
+            to the mouth opening.
+        brow_expressivity: height of the brow raises on prominent syllables (0..1).
+        blink_rate_hz: mean blinks per second.
+        head_motion_deg: typical head rotation amplitude in degrees.
+    """
+
+    mouth_amplitude: float = 1.0
+    lip_gain: float = 1.0
+    articulation_speed: float = 1.0
+    smile_bias: float = 0.0
+    asymmetry: float = 0.0
+    brow_expressivity: float = 0.5
+    blink_rate_hz: float = 0.3
+    head_motion_deg: float = 2.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SpeakerStyle":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown SpeakerStyle fields {sorted(unknown)}; expected {sorted(known)}")
+        return cls(**{k: float(v) for k, v in values.items()})
+
+
+@dataclass
+class Utterance:
+    """One spoken utterance with its ground-truth facial motion (25 fps).
+
+    Shapes: ``audio`` (L,) float32 at 16 kHz with L = 640 * T; ``articulation`` (T, A)
+    (columns :data:`ARTICULATION_NAMES`); ``expression`` (T, E) FLAME expression
+    coefficients; ``jaw_pose`` and ``neck_pose`` (T, 3) axis-angle in radians.
+    """
+
+    id: str
+    speaker: str
+    language: str
+    sentence_id: str
+    text: str
+    audio: np.ndarray
+    phonemes: list[Phoneme]
+    articulation: np.ndarray
+    expression: np.ndarray
+    jaw_pose: np.ndarray
+    neck_pose: np.ndarray
+    sample_rate: int = SAMPLE_RATE
+    split: str = ""
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frames = self.num_frames
+        if len(self.audio) != frames * SAMPLES_PER_FRAME:
+            raise ValueError(f"utterance {self.id}: audio has {len(self.audio)} samples, expected "
+                             f"{SAMPLES_PER_FRAME} * {frames} frames")
+        for name in ("expression", "jaw_pose", "neck_pose"):
+            if getattr(self, name).shape[0] != frames:
+                raise ValueError(f"utterance {self.id}: {name} has {getattr(self, name).shape[0]} frames, "
+                                 f"articulation has {frames}")
+
+    @property
+    def num_frames(self) -> int:
+        """T, the number of 25 fps video frames."""
+        return int(self.articulation.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+    @property
+    def flame_pose(self) -> np.ndarray:
+        """FLAME pose (T, 15): [global, neck, jaw, eye_left, eye_right] axis-angle; global and eyes zero."""
+        pose = np.zeros((self.num_frames, 15), dtype=np.float32)
+        pose[:, 3:6] = self.neck_pose
+        pose[:, 6:9] = self.jaw_pose
+        return pose
+
+    def frame_visemes(self) -> list[str]:
+        """Viseme covering the centre of each frame (T,)."""
+        centres = (np.arange(self.num_frames) + 0.5) / FPS
+        ends = np.array([p.end_s for p in self.phonemes])
+        index = np.minimum(np.searchsorted(ends, centres, side="right"), len(self.phonemes) - 1)
+        return [self.phonemes[i].viseme for i in index]
+
+
+# ---------------------------------------------------------------- head asset link (contract C1)
+@dataclass(frozen=True)
+class HeadMotionMap:
+    """What the motion model needs from the head asset: articulation -> FLAME expression.
+
+    Attributes:
+        articulation_names: (A,) names, matching columns of ``articulation_expr``.
+        articulation_expr: (A, E) expression coefficients of a unit amount of each articulation.
+        jaw_open_max_rad: jaw rotation about +x that goes with ``jaw_open = 1``.
+        fingerprint: short hash of the above (to detect a changed head asset).
+    """
+
+    articulation_names: tuple[str, ...]
+    articulation_expr: np.ndarray
+    jaw_open_max_rad: float
+    fingerprint: str
+
+    def expression(self, articulation: np.ndarray) -> np.ndarray:
+        """(T, len(ARTICULATION_NAMES)) articulation curves -> (T, E) expression coefficients."""
+        columns = [_COLUMN.get(name) for name in self.articulation_names]
+        matched = np.stack([articulation[:, c] if c is not None else np.zeros(len(articulation), np.float32)
+                            for c in columns], axis=1)  # (T, A_head)
+        return (matched @ self.articulation_expr).astype(np.float32)
+
+    def jaw_pose(self, articulation: np.ndarray) -> np.ndarray:
+        """(T, A) -> (T, 3) jaw axis-angle: rotation about +x (opening) only."""
+        jaw = np.zeros((len(articulation), 3), dtype=np.float32)
+        jaw[:, 0] = articulation[:, _COLUMN["jaw_open"]] * self.jaw_open_max_rad
+        return jaw
+
+
+def load_head_motion_map(path: str | Path | None = None) -> HeadMotionMap:
+    """Read ``articulation_names``, ``articulation_expr`` and ``jaw_open_max_rad`` from a head asset npz.
+
+    ``path`` defaults to the bundled ``talkinghead_edu/flame/assets/procedural_head.npz``.
+    """
+    from ..paths import ASSETS_DIR
+
+    path = Path(path) if path is not None else ASSETS_DIR / "procedural_head.npz"
+    if not path.is_file():
+        raise FileNotFoundError(f"head asset {path} not found; build it with `talkinghead-edu build-head`")
+    with np.load(path, allow_pickle=False) as asset:
+        missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
+        if missing:
+            raise ValueError(f"head asset {path} lacks {sorted(missing)} (contract C1)")
+        names = tuple(str(n) for n in asset["articulation_names"])
+        matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)
+        jaw_max = float(asset["jaw_open_max_rad"])
+    if matrix.shape[0] != len(names):
+        raise ValueError(f"head asset {path}: articulation_expr has {matrix.shape[0]} rows for {len(names)} names")
+    digest = hashlib.sha256("|".join(names).encode() + matrix.tobytes() + np.float64(jaw_max).tobytes())
+    return HeadMotionMap(names, matrix, jaw_max, digest.hexdigest()[:16])
+
+
+# ---------------------------------------------------------------- phones -> phonemes (16 kHz)
+def phonemes_from_espeak(result, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, list[Phoneme]]:
+    """Resample an :class:`~talkinghead_edu.data.espeak.EspeakResult` to 16 kHz, pad to whole frames.
+
+    Returns:
+        audio: (L,) float32, L a multiple of 640.
+        phonemes: contiguous :class:`Phoneme` list covering [0, L / 16000] exactly
+            (diphthongs split evenly; spans under 1 ms merge into the next; the padding is a pause).
+    """
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    divisor = gcd(sample_rate, result.sample_rate)
+    audio = resample_poly(result.audio.astype(np.float64) / 32768.0, sample_rate // divisor,
+                          result.sample_rate // divisor).astype(np.float32)
+    length = int(np.ceil(len(audio) / SAMPLES_PER_FRAME)) * SAMPLES_PER_FRAME
+    audio = np.pad(audio, (0, length - len(audio)))
+    ratio = sample_rate / result.sample_rate
+    units: list[list] = []  # [symbol, viseme, start, end] in 16 kHz samples
+    pending_start = 0  # start of the next unit (absorbs spans under 1 ms)
+    for phone in result.phones:
+        start, end = round(phone.start * ratio), round(phone.end * ratio)
+        parts = split_phone(phone.symbol)
+        edges = np.linspace(start, end, len(parts) + 1).round().astype(int)
+        for part, b in zip(parts, edges[1:]):
+            if b - pending_start < 16:
+                continue
+            if part == "" and units and units[-1][0] == "":
+                units[-1][3] = b  # a pause after a pause
+            else:
+                units.append([part, viseme_of(part), pending_start, b])
+            pending_start = b
+    if units[-1][0] == "":
+        units[-1][3] = length
+    elif units[-1][3] < length:
+        units.append(["", "sil", units[-1][3], length])
+    phonemes = [Phoneme(s, v, a / sample_rate, b / sample_rate) for s, v, a, b in units]
+    return audio, phonemes
+
+
+# ---------------------------------------------------------------- motion model
+def coarticulate(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle) -> np.ndarray:
+    """Dominance-function coarticulation -> speech articulations (T, 4) (SPEECH_ARTICULATIONS).
+
+    Implements the blend in the module docstring at ``SUBSTEPS`` points per frame; the
+    distance to a segment is 0 inside it. ``lip_press`` takes the per-frame max, the others the mean.
+    """
+    times = (np.arange(num_frames * SUBSTEPS) + 0.5) / (FPS * SUBSTEPS)  # (T*S,)
+    starts = np.array([p.start_s for p in phonemes])
+    ends = np.array([p.end_s for p in phonemes])
+    viseme_index = np.array([VISEMES.index(p.viseme) for p in phonemes])
+    distance = np.maximum(0.0, np.maximum(starts[None, :] - times[:, None], times[:, None] - ends[None, :]))  # (T*S, P)
+    decay = _DECAY_PER_S * style.articulation_speed  # (4,)
+    # dominance[t, p, k] = alpha[viseme(p), k] * exp(-theta[k] * distance[t, p])
+    dominance = VISEME_DOMINANCE[viseme_index][None] * np.exp(-distance[:, :, None] * decay[None, None, :])
+    dominance = np.maximum(dominance, 1e-12)
+    blended = (dominance * VISEME_TARGETS[viseme_index][None]).sum(1) / dominance.sum(1)  # (T*S, 4)
+    per_frame = blended.reshape(num_frames, SUBSTEPS, len(SPEECH_ARTICULATIONS))
+    curves = per_frame.mean(axis=1)
+    press = SPEECH_ARTICULATIONS.index("lip_press")
+    curves[:, press] = per_frame[:, :, press].max(axis=1)
+    return curves.astype(np.float32)
+
+
+def _slow_noise(rng: np.random.Generator, num_frames: int, low_hz: float = 0.1, high_hz: float = 0.6,
+                components: int = 3) -> np.ndarray:
+    """Smooth zero-mean noise in [-1, 1] (T,): a sum of a few slow sinusoids with random phases."""
+    t = np.arange(num_frames) / FPS
+    frequencies = rng.uniform(low_hz, high_hz, components)
+    phases = rng.uniform(0, 2 * np.pi, components)
+    return (np.sin(2 * np.pi * frequencies[:, None] * t[None] + phases[:, None]).sum(0) / components).astype(np.float32)
+
+
+def _pulse(num_frames: int, centre_s: float, rise_s: float, fall_s: float) -> np.ndarray:
+    """Raised-cosine bump (T,) peaking (1) at ``centre_s``: rise over ``rise_s``, decay over ``fall_s``."""
+    t = (np.arange(num_frames) + 0.5) / FPS - centre_s
+    out = np.zeros(num_frames, dtype=np.float32)
+    rising = (t > -rise_s) & (t <= 0)
+    falling = (t > 0) & (t < fall_s)
+    out[rising] = 0.5 * (1 + np.cos(np.pi * t[rising] / rise_s))
+    out[falling] = 0.5 * (1 + np.cos(np.pi * t[falling] / fall_s))
+    return out
+
+
+def synthesize_motion(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Full facial motion for one utterance.
+
+    Returns:
+        articulation: (T, A) float32 in :data:`ARTICULATION_NAMES` order, values >= 0.
+        neck_pose: (T, 3) float32 axis-angle (radians): nod (x), turn (y), tilt (z).
+    """
+    T = num_frames
+    speech = coarticulate(phonemes, T, style)
+    out = np.zeros((T, len(ARTICULATION_NAMES)), dtype=np.float32)
+    jaw = np.clip(speech[:, 0] * style.mouth_amplitude, 0.0, 1.0)
+    out[:, _COLUMN["jaw_open"]] = jaw
+    out[:, _COLUMN["lip_round"]] = np.clip(speech[:, 1] * style.lip_gain, 0.0, 1.2)
+    out[:, _COLUMN["lip_spread"]] = np.clip(speech[:, 2] * style.lip_gain, 0.0, 1.2)
+    press = speech[:, 3]
+    out[:, _COLUMN["lip_press"]] = press
+    # air pressure builds behind closed lips: the cheeks puff a little during a bilabial closure
+    out[:, _COLUMN["cheek_puff"]] = 0.3 * np.clip((press - 0.5) / 0.5, 0.0, 1.0)
+    out[:, _COLUMN["smile"]] = np.clip(style.smile_bias + 0.08 * _slow_noise(rng, T), 0.0, 1.0)
+    out[:, _COLUMN["brow_frown"]] = np.clip(0.12 * _slow_noise(rng, T, 0.05, 0.3), 0.0, 1.0)
+    # mouth asymmetry grows with the opening
+    pull = style.asymmetry * (0.3 + jaw)
+    out[:, _COLUMN["mouth_left"]] = np.clip(pull, 0.0, None)
+    out[:, _COLUMN["mouth_right"]] = np.clip(-pull, 0.0, None)
+    # brow raises on some prominent (long) vowels; the first one always gets one
+    brow = 0.15 * style.brow_expressivity * np.clip(_slow_noise(rng, T), 0.0, 1.0)
+    vowels = [p for p in phonemes if p.viseme in {"i", "e", "a", "o", "u"}]
+    typical = np.percentile([p.end_s - p.start_s for p in vowels], 75) if vowels else 0.0
+    candidates = [p for p in vowels if p.end_s - p.start_s >= typical]
+    chosen = [p for i, p in enumerate(candidates) if i == 0 or rng.random() < 0.35]
+    for p in chosen:
+        brow = np.maximum(brow, style.brow_expressivity * rng.uniform(0.6, 1.0) *
+                          _pulse(T, 0.5 * (p.start_s + p.end_s), 0.15, 0.45))
+    out[:, _COLUMN["brow_raise"]] = brow
+    # blinks: Poisson process; fast close (70 ms), slow open (150 ms)
+    blink = np.zeros(T, dtype=np.float32)
+    time_s = rng.exponential(1.0 / style.blink_rate_hz)
+    while time_s < T / FPS:
+        blink = np.maximum(blink, _pulse(T, time_s, 0.07, 0.15))
+        time_s += 0.25 + rng.exponential(1.0 / style.blink_rate_hz)
+    out[:, _COLUMN["blink_left"]] = blink
+    out[:, _COLUMN["blink_right"]] = blink * 0.97
+    # head motion: slow wandering plus a nod that follows the jaw activity (speech energy)
+    amplitude = np.deg2rad(style.head_motion_deg)
+    energy = np.convolve(jaw - jaw.mean(), np.hanning(9) / np.hanning(9).sum(), mode="same")
+    neck = np.stack([
+        amplitude * (0.5 * _slow_noise(rng, T) + 0.8 * energy),
+        amplitude * _slow_noise(rng, T, 0.05, 0.4),
+        0.5 * amplitude * _slow_noise(rng, T, 0.05, 0.3),
+    ], axis=1).astype(np.float32)
+    return out, neck
+
+
+def synthesize_utterance(text: str, language: str, voice, style: SpeakerStyle, seed: int, *,
+                         head: HeadMotionMap | None = None, speaker: str = "", utterance_id: str = "",
+                         sentence_id: str = "", espeak_result=None) -> Utterance:
+    """Speak ``text`` with espeak-ng (fresh process) and synthesise the matching facial motion.
+
+    Args:
+        text: the sentence (Mandarin as pinyin with tone digits, Korean in Hangul).
+        language: one of ``"en" "fr" "es" "de" "ko" "cmn"``.
+        voice: :class:`~talkinghead_edu.data.espeak.VoiceSpec` (timbre and prosody).
+        style: :class:`SpeakerStyle` (how the face moves).
+        seed: seeds blinks, brow raises, head motion (the speech part is deterministic).
+        head: articulation -> FLAME map (default: the bundled head asset).
+        espeak_result: an already synthesised :class:`EspeakResult` (skips espeak).
+    """
+    if espeak_result is None:
+        from .espeak import synthesize_isolated
+
+        espeak_result = synthesize_isolated([(text, language, voice)], max_workers=1)[0]
+    head = head or load_head_motion_map()
+    audio, phonemes = phonemes_from_espeak(espeak_result)
+    num_frames = len(audio) // SAMPLES_PER_FRAME
+    articulation, neck_pose = synthesize_motion(phonemes, num_frames, style, np.random.default_rng(seed))
+    return Utterance(id=utterance_id, speaker=speaker, language=language, sentence_id=sentence_id, text=text,
+                     audio=audio, phonemes=phonemes, articulation=articulation,
+                     expression=head.expression(articulation), jaw_pose=head.jaw_pose(articulation),
+                     neck_pose=neck_pose)
+
+
+def concatenate_utterances(utterances: list[Utterance]) -> Utterance:
+    """Join utterances of one speaker end to end (audio, phonemes shifted, motion) -> one long track."""
+    if not utterances:
+        raise ValueError("concatenate_utterances needs at least one utterance")
+    speakers = {u.speaker for u in utterances}
+    if len(speakers) != 1:
+        raise ValueError(f"concatenate_utterances needs one speaker, got {sorted(speakers)}")
+    phonemes: list[Phoneme] = []
+    offset = 0.0
+    for u in utterances:
+        phonemes += [Phoneme(p.symbol, p.viseme, p.start_s + offset, p.end_s + offset) for p in u.phonemes]
+        offset += u.duration_s
+    languages = {u.language for u in utterances}
+    return Utterance(
+        id="+".join(u.id for u in utterances), speaker=utterances[0].speaker,
+        language=languages.pop() if len(languages) == 1 else "mixed",
+        sentence_id="+".join(u.sentence_id for u in utterances), text=" ".join(u.text for u in utterances),
+        audio=np.concatenate([u.audio for u in utterances]), phonemes=phonemes,
+        articulation=np.concatenate([u.articulation for u in utterances]),
+        expression=np.concatenate([u.expression for u in utterances]),
+        jaw_pose=np.concatenate([u.jaw_pose for u in utterances]),
+        neck_pose=np.concatenate([u.neck_pose for u in utterances]),
+    )

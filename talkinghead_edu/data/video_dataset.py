@@ -1,0 +1,310 @@
+"""Loader for the bundled target-speaker videos (``datasets_small/video/<speaker>/``).
+
+On-disk format of one speaker (written by :mod:`talkinghead_edu.data.video_generate`)::
+
+    video/metadata.json            speakers, seed, generator version, sha256 of every file
+    video/<speaker>/meta.json      fps, size, number of frames, splits, codec and its PSNR,
+                                   the speaker's appearance/voice/style, the utterances
+    video/<speaker>/frames/00000.jpg ...   RGB frames, JPEG quality 95, 4:4:4 chroma
+    video/<speaker>/masks.npz      labels (T, H, W) uint8 ids of semantics.LABEL_NAMES,
+                                   face_mask (T, H, W) bool = the mask M of eq 19
+    video/<speaker>/tracking.npz   what a face tracker delivers: K (3, 3), viewmats (T, 4, 4)
+                                   world->camera (OpenCV axes), shape (S,), expression (T, E),
+                                   pose (T, 15), translation (T, 3), landmarks2d (T, 68, 2)
+    video/<speaker>/ground_truth_eval_only.npz   the true FLAME parameters (same keys) and
+                                   the true articulation weights (T, A) — for evaluation only
+    video/<speaker>/audio.flac     16 kHz mono, exactly 640 samples per frame
+
+Load with ``np.load(path, allow_pickle=False)``; :func:`load_video_dataset` does all of it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..paths import dataset_root
+from ..semantics import LABEL_IDS
+
+__all__ = [
+    "FlameParams",
+    "VideoDataset",
+    "load_video_dataset",
+    "list_video_speakers",
+    "verify_video_checksums",
+    "FACE_MASK_LABELS",
+    "face_mask_from_labels",
+    "SAMPLES_PER_FRAME",
+]
+
+SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+
+#: Labels inside the facial mask M of eq 19: the head the Gaussians re-render (face,
+#: lips, teeth, mouth interior, eyes, brows, hair) — not the neck/torso, not the background.
+FACE_MASK_LABELS: tuple[str, ...] = ("skin", "lips", "teeth", "mouth_interior", "eyes", "eyebrows", "hair")
+
+
+def face_mask_from_labels(labels: np.ndarray) -> np.ndarray:
+    """The mask M of eq 19 from a label map: ``(..., H, W)`` uint8 -> bool, True on :data:`FACE_MASK_LABELS`."""
+    return np.isin(labels, [LABEL_IDS[name] for name in FACE_MASK_LABELS])
+
+
+@dataclass
+class FlameParams:
+    """A FLAME parameter sequence (numpy float32).
+
+    Attributes:
+        shape: ``(S,)`` identity coefficients (constant over the video).
+        expression: ``(T, E)`` expression coefficients.
+        pose: ``(T, 15)`` axis-angle ``[global, neck, jaw, eye_left, eye_right]``.
+        translation: ``(T, 3)`` metres.
+    """
+
+    shape: np.ndarray
+    expression: np.ndarray
+    pose: np.ndarray
+    translation: np.ndarray
+
+    def __post_init__(self) -> None:
+        T = len(self.expression)
+        if self.shape.ndim != 1 or self.expression.ndim != 2:
+            raise ValueError(f"FlameParams: shape must be (S,) and expression (T, E), got {self.shape.shape} and {self.expression.shape}")
+        if self.pose.shape != (T, 15) or self.translation.shape != (T, 3):
+            raise ValueError(
+                f"FlameParams: expected pose ({T}, 15) and translation ({T}, 3) to match expression ({T}, E), "
+                f"got {self.pose.shape} and {self.translation.shape}"
+            )
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.expression)
+
+    def resized(self, n_shape: int, n_expr: int) -> "FlameParams":
+        """Truncate or zero-pad the shape/expression coefficients to ``n_shape``/``n_expr`` columns."""
+
+        def fit(values: np.ndarray, n: int) -> np.ndarray:
+            out = np.zeros(values.shape[:-1] + (n,), dtype=np.float32)
+            k = min(n, values.shape[-1])
+            out[..., :k] = values[..., :k]
+            return out
+
+        return FlameParams(fit(self.shape, n_shape), fit(self.expression, n_expr), self.pose, self.translation)
+
+    def tensors(self, frames: np.ndarray | slice | None = None, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+        """Keyword arguments for the FLAME model (``head(**params.tensors(idx))``), batch = the chosen frames.
+
+        Returns ``shape (B, S)``, ``expression (B, E)``, ``pose (B, 15)``, ``translation (B, 3)``.
+        """
+        index = slice(None) if frames is None else frames
+        expression = torch.as_tensor(self.expression[index], dtype=torch.float32, device=device)
+        expression = expression.reshape(-1, self.expression.shape[1])
+        batch = expression.shape[0]
+        return {
+            "shape": torch.as_tensor(self.shape, dtype=torch.float32, device=device).expand(batch, -1).clone(),
+            "expression": expression,
+            "pose": torch.as_tensor(self.pose[index], dtype=torch.float32, device=device).reshape(batch, 15),
+            "translation": torch.as_tensor(self.translation[index], dtype=torch.float32, device=device).reshape(batch, 3),
+        }
+
+    @classmethod
+    def from_npz(cls, arrays) -> "FlameParams":
+        return cls(*(np.asarray(arrays[k], dtype=np.float32) for k in ("shape", "expression", "pose", "translation")))
+
+
+@dataclass
+class VideoDataset:
+    """One target speaker's video with everything a face tracker and a face parser deliver.
+
+    Attributes:
+        speaker: speaker name.
+        fps: 25.
+        height, width: ``H, W`` of the frames (after resizing to the requested resolution).
+        labels: ``(T, H, W)`` uint8 semantic label ids (``semantics.LABEL_NAMES``, 0 background).
+        face_mask: ``(T, H, W)`` bool, the facial mask M of eq 19 (:data:`FACE_MASK_LABELS`).
+        K: ``(3, 3)`` float32 intrinsics (pixel centres at +0.5, see ``render``).
+        viewmats: ``(T, 4, 4)`` float32 world->camera, OpenCV axes.
+        flame_tracked: the tracker's FLAME parameters (true + jitter + slow bias) — train on these.
+        flame_true: the true FLAME parameters — **evaluation only**.
+        landmarks2d: ``(T, 68, 2)`` float32 pixel positions of the 68 landmarks (exact).
+        audio: ``(L,)`` float32 16 kHz, ``L = 640 T``.
+        splits: ``{"train", "val", "test"}`` -> frame indices (contiguous blocks).
+        meta: the speaker's ``meta.json``.
+
+    A video loaded with :func:`talkinghead_edu.data.byo.load_byo_video` may lack the
+    fields a real tracker does not deliver: ``labels``/``face_mask`` (no parsing maps),
+    ``flame_true`` (always None for real data), ``landmarks2d``, ``audio`` are then ``None``.
+
+    Frames are loaded lazily: :attr:`frames` decodes every JPEG on first access and keeps
+    the ``(T, H, W, 3)`` uint8 array; :meth:`frame` decodes (or reuses) a single frame.
+    """
+
+    speaker: str
+    fps: int
+    height: int
+    width: int
+    labels: np.ndarray | None
+    face_mask: np.ndarray | None
+    K: np.ndarray
+    viewmats: np.ndarray
+    flame_tracked: FlameParams
+    flame_true: FlameParams | None
+    landmarks2d: np.ndarray | None
+    audio: np.ndarray | None
+    splits: dict[str, np.ndarray]
+    meta: dict
+    frame_paths: list[Path] = field(repr=False, default_factory=list)
+    sample_rate: int = 16000
+    _frames: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_paths)
+
+    def _decode(self, index: int) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(self.frame_paths[index]) as image:
+            image = image.convert("RGB")
+            if image.size != (self.width, self.height):
+                image = image.resize((self.width, self.height), Image.Resampling.BOX)
+            return np.asarray(image, dtype=np.uint8)
+
+    @property
+    def frames(self) -> np.ndarray:
+        """``(T, H, W, 3)`` uint8, decoded on first access."""
+        if self._frames is None:
+            self._frames = np.stack([self._decode(i) for i in range(self.num_frames)])
+        return self._frames
+
+    def frame(self, index: int, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Frame ``index`` as a float tensor ``(H, W, 3)`` in ``[0, 1]``."""
+        if not -self.num_frames <= index < self.num_frames:
+            raise IndexError(f"frame index {index} out of range for {self.num_frames} frames of {self.speaker}")
+        pixels = self._frames[index] if self._frames is not None else self._decode(index % self.num_frames)
+        return torch.from_numpy(pixels.astype(np.float32) / 255.0).to(device)
+
+    def audio_for_frames(self, frames: np.ndarray | slice) -> np.ndarray:
+        """The audio samples ``(640 k,)`` under a contiguous block of frames."""
+        if self.audio is None:
+            raise ValueError(f"video {self.speaker!r} has no audio track")
+        index = np.arange(self.num_frames)[frames]
+        if len(index) and not np.all(np.diff(index) == 1):
+            raise ValueError("audio_for_frames needs a contiguous block of frames")
+        start = int(index[0]) * SAMPLES_PER_FRAME if len(index) else 0
+        return self.audio[start : start + len(index) * SAMPLES_PER_FRAME]
+
+
+def _video_root(root: str | Path | None) -> Path:
+    return Path(root) if root is not None else dataset_root() / "video"
+
+
+def list_video_speakers(root: str | Path | None = None) -> list[str]:
+    """Names of the bundled target speakers (from ``video/metadata.json``)."""
+    metadata_path = _video_root(root) / "metadata.json"
+    if not metadata_path.is_file():
+        raise FileNotFoundError(f"{metadata_path} not found; regenerate the data with `talkinghead-edu make-dataset`")
+    return list(json.loads(metadata_path.read_text())["speakers"])
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def verify_video_checksums(root: str | Path | None = None) -> list[str]:
+    """Paths (relative to ``video/``) whose sha256 differs from ``metadata.json``; empty when all match."""
+    video_root = _video_root(root)
+    expected = json.loads((video_root / "metadata.json").read_text())["sha256"]
+    return [rel for rel, digest in sorted(expected.items()) if not (video_root / rel).is_file() or _sha256(video_root / rel) != digest]
+
+
+def _resize_nearest(maps: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of ``(T, H0, W0)`` maps by pixel centres."""
+    rows = np.minimum(((np.arange(height) + 0.5) * maps.shape[1] / height).astype(np.int64), maps.shape[1] - 1)
+    cols = np.minimum(((np.arange(width) + 0.5) * maps.shape[2] / width).astype(np.int64), maps.shape[2] - 1)
+    return maps[:, rows][:, :, cols]
+
+
+def load_video_dataset(speaker: str, root: str | Path | None = None, resolution: int = 256) -> VideoDataset:
+    """Load one bundled target speaker.
+
+    Args:
+        speaker: a name from :func:`list_video_speakers` (e.g. ``"speaker_a"``).
+        root: the ``video/`` folder; default ``dataset_root()/"video"``.
+        resolution: output width in pixels. Frames are box-filtered, label maps and masks
+            resized by nearest neighbour, ``K`` and the landmarks scaled by
+            ``resolution / stored width`` (pixel-edge origin, so ``u' = s u``).
+
+    Returns:
+        :class:`VideoDataset`.
+    """
+    import soundfile
+
+    video_root = _video_root(root)
+    folder = video_root / speaker
+    if not (folder / "meta.json").is_file():
+        try:
+            known = ", ".join(list_video_speakers(root))
+        except FileNotFoundError:
+            known = "none (no metadata.json)"
+        raise FileNotFoundError(f"no video data for speaker {speaker!r} in {video_root}; available speakers: {known}")
+    if int(resolution) <= 0:
+        raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
+    meta = json.loads((folder / "meta.json").read_text())
+    stored_h, stored_w, T = int(meta["height"]), int(meta["width"]), int(meta["num_frames"])
+    scale = int(resolution) / stored_w
+    height, width = int(round(stored_h * scale)), int(resolution)
+
+    with np.load(folder / "tracking.npz", allow_pickle=False) as tracking:
+        K = tracking["K"].astype(np.float32)
+        viewmats = tracking["viewmats"].astype(np.float32)
+        landmarks2d = tracking["landmarks2d"].astype(np.float32)
+        flame_tracked = FlameParams.from_npz(tracking)
+    with np.load(folder / "ground_truth_eval_only.npz", allow_pickle=False) as truth:
+        flame_true = FlameParams.from_npz(truth)
+    with np.load(folder / "masks.npz", allow_pickle=False) as masks:
+        labels = masks["labels"]
+        face_mask = masks["face_mask"]
+    audio, sample_rate = soundfile.read(folder / "audio.flac", dtype="float32")
+    frame_paths = [folder / "frames" / f"{i:05d}.jpg" for i in range(T)]
+
+    problems = []
+    if labels.shape != (T, stored_h, stored_w) or face_mask.shape != labels.shape:
+        problems.append(f"masks {labels.shape}/{face_mask.shape} != ({T}, {stored_h}, {stored_w})")
+    if len(viewmats) != T or len(landmarks2d) != T or flame_tracked.num_frames != T or flame_true.num_frames != T:
+        problems.append("per-frame arrays do not all have num_frames rows")
+    if sample_rate != 16000 or len(audio) != SAMPLES_PER_FRAME * T:
+        problems.append(f"audio has {len(audio)} samples at {sample_rate} Hz, expected {SAMPLES_PER_FRAME * T} at 16000 Hz")
+    if not all(p.is_file() for p in (frame_paths[0], frame_paths[-1])):
+        problems.append("frame files are missing")
+    if problems:
+        raise ValueError(f"{folder} is inconsistent: " + "; ".join(problems))
+
+    if (height, width) != (stored_h, stored_w):
+        labels = _resize_nearest(labels, height, width)
+        face_mask = _resize_nearest(face_mask, height, width)
+        K = K.copy()
+        K[:2] *= scale
+        landmarks2d = landmarks2d * scale
+    splits = {name: np.arange(start, stop) for name, (start, stop) in meta["splits"].items()}
+    return VideoDataset(
+        speaker=speaker,
+        fps=int(meta["fps"]),
+        height=height,
+        width=width,
+        labels=labels,
+        face_mask=face_mask,
+        K=K,
+        viewmats=viewmats,
+        flame_tracked=flame_tracked,
+        flame_true=flame_true,
+        landmarks2d=landmarks2d.astype(np.float32),
+        audio=audio,
+        splits=splits,
+        meta=meta,
+        frame_paths=frame_paths,
+        sample_rate=int(sample_rate),
+    )

@@ -1,0 +1,391 @@
+"""Contrastive identity/content decoupling: E_asr -> the Universal Audio Encoder E_uni (§3.2.1, eqs 1-3).
+
+Figure 3 of the paper, step by step:
+
+1. take audio of one speaker and cut it into ``k + 1`` equal segments (:func:`split_segments`);
+2. pick one segment as the anchor ``A_anchor = A_{c1,t1}`` (content c1, timbre t1);
+3. convert its timbre -> the positive ``A_pos = A_{c1,t2}`` (same words, other voice);
+4. the remaining ``k`` segments are the negatives ``A_{neg,i}`` (same voice, other words);
+5. encode them all, ``f = E_uni(A)`` (eq 1), and pull ``f_anchor`` towards ``f_0 = f_pos``
+   while pushing it away from ``f_1..f_k`` (eq 2, InfoNCE): since anchor and negatives share
+   the voice and the positive does not, the cheapest way to win is to stop encoding the voice;
+6. keep the content with eq 3: the frozen ASR decoder D_asr must still read the same phonemes
+   from the fine-tuned features as the frozen E_asr produced (CTC against its own decoding).
+
+Eq 2 as printed sums only the ``k`` negatives in the denominator; the usual InfoNCE (van
+den Oord et al.) also includes the positive. :func:`info_nce` offers both
+(``include_positive=False`` is the paper's form). With all features identical, the
+printed form gives ``log k`` and the usual one ``log (k + 1)``.
+
+Measurements (:func:`evaluate_encoder`): a linear speaker probe on pooled features, the
+phoneme error rate (PER) of the CTC decoder, and the similarity of the same sentence
+spoken by different speakers — each before vs after decoupling, on held-out utterances.
+
+Glossary: B batch, k negatives, L samples, T frames (25 fps), S CTC steps (50 fps), D features.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .audio.encoder import BLANK, AudioEncoder, ctc_greedy_decode, encode_phonemes
+from .audio.features import SAMPLES_PER_FRAME
+from .audio.timbre import random_timbre
+
+__all__ = [
+    "ContrastiveSample",
+    "split_segments",
+    "sample_contrastive_set",
+    "info_nce",
+    "pooled_features",
+    "content_preservation_loss",
+    "DecouplingConfig",
+    "fine_tune_universal",
+    "edit_distance",
+    "phoneme_error_rate",
+    "speaker_probe_accuracy",
+    "segment_features",
+    "same_sentence_similarity",
+    "evaluate_encoder",
+]
+
+
+@dataclasses.dataclass
+class ContrastiveSample:
+    """One Figure-3 set: ``anchor (Ls,)``, ``positive (Ls,)``, ``negatives (k, Ls)``, ``anchor_index``, timbre used."""
+
+    anchor: np.ndarray
+    positive: np.ndarray
+    negatives: np.ndarray
+    anchor_index: int
+    timbre: dict
+
+
+def split_segments(waveform: np.ndarray, k: int, segment_samples: int | None = None) -> np.ndarray:
+    """Cut one speaker's audio into ``k + 1`` equal, frame-aligned segments (Fig. 3).
+
+    Args:
+        waveform: ``(L,)`` audio of one speaker.
+        k: number of negatives (``k + 1`` segments in all).
+        segment_samples: length of each segment (a multiple of 640); default the longest
+            multiple of 640 that fits ``k + 1`` times.
+
+    Returns:
+        ``(k + 1, segment_samples)``, consecutive pieces from the start of ``waveform``.
+    """
+    waveform = np.asarray(waveform, dtype=np.float32)
+    if k < 1:
+        raise ValueError(f"k (number of negatives) must be >= 1, got {k}")
+    if segment_samples is None:
+        segment_samples = waveform.shape[0] // (k + 1) // SAMPLES_PER_FRAME * SAMPLES_PER_FRAME
+    if segment_samples <= 0 or segment_samples % SAMPLES_PER_FRAME:
+        raise ValueError(f"segment_samples={segment_samples} must be a positive multiple of {SAMPLES_PER_FRAME}")
+    if (k + 1) * segment_samples > waveform.shape[0]:
+        raise ValueError(
+            f"audio of {waveform.shape[0]} samples is too short for {k + 1} segments of {segment_samples} samples"
+        )
+    return waveform[: (k + 1) * segment_samples].reshape(k + 1, segment_samples).copy()
+
+
+def sample_contrastive_set(
+    waveform: np.ndarray,
+    k: int,
+    segment_samples: int,
+    rng: np.random.Generator,
+    timbre_fn: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, dict]] = random_timbre,
+) -> ContrastiveSample:
+    """Draw a random stretch of ``(k + 1) * segment_samples`` samples, split it, pick the anchor, convert it.
+
+    Args:
+        waveform: ``(L,)`` audio of one speaker (e.g. its utterances concatenated).
+        timbre_fn: ``(clip, rng) -> (converted clip, params)``; default Praat "Change gender"
+            with a random pitch and formant ratio (:func:`~talkinghead_edu.audio.timbre.random_timbre`).
+    """
+    span = (k + 1) * segment_samples
+    if waveform.shape[0] < span:
+        raise ValueError(f"audio of {waveform.shape[0]} samples is too short for {k + 1} segments of {segment_samples}")
+    start = int(rng.integers(0, (waveform.shape[0] - span) // SAMPLES_PER_FRAME + 1)) * SAMPLES_PER_FRAME
+    segments = split_segments(waveform[start : start + span], k, segment_samples)
+    anchor_index = int(rng.integers(0, k + 1))
+    positive, params = timbre_fn(segments[anchor_index], rng)
+    negatives = np.delete(segments, anchor_index, axis=0)
+    return ContrastiveSample(segments[anchor_index], positive.astype(np.float32), negatives, anchor_index, params)
+
+
+def info_nce(
+    anchor: torch.Tensor,
+    positive: torch.Tensor,
+    negatives: torch.Tensor,
+    temperature: float = 0.1,
+    include_positive: bool = False,
+    normalize: bool = True,
+) -> torch.Tensor:
+    """InfoNCE of eq 2, averaged over the batch.
+
+    ``L_adv = -log( exp(f_a·f_0/τ) / Σ_{i=1..k} exp(f_a·f_i/τ) )``   (eq 2, ``include_positive=False``)
+
+    and the usual form with ``Σ_{i=0..k}`` (positive included) for ``include_positive=True``.
+
+    Args:
+        anchor: ``(B, D)`` ``f_anchor``; positive: ``(B, D)`` ``f_0``; negatives: ``(B, k, D)`` ``f_1..f_k``.
+        temperature: ``τ``.
+        normalize: L2-normalise the features first (dot product = cosine similarity; this keeps the
+            printed form bounded below by ``-2/τ - log k``).
+
+    Returns:
+        scalar loss.
+    """
+    if anchor.ndim != 2 or positive.shape != anchor.shape or negatives.ndim != 3 or negatives.shape[0] != anchor.shape[0] or negatives.shape[2] != anchor.shape[1]:
+        raise ValueError(
+            f"expected anchor (B, D), positive (B, D), negatives (B, k, D); got {tuple(anchor.shape)}, "
+            f"{tuple(positive.shape)}, {tuple(negatives.shape)}"
+        )
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if normalize:
+        anchor, positive, negatives = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1), F.normalize(negatives, dim=-1)
+    positive_logit = (anchor * positive).sum(-1) / temperature  # (B,)     f_a · f_0 / τ
+    negative_logits = torch.einsum("bd,bkd->bk", anchor, negatives) / temperature  # (B, k)  f_a · f_i / τ
+    denominator_logits = torch.cat([positive_logit[:, None], negative_logits], 1) if include_positive else negative_logits
+    return (torch.logsumexp(denominator_logits, dim=1) - positive_logit).mean()
+
+
+def pooled_features(features: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over time: ``(B, T, D)`` (+ ``valid (B, T)``) -> ``(B, D)``."""
+    if valid is None:
+        return features.mean(1)
+    weights = valid.to(features.dtype)[..., None]
+    return (features * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def content_preservation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Eq 3: ``L_text = L_ctc(D_asr(f_anchor), D_asr(E_asr(A_anchor)))``.
+
+    The frozen model's output is turned into a label sequence by greedy CTC decoding;
+    the fine-tuned model's logits are scored against it with CTC.
+
+    Args:
+        student_logits: ``(B, S, V+1)`` D_asr on the fine-tuned features (differentiable).
+        teacher_logits: ``(B, S, V+1)`` D_asr on the frozen E_asr features.
+        valid: ``(B, S)`` steps that hold audio.
+    """
+    targets = ctc_greedy_decode(teacher_logits.detach(), valid)
+    input_lengths = valid.sum(1) if valid is not None else torch.full((student_logits.shape[0],), student_logits.shape[1])
+    target_lengths = torch.tensor([len(t) for t in targets])
+    flat_targets = torch.tensor([i for t in targets for i in t], dtype=torch.long)
+    log_probs = student_logits.log_softmax(-1).transpose(0, 1)  # (S, B, V+1) as F.ctc_loss wants
+    return F.ctc_loss(log_probs, flat_targets, input_lengths.cpu(), target_lengths, blank=BLANK, reduction="mean", zero_infinity=True)
+
+
+@dataclasses.dataclass
+class DecouplingConfig:
+    """Knobs of :func:`fine_tune_universal` (defaults = the shipped ``universal_encoder``)."""
+
+    steps: int = 300
+    k: int = 4  # negatives per anchor
+    segment_seconds: float = 1.28  # 32 video frames
+    speakers_per_step: int = 8
+    temperature: float = 0.1  # τ of eq 2
+    include_positive: bool = False  # eq 2 as printed
+    lambda_text: float = 1.0  # weight of eq 3
+    lr: float = 3e-4
+    seed: int = 0
+
+
+def fine_tune_universal(
+    asr_encoder: AudioEncoder,
+    speaker_audio: dict[str, np.ndarray],
+    config: DecouplingConfig = DecouplingConfig(),
+    progress: bool = True,
+    timbre_fn: Callable = random_timbre,
+) -> tuple[AudioEncoder, list[dict]]:
+    """Fine-tune E_uni from E_asr with ``L_adv + λ L_text`` (eqs 2-3).
+
+    Args:
+        asr_encoder: the trained E_asr + D_asr (left unchanged; a copy is fine-tuned and the
+            CTC head D_asr stays frozen).
+        speaker_audio: speaker -> ``(L,)`` their training audio concatenated (16 kHz).
+        config: see :class:`DecouplingConfig`.
+
+    Returns:
+        ``(E_uni in eval mode, history)`` with per-step ``{"step", "loss", "adv", "text"}``.
+    """
+    from tqdm.auto import tqdm
+
+    device = next(asr_encoder.parameters()).device
+    frozen = copy.deepcopy(asr_encoder).eval().requires_grad_(False)
+    universal = copy.deepcopy(asr_encoder).train()
+    universal.ctc_head.requires_grad_(False)  # D_asr is shared and frozen
+    optimizer = torch.optim.AdamW([p for p in universal.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.01)
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    segment_samples = int(round(config.segment_seconds * 25)) * SAMPLES_PER_FRAME
+    speakers = sorted(speaker_audio)
+    history = []
+    bar = tqdm(range(config.steps), desc="decoupling", disable=not progress)
+    for step in bar:
+        chosen = rng.choice(speakers, size=min(config.speakers_per_step, len(speakers)), replace=False)
+        sets = [sample_contrastive_set(speaker_audio[s], config.k, segment_samples, rng, timbre_fn) for s in chosen]
+        anchors = torch.from_numpy(np.stack([s.anchor for s in sets])).to(device)  # (B, Ls)
+        clips = torch.from_numpy(np.concatenate([np.stack([s.anchor for s in sets]), np.stack([s.positive for s in sets]), np.concatenate([s.negatives for s in sets])])).to(device)
+        hidden, valid = universal.encode(clips)  # (B(k+2), S, D)
+        pooled = pooled_features(hidden, valid)
+        batch = len(sets)
+        f_anchor, f_pos, f_neg = pooled[:batch], pooled[batch : 2 * batch], pooled[2 * batch :].reshape(batch, config.k, -1)
+        loss_adv = info_nce(f_anchor, f_pos, f_neg, config.temperature, config.include_positive)  # eq 2
+        with torch.no_grad():
+            teacher_hidden, _ = frozen.encode(anchors)
+            teacher_logits = frozen.ctc_head(teacher_hidden)
+        loss_text = content_preservation_loss(universal.ctc_head(hidden[:batch]), teacher_logits, valid[:batch])  # eq 3
+        loss = loss_adv + config.lambda_text * loss_text
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(universal.parameters(), 1.0)
+        optimizer.step()
+        history.append({"step": step, "loss": float(loss.detach()), "adv": float(loss_adv.detach()), "text": float(loss_text.detach())})
+        bar.set_postfix(adv=f"{history[-1]['adv']:.3f}", text=f"{history[-1]['text']:.3f}")
+    return universal.eval(), history
+
+
+def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
+    """Levenshtein distance (substitutions + insertions + deletions), dynamic programming."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_item in enumerate(reference, start=1):
+        current = [i] + [0] * len(hypothesis)
+        for j, hyp_item in enumerate(hypothesis, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_item != hyp_item))
+        previous = current
+    return previous[-1]
+
+
+@torch.no_grad()
+def _encode_utterances(encoder, utterances: Sequence, batch_size: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``[(hidden (S, D), logits (S, V+1))]`` per utterance (zero-padded batches, masks respected)."""
+    device = next(encoder.parameters()).device
+    order = sorted(range(len(utterances)), key=lambda i: len(utterances[i].audio))
+    results: list = [None] * len(utterances)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        lengths = torch.tensor([len(utterances[i].audio) for i in index])
+        wave = torch.zeros(len(index), int(lengths.max()))
+        for row, i in enumerate(index):
+            wave[row, : lengths[row]] = torch.as_tensor(utterances[i].audio)
+        hidden, valid = encoder.encode(wave.to(device), lengths.to(device))
+        logits = encoder.ctc_head(hidden)
+        for row, i in enumerate(index):
+            n = int(valid[row].sum())
+            results[i] = (hidden[row, :n].cpu(), logits[row, :n].cpu())
+    return results
+
+
+def phoneme_error_rate(encoder: AudioEncoder, utterances: Sequence, encoded=None) -> float:
+    """PER in percent: total edit distance / total reference phonemes (greedy CTC decoding)."""
+    encoded = encoded or _encode_utterances(encoder, utterances)
+    errors = total = 0
+    for utterance, (_, logits) in zip(utterances, encoded):
+        reference = encode_phonemes([p.symbol for p in utterance.phonemes], encoder.vocabulary)
+        hypothesis = ctc_greedy_decode(logits[None])[0]
+        errors += edit_distance(reference, hypothesis)
+        total += len(reference)
+    return 100.0 * errors / max(total, 1)
+
+
+def segment_features(encoded, utterances: Sequence, segment_frames: int = 25) -> tuple[torch.Tensor, list[int]]:
+    """Pool encoder steps over consecutive windows of ``segment_frames`` 25 fps frames.
+
+    Returns:
+        ``(features (N, D), utterance index of each row)``; the last partial window is kept
+        if it is at least half a window long.
+    """
+    rows, owners = [], []
+    steps = 2 * segment_frames
+    for index, (hidden, _) in enumerate(encoded):
+        for start in range(0, hidden.shape[0], steps):
+            piece = hidden[start : start + steps]
+            if piece.shape[0] >= steps // 2 or start == 0:
+                rows.append(piece.mean(0))
+                owners.append(index)
+    return torch.stack(rows), owners
+
+
+def speaker_probe_accuracy(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor,
+    weight_decay: float = 1e-3, iterations: int = 200,
+) -> float:
+    """Accuracy of a linear speaker classifier (multinomial logistic regression on standardised features).
+
+    Trained with L-BFGS on ``train_features (N, D)``/``train_labels (N,)``, scored on the test pair.
+    """
+    mean, std = train_features.mean(0), train_features.std(0) + 1e-6
+    x_train, x_test = (train_features - mean) / std, (test_features - mean) / std
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    generator = torch.Generator().manual_seed(0)
+    linear = torch.nn.Linear(x_train.shape[1], n_classes)
+    with torch.no_grad():
+        linear.weight.copy_(torch.randn(linear.weight.shape, generator=generator) * 0.01)
+        linear.bias.zero_()
+    optimizer = torch.optim.LBFGS(linear.parameters(), max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(linear(x_train), train_labels) + weight_decay * linear.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return float((linear(x_test).argmax(1) == test_labels).float().mean())
+
+
+def same_sentence_similarity(pooled: torch.Tensor, utterances: Sequence) -> dict[str, float]:
+    """Mean cosine similarity of utterance-pooled features for pairs of utterances.
+
+    Returns:
+        ``{"same_sentence_other_speaker": ..., "other_sentence_same_speaker": ...}``: content
+        should make the first high; voice makes the second high.
+    """
+    unit = F.normalize(pooled, dim=-1)
+    similarity = unit @ unit.T
+    same_sentence, same_speaker = [], []
+    for i in range(len(utterances)):
+        for j in range(i + 1, len(utterances)):
+            a, b = utterances[i], utterances[j]
+            if a.sentence_id == b.sentence_id and a.speaker != b.speaker:
+                same_sentence.append(float(similarity[i, j]))
+            elif a.sentence_id != b.sentence_id and a.speaker == b.speaker:
+                same_speaker.append(float(similarity[i, j]))
+    return {
+        "same_sentence_other_speaker": float(np.mean(same_sentence)) if same_sentence else float("nan"),
+        "other_sentence_same_speaker": float(np.mean(same_speaker)) if same_speaker else float("nan"),
+    }
+
+
+def evaluate_encoder(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25) -> dict[str, float]:
+    """The three measurements of the issue for one encoder.
+
+    * ``probe_accuracy``: linear speaker probe trained on segment-pooled features of
+      ``train_utterances``, accuracy on those of ``test_utterances`` (held out);
+    * ``chance``: ``1 / number of speakers``;
+    * ``per``: phoneme error rate (%) on ``test_utterances``;
+    * ``same_sentence_other_speaker`` / ``other_sentence_same_speaker``: cosine similarities.
+    """
+    speakers = sorted({u.speaker for u in train_utterances})
+    label = {s: i for i, s in enumerate(speakers)}
+    train_encoded = _encode_utterances(encoder, train_utterances)
+    test_encoded = _encode_utterances(encoder, test_utterances)
+    x_train, owners_train = segment_features(train_encoded, train_utterances, segment_frames)
+    x_test, owners_test = segment_features(test_encoded, test_utterances, segment_frames)
+    y_train = torch.tensor([label[train_utterances[i].speaker] for i in owners_train])
+    y_test = torch.tensor([label[test_utterances[i].speaker] for i in owners_test])
+    pooled = torch.stack([hidden.mean(0) for hidden, _ in test_encoded])
+    return {
+        "probe_accuracy": speaker_probe_accuracy(x_train, y_train, x_test, y_test),
+        "chance": 1.0 / len(speakers),
+        "per": phoneme_error_rate(encoder, test_utterances, test_encoded),
+        **same_sentence_similarity(pooled, test_utterances),
+    }

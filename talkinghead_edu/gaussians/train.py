@@ -1,0 +1,354 @@
+"""Training the dynamic Gaussian renderer on one target speaker's video (paper §3.3, eqs 9–24).
+
+One step:
+
+1. pick a training frame ``t`` (seeded by ``seed`` and the step number, so a resumed run
+   draws the same frames);
+2. FLAME (eq 10) with the tracked parameters of ``t`` plus, when fine-tuning is on, small
+   learnable per-frame corrections (expression, pose, translation; paper §4.1.3);
+3. bind the Gaussians to the posed triangles (eqs 11–15) with the speaker-specific
+   blendshapes driven by ``ψ = [θ_jaw, ε]`` (eqs 16–18);
+4. rasterize (eq 9) the colours and, for ``L_seg``, the fixed label colours (eq 22);
+5. paste into the frame as in eq 19 — ``Î = I_gau + (1 − α)(1 − M) I_ori`` (alpha-aware, so a
+   Gaussian drawn outside the face mask ``M`` hides the frame behind it, and a transparent
+   spot inside ``M`` shows black) — and compare with the frame: eq 24;
+6. Adam step; adaptive density control (children inherit their triangle).
+
+:class:`RendererTrainer` keeps the model, the optimiser and the history, writes atomic
+resumable checkpoints (safetensors, :func:`talkinghead_edu.utils.io.save_checkpoint`) and
+evaluates PSNR / SSIM / LMD on held-out frames.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..losses import LossWeights, gaussian_label_colors, label_map_colors, renderer_loss
+from ..metrics import landmark_distance, psnr, ssim
+from ..utils.io import load_checkpoint, save_checkpoint
+from .density import DensityConfig, DensityController
+from .model import SH_C0, GaussianHead, psi_from_flame
+
+__all__ = ["TrainConfig", "RendererTrainer", "project_points"]
+
+_JAW = slice(6, 9)  # the jaw's axis-angle inside FLAME's (15,) pose vector
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (stored in every checkpoint).
+
+    Learning rates follow 3DGS's proportions; positions are in metres (a head is ~0.2 m).
+    The three switches are the ablations of Table 3.
+    """
+
+    steps: int = 3000
+    gaussians_per_triangle: int = 1
+    sh_degree: int = 1
+    latent_dim: int = 16
+    blendshapes: bool = True
+    finetune_flame: bool = True
+    semantic: bool = True
+    lr_means: float = 2e-4
+    lr_quats: float = 2e-3
+    lr_scales: float = 5e-3
+    lr_opacity: float = 5e-2
+    lr_sh_dc: float = 5e-3
+    lr_sh_rest: float = 2.5e-4
+    lr_eta: float = 5e-3
+    lr_blendshapes: float = 1e-3
+    lr_mlp: float = 1e-3
+    lr_flame_expression: float = 1e-3
+    lr_flame_pose: float = 1e-4
+    lr_flame_translation: float = 1e-5
+    init_opacity: float = 0.7
+    losses: LossWeights = field(default_factory=LossWeights)
+    density: DensityConfig = field(default_factory=lambda: DensityConfig(refine_start=200, refine_every=200, refine_stop=2400, reset_every=0, clone_max_size=0.003, max_gaussians=40_000))
+    val_every: int = 250
+    val_frames: int = 6
+    seed: int = 0
+    backend: str = "auto"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        values = dict(values)
+        values["losses"] = LossWeights(**values["losses"])
+        values["density"] = DensityConfig(**values["density"])
+        return cls(**values)
+
+
+def project_points(points: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
+    """Pinhole projection: ``(…, P, 3)`` world points -> ``(…, P, 2)`` pixels (``u = K x_cam / z``)."""
+    cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]
+    pixels = cam @ K.T
+    return pixels[..., :2] / pixels[..., 2:3].clamp_min(1e-9)
+
+
+class RendererTrainer:
+    """Trains a :class:`GaussianHead` on a :class:`~talkinghead_edu.data.VideoDataset`.
+
+    Args:
+        video: the target speaker's video (frames, labels, face masks, cameras, tracked FLAME).
+        flame: the FLAME-compatible head model (:func:`talkinghead_edu.flame.load_head_model`).
+        config: :class:`TrainConfig`.
+        device: where to train (``"cpu"``; on CUDA ``backend="auto"`` picks gsplat).
+
+    Example:
+        >>> trainer = RendererTrainer(video, flame, TrainConfig(steps=500))
+        >>> trainer.train(checkpoint_path="head.safetensors")
+        >>> trainer.evaluate("test")
+    """
+
+    def __init__(self, video, flame, config: TrainConfig | None = None, device: str | torch.device = "cpu"):
+        self.config = config or TrainConfig()
+        self.device = torch.device(device)
+        self.video = video
+        self.flame = flame.to(self.device)
+        if flame.face_labels is None and self.config.semantic:
+            raise ValueError("the semantic loss needs a head model with face_labels; pass semantic=False or a labelled model")
+        if video.face_mask is None:
+            raise ValueError(f"video {video.speaker!r} has no face masks; the training composite (eq 19) needs the mask M")
+        params = video.flame_tracked.resized(flame.n_shape, flame.n_expr)
+        self.tracked = {k: v.to(self.device) for k, v in params.tensors(device=self.device).items()}
+        self.num_frames = self.tracked["expression"].shape[0]
+        self.K = torch.as_tensor(video.K, dtype=torch.float32, device=self.device)
+        self.viewmats = torch.as_tensor(video.viewmats, dtype=torch.float32, device=self.device)
+        self.train_frames = np.asarray(video.splits["train"])
+        self.step = 0
+        self.history: dict[str, list] = {"step": [], "loss": [], "l1": [], "ssim": [], "attr": [], "seg": [], "num_gaussians": [], "val_step": [], "val_psnr": [], "seconds": []}
+        torch.manual_seed(self.config.seed)
+        self.head = GaussianHead(
+            self.flame.faces,
+            psi_dim=3 + flame.n_expr,
+            gaussians_per_triangle=self.config.gaussians_per_triangle,
+            sh_degree=self.config.sh_degree,
+            latent_dim=self.config.latent_dim,
+            init_opacity=self.config.init_opacity,
+            init_rgb=self._initial_colors(),
+            seed=self.config.seed,
+            device=self.device,
+        )
+        self.flame_offsets = nn.ParameterDict(
+            {
+                "expression": torch.zeros(self.num_frames, flame.n_expr),
+                "pose": torch.zeros(self.num_frames, 15),
+                "translation": torch.zeros(self.num_frames, 3),
+            }
+        ).to(self.device)
+        self.density = DensityController(self.config.density)
+        self.optimizer = self._make_optimizer()
+
+    # ------------------------------------------------------------------ setup
+    @torch.no_grad()
+    def _initial_colors(self) -> torch.Tensor:
+        """``(F, 3)`` colour per triangle: the first training frame's pixel under its centroid."""
+        index = int(self.train_frames[0])
+        vertices = self.flame(**{k: v[index : index + 1] for k, v in self.tracked.items()}).vertices[0]
+        centroids = vertices[self.flame.faces].mean(1)
+        pixels = project_points(centroids, self.K, self.viewmats[index]).round().long()
+        pixels[:, 0].clamp_(0, self.video.width - 1)
+        pixels[:, 1].clamp_(0, self.video.height - 1)
+        frame = self.video.frame(index, device=self.device)
+        return frame[pixels[:, 1], pixels[:, 0]].cpu()
+
+    def _param_groups(self) -> list[tuple[str, nn.Parameter, float]]:
+        c = self.config
+        rates = {"local_means": c.lr_means, "local_quats": c.lr_quats, "local_log_scales": c.lr_scales, "opacity_logits": c.lr_opacity, "sh_dc": c.lr_sh_dc, "sh_rest": c.lr_sh_rest, "eta_logits": c.lr_eta}
+        if c.blendshapes:
+            rates.update(bs_pos=c.lr_blendshapes, bs_rot=c.lr_blendshapes, bs_color=c.lr_blendshapes)
+        groups = [(f"gaussian/{name}", self.head.gaussian_params[name], lr) for name, lr in rates.items()]
+        if c.blendshapes:
+            groups += [(f"mlp/{name}", p, c.lr_mlp) for name, p in self.head.latent_mlp.named_parameters()]
+        if c.finetune_flame:
+            flame_rates = {"expression": c.lr_flame_expression, "pose": c.lr_flame_pose, "translation": c.lr_flame_translation}
+            groups += [(f"flame/{name}", self.flame_offsets[name], lr) for name, lr in flame_rates.items()]
+        return groups
+
+    def _make_optimizer(self) -> torch.optim.Adam:
+        groups = self._param_groups()
+        self.group_names = [name for name, _, _ in groups]
+        return torch.optim.Adam([{"params": [p], "lr": lr, "name": name} for name, p, lr in groups], eps=1e-15)
+
+    # ------------------------------------------------------------------ forward
+    def flame_inputs(self, frames: torch.Tensor, finetuned: bool = True) -> dict[str, torch.Tensor]:
+        """Tracked FLAME parameters of ``frames (B,)`` (+ the learned corrections if fine-tuning)."""
+        inputs = {k: v[frames] for k, v in self.tracked.items()}
+        if finetuned and self.config.finetune_flame:
+            for name in ("expression", "pose", "translation"):
+                inputs[name] = inputs[name] + self.flame_offsets[name][frames]
+        return inputs
+
+    def render_frame(self, index: int, finetuned: bool = True, with_semantics: bool = False):
+        """Render frame ``index``; returns ``(render_output, bound_gaussians, flame_output, composite)``.
+
+        ``composite`` is the ``(H, W, 3)`` paste of the render into the frame (step 5 above).
+        """
+        from ..render import Camera, render
+
+        frames = torch.tensor([index], device=self.device)
+        inputs = self.flame_inputs(frames, finetuned)
+        flame_out = self.flame(**inputs)
+        psi = psi_from_flame(inputs["pose"][:, _JAW], inputs["expression"]) if self.config.blendshapes else None
+        bound = self.head(flame_out.vertices, psi)
+        camera = Camera(K=self.K, viewmat=self.viewmats[index], width=self.video.width, height=self.video.height)
+        features = gaussian_label_colors(self.flame.face_labels, self.head.triangle_ids) if with_semantics else None
+        out = render(bound.frame(0), camera, backend=self.config.backend, bg=None, features=features)
+        original = self.video.frame(index, device=self.device)
+        outside = (1.0 - torch.as_tensor(self.video.face_mask[index], device=self.device).float()).unsqueeze(-1)
+        composite = out.image + (1.0 - out.alpha) * outside * original
+        return out, bound, flame_out, composite
+
+    # ------------------------------------------------------------------ training
+    def train(self, steps: int | None = None, checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, progress: bool = True, callback=None) -> dict:
+        """Train until ``steps`` (default ``config.steps``) total steps; resumable.
+
+        Args:
+            steps: the target total step count (a resumed trainer continues from ``self.step``).
+            checkpoint_path: if given, a checkpoint is written there every ``checkpoint_every``
+                steps and at the end (atomically).
+            callback: ``callback(trainer)`` after every validation (e.g. to update a live plot).
+
+        Returns:
+            :attr:`history`.
+        """
+        from tqdm.auto import tqdm
+
+        target = self.config.steps if steps is None else steps
+        cfg = self.config
+        start_time = time.perf_counter() - (self.history["seconds"][-1] if self.history["seconds"] else 0.0)
+        bar = tqdm(total=target, initial=self.step, desc="training Gaussian head", disable=not progress)
+        while self.step < target:
+            self.step += 1
+            generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+            index = int(self.train_frames[torch.randint(len(self.train_frames), (1,), generator=generator).item()])
+            out, bound, _, composite = self.render_frame(index, with_semantics=cfg.semantic)
+            target_image = self.video.frame(index, device=self.device)
+            semantic, labels = None, None
+            if cfg.semantic:
+                labels = torch.as_tensor(self.video.labels[index], device=self.device).long()
+                outside = (1.0 - torch.as_tensor(self.video.face_mask[index], device=self.device).float()).unsqueeze(-1)
+                semantic = out.features + (1.0 - out.alpha) * outside * label_map_colors(labels)  # eq 22 pasted like the image
+            loss, terms = renderer_loss(composite, target_image, bound.local_means, self.head.gaussian_params["local_log_scales"], cfg.losses, semantic, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            with torch.no_grad():  # keep the quaternions near unit length
+                self.head.gaussian_params["local_quats"].div_(self.head.gaussian_params["local_quats"].norm(dim=-1, keepdim=True).clamp_min(1e-8))
+            self.density.accumulate(out.means2d, out.visible, self.video.width, self.video.height)
+            self.density.step(self.step, self.head, self.optimizer, bound.log_scales[0].detach(), generator)
+            self._log(terms, float(loss.detach()), time.perf_counter() - start_time)
+            bar.update(1)
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", N=self.head.num_gaussians)
+            if cfg.val_every and (self.step % cfg.val_every == 0 or self.step == target):
+                value = self.evaluate("val", max_frames=cfg.val_frames)["psnr"]
+                self.history["val_step"].append(self.step)
+                self.history["val_psnr"].append(value)
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", N=self.head.num_gaussians, val_psnr=f"{value:.2f}")
+                if callback is not None:
+                    callback(self)
+            if checkpoint_path is not None and (self.step % checkpoint_every == 0 or self.step == target):
+                self.save(checkpoint_path)
+        bar.close()
+        return self.history
+
+    def _log(self, terms: dict, loss: float, seconds: float) -> None:
+        h = self.history
+        h["step"].append(self.step)
+        h["loss"].append(loss)
+        for name in ("l1", "ssim", "attr", "seg"):
+            h[name].append(terms.get(name, float("nan")))
+        h["num_gaussians"].append(self.head.num_gaussians)
+        h["seconds"].append(seconds)
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self, split: str = "test", max_frames: int | None = None) -> dict:
+        """PSNR / SSIM of the pasted render vs. the frames, PSNR inside the face mask, and LMD.
+
+        Held-out frames use the tracked FLAME parameters (no fine-tuning exists for them).
+        LMD is the mean pixel distance between the 68 landmarks of the mesh that drives the
+        Gaussians, projected, and the dataset's true 2-D landmarks.
+
+        Returns:
+            ``{"psnr", "ssim", "psnr_face", "lmd", "frames"}`` (means over the frames).
+        """
+        if split not in self.video.splits:
+            raise ValueError(f"unknown split {split!r}; expected one of {sorted(self.video.splits)}")
+        frames = np.asarray(self.video.splits[split])
+        if max_frames is not None and len(frames) > max_frames:
+            frames = frames[np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]
+        scores = {"psnr": [], "ssim": [], "psnr_face": [], "lmd": []}
+        for index in frames:
+            index = int(index)
+            _, _, flame_out, composite = self.render_frame(index, finetuned=split == "train")
+            image = composite.clamp(0.0, 1.0)
+            truth = self.video.frame(index, device=self.device)
+            mask = torch.as_tensor(self.video.face_mask[index], device=self.device)
+            scores["psnr"].append(float(psnr(image, truth)))
+            scores["ssim"].append(float(ssim(image, truth)))
+            scores["psnr_face"].append(float(psnr(image, truth, mask=mask)))
+            if self.video.landmarks2d is not None and flame_out.landmarks.shape[1] == self.video.landmarks2d.shape[1]:
+                predicted = project_points(flame_out.landmarks[0], self.K, self.viewmats[index])
+                scores["lmd"].append(float(landmark_distance(predicted, torch.as_tensor(self.video.landmarks2d[index], device=self.device))))
+        summary = {name: float(np.mean(values)) if values else float("nan") for name, values in scores.items()}
+        summary["frames"] = len(frames)
+        return summary
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything needed to resume: model, FLAME corrections and Adam moments."""
+        tensors = {f"gaussian/{k}": v for k, v in self.head.gaussian_params.items()}
+        tensors["triangle_ids"] = self.head.triangle_ids
+        tensors.update({f"mlp/{k}": v for k, v in self.head.latent_mlp.state_dict().items()})
+        tensors.update({f"flame/{k}": v for k, v in self.flame_offsets.items()})
+        for name, group in zip(self.group_names, self.optimizer.param_groups):
+            for key, value in self.optimizer.state.get(group["params"][0], {}).items():
+                tensors[f"adam/{name}/{key}"] = torch.as_tensor(value)
+        if self.density.grad_sum is not None:
+            tensors["density/grad_sum"], tensors["density/seen"] = self.density.grad_sum, self.density.seen
+        return tensors
+
+    def save(self, path: str | Path) -> Path:
+        """Write a resumable checkpoint atomically (safetensors + JSON metadata)."""
+        meta = {"step": self.step, "config": self.config.to_dict(), "history": self.history, "density_history": self.density.history, "speaker": self.video.speaker}
+        return save_checkpoint(path, self.state_tensors(), meta)
+
+    @classmethod
+    def load(cls, path: str | Path, video, flame, device: str | torch.device = "cpu") -> "RendererTrainer":
+        """Rebuild a trainer from :meth:`save`'s file and continue where it stopped."""
+        tensors, meta = load_checkpoint(path, device=device)
+        trainer = cls(video, flame, TrainConfig.from_dict(meta["config"]), device=device)
+        if meta.get("speaker") not in (None, video.speaker):
+            raise ValueError(f"checkpoint {path} was trained on {meta['speaker']!r}, not {video.speaker!r}")
+        head = trainer.head
+        for name in list(head.gaussian_params):
+            head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].clone())
+        head.triangle_ids = tensors["triangle_ids"].long()
+        head.latent_mlp.load_state_dict({k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")})
+        with torch.no_grad():
+            for name, param in trainer.flame_offsets.items():
+                param.copy_(tensors[f"flame/{name}"])
+        trainer.optimizer = trainer._make_optimizer()
+        for name, group in zip(trainer.group_names, trainer.optimizer.param_groups):
+            state = {key.split("/")[-1]: value for key, value in tensors.items() if key.startswith(f"adam/{name}/")}
+            if state:
+                trainer.optimizer.state[group["params"][0]] = state
+        trainer.step = int(meta["step"])
+        trainer.history = {k: list(v) for k, v in meta["history"].items()}
+        trainer.density.history = list(meta.get("density_history", []))
+        if "density/grad_sum" in tensors:
+            trainer.density.grad_sum, trainer.density.seen = tensors["density/grad_sum"], tensors["density/seen"]
+        return trainer
+
+    def rgb_of_dc(self) -> torch.Tensor:
+        """``(N, 3)`` base colours ``SH_C0 κ0 + 0.5`` (for plots)."""
+        return SH_C0 * self.head.gaussian_params["sh_dc"][:, 0].detach() + 0.5

@@ -1,0 +1,154 @@
+"""Evaluating a motion translator on held-out utterances.
+
+Measures (all self-driven: an utterance's own audio, its own speaker's style):
+
+* **lip vertex error** (mm): mean over frames and lip vertices ``M_L`` of ``||v − v̂||``;
+* **lip LMD** (mm): :func:`talkinghead_edu.metrics.landmark_distance` over the 20 mouth
+  landmarks (iBUG 48–67) of the 3-D mesh;
+* **jitter** (mm/frame²): mean norm of the second difference of the lip vertices
+  ``||v_{t+1} − 2 v_t + v_{t−1}||`` (compare with the ground truth's own jitter);
+* **jaw amplitude** (rad): the RMS over frames of the jaw rotation angle ``||jaw_pose_t||``,
+  per speaker; the **style ratio** of two speakers is ``amplitude(a) / amplitude(b)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..metrics import landmark_distance
+from .model import MotionTranslator
+from .sequence import FlameSequence, params_to_flame_inputs
+from .train import MotionExample, head_vertices
+
+__all__ = ["MOUTH_LANDMARKS", "lip_vertex_error_mm", "lip_landmark_distance_mm", "lip_jitter_mm", "jaw_amplitude", "UtteranceScores", "evaluate_translator", "summarize", "style_ratio", "format_table"]
+
+MOUTH_LANDMARKS = slice(48, 68)  # iBUG 68: outer and inner lip contour
+
+
+def _lip_vertices(head, params: torch.Tensor) -> torch.Tensor:
+    return head_vertices(head, params)[:, head.lip_vertex_ids]  # (T, M_L, 3)
+
+
+def lip_vertex_error_mm(head, params_pred: torch.Tensor, params_true: torch.Tensor) -> float:
+    """Mean L2 distance (mm) over frames and lip vertices; ``params_*`` ``(T, P)``."""
+    if params_pred.shape != params_true.shape:
+        raise ValueError(f"lip_vertex_error_mm: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
+    with torch.no_grad():
+        return 1000.0 * (_lip_vertices(head, params_pred) - _lip_vertices(head, params_true)).norm(dim=-1).mean().item()
+
+
+def lip_landmark_distance_mm(head, params_pred: torch.Tensor, params_true: torch.Tensor) -> float:
+    """LMD (mm) over the mouth landmarks 48–67 of the posed 3-D mesh; ``params_*`` ``(T, P)``."""
+    if params_pred.shape != params_true.shape:
+        raise ValueError(f"lip_landmark_distance_mm: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
+    if head.n_landmarks < 68:
+        raise ValueError(f"lip_landmark_distance_mm: the head model has {head.n_landmarks} landmarks; the iBUG-68 layout is needed")
+    with torch.no_grad():
+        landmarks = []
+        for params in (params_pred, params_true):
+            expression, pose = params_to_flame_inputs(params, head.n_expr)
+            landmarks.append(head(expression=expression, pose=pose).landmarks[:, MOUTH_LANDMARKS])
+    return 1000.0 * landmark_distance(landmarks[0], landmarks[1]).item()
+
+
+def lip_jitter_mm(head, params: torch.Tensor) -> float:
+    """Mean ``||v_{t+1} − 2 v_t + v_{t−1}||`` (mm/frame²) over lip vertices; ``params`` ``(T, P)``, ``T >= 3``."""
+    if params.shape[0] < 3:
+        raise ValueError(f"lip_jitter_mm: needs at least 3 frames, got {params.shape[0]}")
+    with torch.no_grad():
+        lips = _lip_vertices(head, params)
+        return 1000.0 * (lips[2:] - 2 * lips[1:-1] + lips[:-2]).norm(dim=-1).mean().item()
+
+
+def jaw_amplitude(jaw_pose: torch.Tensor) -> float:
+    """RMS over frames of the jaw rotation angle (radians); ``jaw_pose`` ``(T, 3)`` axis-angle."""
+    if jaw_pose.dim() != 2 or jaw_pose.shape[1] != 3:
+        raise ValueError(f"jaw_amplitude: expected (T, 3) axis-angle, got {tuple(jaw_pose.shape)}")
+    return jaw_pose.norm(dim=-1).pow(2).mean().sqrt().item()
+
+
+@dataclass
+class UtteranceScores:
+    """Scores of one held-out utterance (see module docstring for units)."""
+
+    id: str
+    speaker: str
+    frames: int
+    lip_error_mm: float
+    lip_lmd_mm: float
+    jitter_pred_mm: float
+    jitter_true_mm: float
+    jaw_pred: float
+    jaw_true: float
+
+
+def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionExample], head, unseen: str = "average") -> list[UtteranceScores]:
+    """Self-driven evaluation of every example.
+
+    Known speakers use their own embedding; speakers the translator has not seen use the
+    average embedding (``unseen="average"``) or the nearest one judged on the first half of
+    the utterance (``unseen="nearest"``).
+    """
+    scores = []
+    for example in examples:
+        speaker = example.speaker if example.speaker in translator.speakers else None
+        if speaker is None and unseen == "nearest" and translator.identity is not None:
+            half = max(1, example.num_frames // 2)
+            speaker = translator.nearest_speaker(example.features[:half], example.params[:half])
+        predicted = translator.predict(example.features, speaker).params
+        truth = example.params
+        scores.append(UtteranceScores(
+            id=example.id, speaker=example.speaker, frames=example.num_frames,
+            lip_error_mm=lip_vertex_error_mm(head, predicted, truth),
+            lip_lmd_mm=lip_landmark_distance_mm(head, predicted, truth) if head.n_landmarks >= 68 else float("nan"),
+            jitter_pred_mm=lip_jitter_mm(head, predicted), jitter_true_mm=lip_jitter_mm(head, truth),
+            jaw_pred=jaw_amplitude(FlameSequence.from_params(predicted).jaw_pose),
+            jaw_true=jaw_amplitude(FlameSequence.from_params(truth).jaw_pose),
+        ))
+    return scores
+
+
+def summarize(scores: Sequence[UtteranceScores]) -> dict:
+    """Frame-weighted means over utterances, and per-speaker jaw amplitudes ``{speaker: (pred, true)}``."""
+    if not scores:
+        raise ValueError("summarize: no scores")
+    weights = np.array([s.frames for s in scores], dtype=np.float64)
+
+    def mean(field: str) -> float:
+        return float(np.average([getattr(s, field) for s in scores], weights=weights))
+
+    jaw = {}
+    for speaker in sorted({s.speaker for s in scores}):
+        mine = [s for s in scores if s.speaker == speaker]
+        w = np.array([s.frames for s in mine], dtype=np.float64)
+        # RMS over all frames of the speaker: combine per-utterance RMS values by frame count
+        jaw[speaker] = tuple(float(np.sqrt(np.average([getattr(s, f) ** 2 for s in mine], weights=w))) for f in ("jaw_pred", "jaw_true"))
+    return {
+        "lip_error_mm": mean("lip_error_mm"), "lip_lmd_mm": mean("lip_lmd_mm"),
+        "jitter_pred_mm": mean("jitter_pred_mm"), "jitter_true_mm": mean("jitter_true_mm"), "jaw": jaw,
+    }
+
+
+def style_ratio(summary: dict, speaker_a: str, speaker_b: str) -> dict:
+    """Jaw-amplitude ratio ``a / b``: predicted, ground truth, and the relative error ``|pred/true − 1|``."""
+    for speaker in (speaker_a, speaker_b):
+        if speaker not in summary["jaw"]:
+            raise KeyError(f"style_ratio: no scores for speaker {speaker!r}; have {sorted(summary['jaw'])}")
+    predicted = summary["jaw"][speaker_a][0] / summary["jaw"][speaker_b][0]
+    truth = summary["jaw"][speaker_a][1] / summary["jaw"][speaker_b][1]
+    return {"predicted": predicted, "true": truth, "relative_error": abs(predicted / truth - 1.0)}
+
+
+def format_table(rows: dict[str, dict[str, float]], digits: int = 3) -> str:
+    """Plain-text table: ``{row name: {column: value}}`` (columns from the first row)."""
+    if not rows:
+        raise ValueError("format_table: no rows")
+    columns = list(next(iter(rows.values())))
+    cells = [["", *columns]] + [[name, *(f"{values[c]:.{digits}f}" for c in columns)] for name, values in rows.items()]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""Frame-feature extractors for the motion translator: ``waveform (B, L) -> (B, T, D)``, ``T = L // 640``.
+
+The translator accepts any callable with that signature. By name:
+
+* ``"universal"`` / ``"asr"``: the package's audio encoders (``talkinghead_edu.audio.load_encoder``),
+  the decoupled Universal Audio Encoder ``E_uni`` and the raw ASR encoder ``E_asr``;
+* ``"log_mel"``: :class:`LogMelFrameFeatures`, a training-free fallback (40 log-mel bands
+  every 10 ms, four of them stacked per 40-ms video frame: ``D = 160``).
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["LogMelFrameFeatures", "EncoderFrameFeatures", "get_feature_extractor", "SAMPLES_PER_FRAME"]
+
+SAMPLE_RATE = 16_000
+SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+
+
+def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
+    if waveform.dim() != 2:
+        raise ValueError(f"expected a waveform batch (B, L), got {tuple(waveform.shape)}")
+    if waveform.shape[1] == 0 or waveform.shape[1] % SAMPLES_PER_FRAME:
+        raise ValueError(f"waveform length {waveform.shape[1]} must be a positive multiple of {SAMPLES_PER_FRAME} samples (one 25-fps frame at 16 kHz)")
+    return waveform.float()
+
+
+class LogMelFrameFeatures:
+    """Log-mel features at 25 fps: 4 hops of 10 ms x ``n_mels`` bands per frame -> ``D = 4 n_mels``."""
+
+    name = "log_mel"
+
+    def __init__(self, n_mels: int = 40, device: str | torch.device = "cpu"):
+        import librosa
+
+        self.n_mels, self.n_fft, self.hop = n_mels, 512, 160
+        self.feature_dim = 4 * n_mels
+        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=self.n_fft, n_mels=n_mels)  # (n_mels, n_fft//2+1)
+        self.mel_filters = torch.as_tensor(mel, dtype=torch.float32, device=device)
+        self.window = torch.hann_window(self.n_fft, device=device)
+
+    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
+        waveform = _check_waveform(waveform).to(self.window.device)
+        B, L = waveform.shape
+        T = L // SAMPLES_PER_FRAME
+        spectrum = torch.stft(waveform, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
+        power = spectrum.abs() ** 2  # (B, n_fft//2+1, L//hop + 1)
+        log_mel = torch.log(self.mel_filters @ power + 1e-6)[:, :, : 4 * T]  # (B, n_mels, 4T)
+        return log_mel.transpose(1, 2).reshape(B, T, self.feature_dim)
+
+
+class EncoderFrameFeatures:
+    """Adapter around ``talkinghead_edu.audio.load_encoder(name)`` (``"universal"`` or ``"asr"``)."""
+
+    def __init__(self, name: str, device: str | torch.device = "cpu"):
+        from talkinghead_edu.audio.encoder import load_encoder
+
+        self.name = name
+        self.encoder = load_encoder(name, device=device)
+        self.feature_dim = self.encoder.feature_dim
+
+    def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.encoder.frame_features(_check_waveform(waveform))
+
+
+def get_feature_extractor(name: str, device: str | torch.device = "cpu"):
+    """Build a feature extractor by name (see module docstring)."""
+    if name == "log_mel":
+        return LogMelFrameFeatures(device=device)
+    if name in ("universal", "asr"):
+        return EncoderFrameFeatures(name, device=device)
+    raise ValueError(f"unknown feature extractor {name!r}; expected 'universal', 'asr' or 'log_mel'")

@@ -1,0 +1,146 @@
+"""``render()``: the one entry point to every rasterization backend (eq 9, and eq 22 via ``features``)."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from .camera import Camera
+from .gaussians import Gaussians
+from .projection import EPS2D, project_gaussians
+from .sh import sh_to_rgb
+
+BACKENDS = ("auto", "reference", "fast", "gsplat")
+
+
+@dataclass
+class RenderOutput:
+    """What :func:`render` returns (H, W from the camera; N Gaussians; C feature channels).
+
+    Attributes:
+        image: (H, W, 3) composited colour over the background.
+        alpha: (H, W, 1) accumulated opacity ``1 − Π(1 − α_i)``.
+        depth: (H, W, 1) expected camera-space depth ``Σ w_i z_i / alpha`` (0 where alpha = 0).
+        features: (H, W, C) composited extra channels (no background), or ``None``.
+        means2d: (N, 2) pixel positions; a non-leaf tensor whose ``.grad`` is kept after
+            ``backward()`` (the view-space positional gradient used for densification).
+        radii: (N,) int screen radius in pixels (0 = culled).
+        visible: (N,) bool, ``radii > 0``.
+        backend: the backend that actually ran.
+    """
+
+    image: torch.Tensor
+    alpha: torch.Tensor
+    depth: torch.Tensor
+    features: torch.Tensor | None
+    means2d: torch.Tensor
+    radii: torch.Tensor
+    visible: torch.Tensor
+    backend: str
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``"auto"`` → ``"gsplat"`` on CUDA tensors when gsplat is importable, else ``"fast"``."""
+    if backend not in BACKENDS:
+        raise ValueError(f"render: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "auto":
+        return backend
+    if device.type == "cuda":
+        try:
+            import gsplat  # noqa: F401
+
+            return "gsplat"
+        except ImportError:
+            pass
+    return "fast"
+
+
+def _background(bg, dtype, device) -> torch.Tensor:
+    if bg is None:
+        return torch.zeros(3, dtype=dtype, device=device)
+    bg = torch.as_tensor(bg, dtype=dtype, device=device)
+    if bg.dim() == 0:
+        bg = bg.expand(3)
+    if bg.shape != (3,):
+        raise ValueError(f"render: bg must be None, a float or a (3,) tensor, got shape {tuple(bg.shape)}")
+    return bg
+
+
+def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None, features: torch.Tensor | None = None,
+           eps2d: float = EPS2D) -> RenderOutput:
+    """Render Gaussians seen by a camera.
+
+    Args:
+        gaussians: the :class:`Gaussians` (N of them).
+        camera: the :class:`Camera` (OpenCV axes, pixel centres at +0.5).
+        backend: ``"auto"`` (gsplat on CUDA, else ``"fast"``), ``"reference"`` (readable
+            PyTorch), ``"fast"`` (numba CPU kernels; falls back to ``"reference"`` with one
+            warning if the JIT fails) or ``"gsplat"`` (needs CUDA).
+        bg: background colour: ``None`` (black), a float, or a (3,) tensor.
+        features: optional (N, C) per-Gaussian channels composited with the same weights
+            (e.g. fixed semantic colours, eq 22); returned without background.
+        eps2d: low-pass dilation of the 2D covariance (pixels²).
+
+    Returns:
+        :class:`RenderOutput`; everything differentiable w.r.t. the Gaussians' tensors and ``features``.
+
+    Example:
+        >>> g = Gaussians.random(100, extent=0.1)
+        >>> cam = Camera.look_at((0, 0, 1), (0, 0, 0), fov_y_deg=30, width=64, height=64)
+        >>> render(g, cam).image.shape
+        torch.Size([64, 64, 3])
+    """
+    if not isinstance(gaussians, Gaussians):
+        raise TypeError(f"render: expected a Gaussians bundle, got {type(gaussians).__name__}")
+    if not isinstance(camera, Camera):
+        raise TypeError(f"render: expected a Camera, got {type(camera).__name__}")
+    n = len(gaussians)
+    if features is not None and (features.dim() != 2 or features.shape[0] != n):
+        raise ValueError(f"render: features must have shape (N, C) with N = {n}, got {tuple(features.shape)}")
+    device, dtype = gaussians.means.device, gaussians.means.dtype
+    background = _background(bg, dtype, device)
+    chosen = resolve_backend(backend, device)
+    if chosen == "gsplat":
+        from .gsplat_backend import render_gsplat
+
+        return render_gsplat(gaussians, camera, background, features, eps2d)
+
+    opacities = gaussians.opacities
+    projection = project_gaussians(gaussians.means, gaussians.quats, gaussians.scales, opacities,
+                                   camera.to(device=device), eps2d)
+    means2d = projection.means2d
+    if means2d.requires_grad:
+        means2d.retain_grad()
+    if gaussians.sh_degree is None:
+        rgb = gaussians.colors
+    else:
+        rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center.to(device=device, dtype=dtype))
+    channels = [rgb, projection.depths[:, None]] + ([features.to(dtype)] if features is not None else [])
+    channels = torch.cat(channels, dim=-1)  # (N, 3 + 1 + C): colour, depth, features share one pass
+    args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,
+            camera.width, camera.height)
+    if chosen == "fast":
+        from . import fast
+
+        if fast.available():
+            composited, alpha = fast.rasterize_fast(*args)
+        else:
+            chosen = "reference"
+    if chosen == "reference":
+        from .reference import rasterize_reference
+
+        composited, alpha = rasterize_reference(*args)
+    image = composited[..., :3] + (1.0 - alpha) * background
+    depth = torch.where(alpha > 1e-6, composited[..., 3:4] / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
+    radii = projection.radii.max(dim=-1).values
+    return RenderOutput(image=image, alpha=alpha, depth=depth,
+                        features=composited[..., 4:] if features is not None else None,
+                        means2d=means2d, radii=radii, visible=radii > 0, backend=chosen)
+
+
+def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 (deliberate: one warning per message)
+    """Emit ``message`` as a single warning line, once per process."""
+    if message not in _seen:
+        _seen.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
