@@ -191,7 +191,8 @@ class DecouplingConfig:
     segment_seconds: float = 1.28  # 32 video frames
     speakers_per_step: int = 8
     temperature: float = 0.1  # τ of eq 2
-    include_positive: bool = False  # eq 2 as printed
+    include_positive: bool = True  # the usual InfoNCE (bounded below by 0); False = eq 2 as printed
+    pooling: str = "sequence"  # "sequence": f = the whole (T, D) feature sequence flattened; "mean": time average
     lambda_text: float = 1.0  # weight of eq 3
     lr: float = 3e-4
     seed: int = 0
@@ -234,7 +235,7 @@ def fine_tune_universal(
         anchors = torch.from_numpy(np.stack([s.anchor for s in sets])).to(device)  # (B, Ls)
         clips = torch.from_numpy(np.concatenate([np.stack([s.anchor for s in sets]), np.stack([s.positive for s in sets]), np.concatenate([s.negatives for s in sets])])).to(device)
         hidden, valid = universal.encode(clips)  # (B(k+2), S, D)
-        pooled = pooled_features(hidden, valid)
+        pooled = hidden.flatten(1) if config.pooling == "sequence" else pooled_features(hidden, valid)
         batch = len(sets)
         f_anchor, f_pos, f_neg = pooled[:batch], pooled[batch : 2 * batch], pooled[2 * batch :].reshape(batch, config.k, -1)
         loss_adv = info_nce(f_anchor, f_pos, f_neg, config.temperature, config.include_positive)  # eq 2

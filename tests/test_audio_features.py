@@ -58,7 +58,7 @@ def test_640_samples_per_frame_and_frame_index():
     with pytest.raises(ValueError, match="multiple of 640"):
         af.num_video_frames(641)
     assert af.num_video_frames(641, strict=False) == 1
-    assert af.frame_index_of_time(0.12) == 3  # 0.12 * 25 = 2.9999999999999996 in floating point
+    assert af.frame_index_of_time(1.16) == 29  # 1.16 * 25 = 28.999999999999996 in floating point
     assert af.frame_index_of_time(0.0399) == 0
     np.testing.assert_array_equal(af.frame_index_of_time(np.array([0.0, 0.04, 1.0])), [0, 1, 25])
 

@@ -102,7 +102,8 @@ def test_bad_inputs_name_the_file_and_the_problem(exported):
 def test_audio_of_the_wrong_length_is_rejected(exported):
     import soundfile
 
-    soundfile.write(exported / "audio.wav", np.zeros(16000 * 5, np.float32), 16000)
+    noise = np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 5).astype(np.float32)
+    soundfile.write(exported / "audio.wav", noise, 16000)
     with pytest.raises(BYOFormatError, match="audio.wav"):
         load_byo_video(exported)
 

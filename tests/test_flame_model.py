@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse
+import scipy.sparse.csgraph
 import torch
 
 from talkinghead_edu.flame import FlameModelError, load_head_model
@@ -186,6 +188,20 @@ def _mouth_centre_gap(landmarks: torch.Tensor) -> torch.Tensor:
     return landmarks[:, 62, 1] - landmarks[:, 66, 1]
 
 
+def _teeth_rows(head) -> tuple[torch.Tensor, torch.Tensor]:
+    """(lower, upper) vertex ids of the teeth, split into connected pieces by mesh connectivity."""
+    teeth_faces = head.faces[head.face_labels == LABEL_IDS["teeth"]].numpy()
+    assert len(teeth_faces), "no teeth triangles"
+    edges = np.concatenate([teeth_faces[:, [0, 1]], teeth_faces[:, [1, 2]], teeth_faces[:, [2, 0]]])
+    graph = scipy.sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(head.n_vertices,) * 2)
+    _, component = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    teeth = np.unique(teeth_faces)
+    heights = head.v_template[:, 1].numpy()
+    piece_height = {c: heights[teeth[component[teeth] == c]].mean() for c in np.unique(component[teeth])}
+    is_lower = np.array([piece_height[c] < heights[teeth].mean() for c in component[teeth]])
+    return torch.from_numpy(teeth[is_lower]), torch.from_numpy(teeth[~is_lower])
+
+
 def test_jaw_opening_opens_the_lips_and_moves_the_lower_teeth(head):
     pose = torch.zeros(1, 15)
     pose[0, 6] = 0.3  # jaw, about +x
@@ -193,12 +209,9 @@ def test_jaw_opening_opens_the_lips_and_moves_the_lower_teeth(head):
     gap_rest = _mouth_centre_gap(rest.landmarks).item()
     gap_open = _mouth_centre_gap(opened.landmarks).item()
     assert gap_open - gap_rest >= 0.01 and gap_open >= 0.01, f"lip gap {gap_rest * 100:.2f} cm → {gap_open * 100:.2f} cm"
-    # lower teeth: teeth vertices below the mouth centre; they must drop with the jaw, the upper ones stay
-    teeth = head.vertex_ids("teeth")
-    assert teeth.numel() > 0
-    mouth_centre_y = rest.landmarks[0, [62, 66], 1].mean()
-    lower = teeth[head.v_template[teeth, 1] < mouth_centre_y]
-    upper = teeth[head.v_template[teeth, 1] >= mouth_centre_y]
+    # lower teeth: the connected pieces of the teeth mesh whose centre lies below the teeth's mean
+    # height (each row may be one piece or one per tooth); they must drop with the jaw, the upper stay
+    lower, upper = _teeth_rows(head)
     assert lower.numel() > 0 and upper.numel() > 0
     drop = rest.vertices[0, lower, 1] - opened.vertices[0, lower, 1]
     assert drop.mean() >= 0.005, f"lower teeth moved down only {drop.mean() * 1000:.1f} mm"
@@ -237,7 +250,8 @@ def test_global_rotation_rotates_the_whole_result(head64):
     R = batch_rodrigues(root_rotation)[0]
     root = base.joints[0, 0]
     for before, after in ((base.vertices, rotated.vertices), (base.joints, rotated.joints), (base.landmarks, rotated.landmarks)):
-        torch.testing.assert_close(after[0], (before[0] - root) @ R.T + root, atol=1e-12, rtol=0)
+        # 10 nm: the float32-stored skinning weights sum to 1 only up to ~1e-7
+        torch.testing.assert_close(after[0], (before[0] - root) @ R.T + root, atol=1e-8, rtol=0)
 
 
 def test_gradients_flow_to_every_input(head):

@@ -1,13 +1,16 @@
 """Tests for talkinghead_edu.flame.official — the restricted loader of FLAME's generic_model.pkl.
 
 The tests write small pickles in the official layouts: "2020" (chumpy arrays, made with a
-fake ``chumpy.ch.Ch`` class registered under that module name, a scipy CSC regressor,
-pickle protocol 2 like the original Python 2 files) and "2023" (plain numpy arrays,
-protocol 4). Values must survive exactly (float64 round trip, tolerance 0).
+fake ``chumpy.ch.Ch`` class registered under that module name, a scipy CSC regressor, written
+like the original Python 2 files: protocol 2, byte strings as Python 2 ``str`` opcodes, numpy
+and scipy under their old module names) and "2023" (plain numpy arrays, protocol 4). Values
+must survive exactly (float64 round trip, tolerance 0).
 """
 from __future__ import annotations
 
+import io
 import pickle
+import struct
 import sys
 import types
 
@@ -21,6 +24,45 @@ from talkinghead_edu.flame.lbs import lbs
 from talkinghead_edu.flame.model import _parents_from_kintree
 
 N_VERTS, N_FACES = 20, 24
+
+
+class Py2StylePickler(pickle._Pickler):
+    """Pickles the way Python 2 did for FLAME 2020: ``bytes`` and ASCII ``str`` as Python 2 ``str``
+    (BINSTRING, decoded as latin1 on load) and numpy / scipy reconstructors under their old modules."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+    def save_py2_str(self, value):
+        data = value if isinstance(value, bytes) else value.encode("latin1")
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(data)]) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+        self.memoize(value)
+
+    def save_str(self, value):
+        if value.isascii():
+            self.save_py2_str(value)
+        else:
+            pickle._Pickler.dispatch[str](self, value)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_str
+
+    def save_global(self, obj, name=None):
+        from numpy._core import multiarray
+
+        old = {multiarray._reconstruct: b"numpy.core.multiarray\n_reconstruct\n", scipy.sparse.csc_matrix: b"scipy.sparse.csc\ncsc_matrix\n"}
+        if obj in old:
+            self.write(pickle.GLOBAL + old[obj])
+            self.memoize(obj)
+        else:
+            super().save_global(obj, name)
+
+
+def py2_pickle(content) -> bytes:
+    buffer = io.BytesIO()
+    Py2StylePickler(buffer, protocol=2).dump(content)
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -71,7 +113,9 @@ def write_2020(path, arrays: dict, Ch) -> None:
     content = dict(arrays)
     content["shapedirs"] = Ch(arrays["shapedirs"])
     content["v_template"] = Ch(arrays["v_template"])
-    path.write_bytes(pickle.dumps(content, protocol=2))
+    data = py2_pickle(content)
+    assert b"numpy.core.multiarray\n_reconstruct" in data and b"scipy.sparse.csc\ncsc_matrix" in data and b"_codecs" not in data
+    path.write_bytes(data)
 
 
 def write_2023(path, arrays: dict) -> None:
@@ -194,7 +238,7 @@ def test_landmark_embeddings_in_every_format(tmp_path, fake_chumpy):
     bary = rng.dirichlet(np.ones(3), size=68)
     # FLAME's static embedding (Python 2 pickle of a dict, 51 points)
     (tmp_path / "flame_static_embedding.pkl").write_bytes(
-        pickle.dumps({"lmk_face_idx": faces_idx[17:].astype(np.uint32), "lmk_b_coords": bary[17:]}, protocol=2)
+        py2_pickle({"lmk_face_idx": faces_idx[17:].astype(np.uint32), "lmk_b_coords": bary[17:]})
     )
     got_faces, got_bary = load_landmark_embedding(tmp_path / "flame_static_embedding.pkl")
     np.testing.assert_array_equal(got_faces, faces_idx[17:])

@@ -59,9 +59,12 @@ def test_explorer_shape_expression_articulation_neck_and_eyes(head):
 def test_semantic_colours_follow_the_labels(head):
     figure = flame_widgets.flame_explorer_figure(head, color_by="semantic")
     labels = head.face_labels.numpy()
-    lips = np.flatnonzero(labels == LABEL_IDS["lips"])[0]
-    r, g, b = (int(v * 255) for v in LABEL_COLORS[LABEL_IDS["lips"]])
-    assert figure.data[0].facecolor[lips] == f"rgb({r},{g},{b})"
+    shown = flame_widgets.trace_face_colors(figure.data[0])
+    assert len(shown) == head.n_faces
+    for label in ("skin", "lips", "teeth", "eyes"):
+        face = np.flatnonzero(labels == LABEL_IDS[label])[0]
+        r, g, b = (int(round(float(v) * 255)) for v in LABEL_COLORS[LABEL_IDS[label]])
+        assert shown[face] == f"rgb({r},{g},{b})", label
     natural = flame_widgets.face_colors(head, "natural")
     eyes = labels == LABEL_IDS["eyes"]
     assert np.isclose(natural[eyes], [0.02, 0.02, 0.02]).all(axis=1).any(), "no pupil painted on the eyeballs"

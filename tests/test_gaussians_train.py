@@ -102,9 +102,9 @@ def scene():
 
 def small_config(**overrides) -> TrainConfig:
     values = dict(
-        steps=60, sh_degree=0, latent_dim=4, val_every=30, val_frames=1, backend="reference", init_opacity=0.5,
+        steps=40, sh_degree=0, latent_dim=4, val_every=20, val_frames=1, backend="fast", init_opacity=0.5,
         lr_means=1e-3, lr_sh_dc=2e-2, losses=LossWeights(eps_position=0.02),
-        density=DensityConfig(refine_start=10, refine_every=20, refine_stop=50, reset_every=0, grad_threshold=1e-4, clone_max_size=0.02, prune_max_size=1.0),
+        density=DensityConfig(refine_start=5, refine_every=10, refine_stop=30, reset_every=0, grad_threshold=1e-4, clone_max_size=0.02, prune_max_size=1.0),
     )
     values.update(overrides)
     return TrainConfig(**values)
@@ -122,18 +122,18 @@ def test_training_improves_psnr_densifies_and_resumes_exactly(scene, tmp_path):
     flame, video = scene
     trainer = RendererTrainer(video, flame, small_config())
     before = trainer.evaluate("train")
-    trainer.train(steps=30, checkpoint_path=tmp_path / "head.safetensors", checkpoint_every=30, progress=False)
+    trainer.train(steps=15, checkpoint_path=tmp_path / "head.safetensors", checkpoint_every=15, progress=False)
     resumed = RendererTrainer.load(tmp_path / "head.safetensors", video, flame)
-    assert resumed.step == 30 and resumed.head.num_gaussians == trainer.head.num_gaussians
-    trainer.train(steps=60, progress=False)
-    resumed.train(steps=60, progress=False)
+    assert resumed.step == 15 and resumed.head.num_gaussians == trainer.head.num_gaussians
+    trainer.train(steps=40, progress=False)
+    resumed.train(steps=40, progress=False)
     after = trainer.evaluate("train")
-    # 60 steps on 6 frames: a clear improvement of the pasted render (deterministic run)
+    # 40 steps on 6 frames: a clear improvement of the pasted render (deterministic run)
     assert after["psnr"] > before["psnr"] + 2.0, (before, after)
     assert after["psnr_face"] > before["psnr_face"] + 2.0
     assert trainer.history["loss"][-10:] and np.mean(trainer.history["loss"][-10:]) < np.mean(trainer.history["loss"][:10])
     assert trainer.density.history, "density control should have run"
-    assert len(trainer.history["val_psnr"]) == 2
+    assert trainer.history["val_step"] == [15, 20, 40]  # every val_every steps and at the end of each train() call
     # every triangle keeps at least one Gaussian; children stay on their parents' triangles
     assert set(trainer.head.triangle_ids.tolist()) == set(range(len(flame.faces)))
     # resuming from the checkpoint reproduces the uninterrupted run

@@ -54,3 +54,16 @@ def test_evaluate_summary_and_style_ratio():
         style_ratio(summary, "spk_a", "zed")
     unseen = synthetic_examples(speakers=("stranger",), per_speaker=1, frames=20)
     assert evaluate_translator(translator, unseen, head, unseen="nearest")[0].speaker == "stranger"
+
+
+def test_mouth_probe_matches_full_head_landmarks():
+    head = tiny_head()
+    params = 0.3 * torch.randn(5, 12, generator=torch.Generator().manual_seed(2))
+    from talkinghead_edu.motion.evaluate import MouthProbe
+    from talkinghead_edu.motion.sequence import params_to_flame_inputs
+
+    lips, mouth = MouthProbe(head)(params)
+    expression, pose = params_to_flame_inputs(params, head.n_expr)
+    full = head(expression=expression, pose=pose)
+    torch.testing.assert_close(lips, full.vertices[:, head.lip_vertex_ids], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(mouth, full.landmarks[:, 48:68], atol=1e-6, rtol=1e-5)

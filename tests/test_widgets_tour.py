@@ -41,9 +41,23 @@ def test_phoneme_spectrogram_marks_every_phoneme():
     assert [s.x0 for s in figure.layout.shapes] == [0.0, 0.2, 0.7]
 
 
-def test_label_image_uses_the_shared_colours():
+def _decode(source: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert source.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+
+
+def test_label_image_uses_the_shared_colours_and_outlines_the_mask():
     labels = np.array([[0, 2], [5, 8]], np.uint8)
     np.testing.assert_array_equal(label_image(labels)[1, 0], (LABEL_COLORS[5] * 255).astype(np.uint8))
+    mask = np.zeros((5, 5), bool)
+    mask[1:4, 1:4] = True
+    outlined = label_image(np.zeros((5, 5), np.uint8), outline=mask)
+    assert (outlined[1, 1] == 255).all() and (outlined[2, 2] == 0).all() and (outlined[0, 0] == 0).all()
 
 
 def test_video_scrubber_updates_the_frame(video):
@@ -51,10 +65,10 @@ def test_video_scrubber_updates_the_frame(video):
     scrubber.children[0].value = 7
     figure = scrubber.result
     assert "frame 7" in figure.layout.annotations[0].text
-    np.testing.assert_array_equal(np.asarray(figure.data[0].z), video.frames[7])
+    np.testing.assert_array_equal(_decode(figure.data[0].source), video.frames[7])
     landmarks = figure.data[1]
     np.testing.assert_allclose(landmarks.x, video.landmarks2d[7, :, 0] - 0.5, rtol=1e-6)
-    np.testing.assert_array_equal(np.asarray(figure.data[2].z), label_image(video.labels[7]))
+    np.testing.assert_array_equal(_decode(figure.data[2].source), label_image(video.labels[7], video.face_mask[7]))
     scrubber.children[1].value = False  # landmarks off
     assert not any(isinstance(trace, go.Scatter) and trace.name == "68 landmarks" for trace in scrubber.result.data)
     with pytest.raises(IndexError):

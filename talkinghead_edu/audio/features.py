@@ -77,7 +77,7 @@ def frame_index_of_time(seconds: float | np.ndarray, fps: int = FPS) -> int | np
     """Index of the video frame that contains time ``seconds``: ``floor(seconds * fps)``.
 
     Frame ``t`` covers ``[t / fps, (t + 1) / fps)``; a phoneme starting at 0.13 s is in frame 3.
-    The tiny epsilon guards float round-off (``0.12 * 25 = 2.9999999999999996``).
+    The tiny epsilon guards float round-off (``1.16 * 25 = 28.999999999999996``).
     """
     index = np.floor(np.asarray(seconds, dtype=np.float64) * fps + 1e-9).astype(np.int64)
     return int(index) if index.ndim == 0 else index

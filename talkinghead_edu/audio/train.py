@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    torch.set_num_threads(1)  # one thread per process: the machine is shared, and 2 threads thrash under load
     dataset = load_speech_dataset(args.root)
     train, test = dataset.split("train"), dataset.split("test")
     out = args.out or dataset_root() / "checkpoints" / ENCODER_NAMES[args.stage]

@@ -72,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32], help="batch sizes (frames)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--head", type=Path, default=None, help="head .npz in the bundled layout (default: the bundled head)")
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.batches) < 1:
         parser.error("--runs and --batches must be >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
 
     rows = []
     for dtype in (torch.float32, torch.float64):

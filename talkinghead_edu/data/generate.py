@@ -258,7 +258,8 @@ def remap_speech_expressions(root: Path, head: HeadMotionMap | None = None) -> i
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="talkinghead-edu make-dataset", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="talkinghead-edu make-dataset",
+                                     description="Regenerate datasets_small/ deterministically from a seed.")
     parser.add_argument("--part", choices=("speech", "video", "all"), default="all", help="which part to regenerate")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
     parser.add_argument("--root", type=Path, default=None, help="output folder (default: the bundled datasets_small/)")
@@ -281,3 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
         generate_video_part(root, args.seed)
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

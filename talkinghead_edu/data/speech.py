@@ -12,9 +12,12 @@ follows the spoken content and each speaker's own talking style:
        a[k](t)    = sum_s D[s, k](t) * T[s, k] / sum_s D[s, k](t)
 
    Closure decays fast (``theta`` large: a /p/ only closes the lips where it is), rounding
-   slowly (anticipatory rounding of /u/ over several consonants). The curves are evaluated
-   at 8 sub-steps per video frame; lip closure takes the frame's *maximum* so that a short
-   /p/ is never lost, the others the mean.
+   slowly (anticipatory rounding of /u/ over several consonants). Lips only meet if the
+   jaw rises, so a closure scales the jaw opening down (``jaw *= 1 - c`` with the
+   closure ``c = clip((press - 0.2) / 0.5, 0, 1)``; /f v/ half-close it). The curves are evaluated
+   at 8 sub-steps per video frame; a frame that contains a lip closure shows the instant of
+   strongest closure (so a /p/ shorter than a frame is never lost), any other frame the
+   mean over its sub-steps.
 2. **Non-speech motion** (:func:`synthesize_motion`): blinks (a Poisson process), brow
    raises on prominent (long) vowels, a slow smile/frown drift, cheek puff during bilabial
    closure, and small head motion (neck rotation) that nods with the speech energy.
@@ -46,6 +49,7 @@ FPS = 25
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 SUBSTEPS = 8  # motion sub-steps per video frame
+CLOSURE_LEVEL = 0.5  # a frame whose lip_press peaks above this shows its closure instant
 ARTICULATION_NAMES: tuple[str, ...] = (
     "jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
     "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right",
@@ -154,12 +158,19 @@ class Utterance:
         pose[:, 6:9] = self.jaw_pose
         return pose
 
-    def frame_visemes(self) -> list[str]:
-        """Viseme covering the centre of each frame (T,)."""
+    def frame_phoneme_index(self) -> np.ndarray:
+        """(T,) index into :attr:`phonemes` of the phone covering the centre of each frame."""
         centres = (np.arange(self.num_frames) + 0.5) / FPS
         ends = np.array([p.end_s for p in self.phonemes])
-        index = np.minimum(np.searchsorted(ends, centres, side="right"), len(self.phonemes) - 1)
-        return [self.phonemes[i].viseme for i in index]
+        return np.minimum(np.searchsorted(ends, centres, side="right"), len(self.phonemes) - 1)
+
+    def frame_phonemes(self) -> list[str]:
+        """Phoneme symbol at the centre of each frame (T,), "" for a pause (frame-level labels)."""
+        return [self.phonemes[i].symbol for i in self.frame_phoneme_index()]
+
+    def frame_visemes(self) -> list[str]:
+        """Viseme class at the centre of each frame (T,)."""
+        return [self.phonemes[i].viseme for i in self.frame_phoneme_index()]
 
 
 # ---------------------------------------------------------------- head asset link (contract C1)
@@ -262,7 +273,8 @@ def coarticulate(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle) 
     """Dominance-function coarticulation -> speech articulations (T, 4) (SPEECH_ARTICULATIONS).
 
     Implements the blend in the module docstring at ``SUBSTEPS`` points per frame; the
-    distance to a segment is 0 inside it. ``lip_press`` takes the per-frame max, the others the mean.
+    distance to a segment is 0 inside it. Frames whose ``lip_press`` exceeds ``CLOSURE_LEVEL``
+    take all four values at the sub-step of strongest closure, other frames the sub-step mean.
     """
     times = (np.arange(num_frames * SUBSTEPS) + 0.5) / (FPS * SUBSTEPS)  # (T*S,)
     starts = np.array([p.start_s for p in phonemes])
@@ -274,10 +286,14 @@ def coarticulate(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle) 
     dominance = VISEME_DOMINANCE[viseme_index][None] * np.exp(-distance[:, :, None] * decay[None, None, :])
     dominance = np.maximum(dominance, 1e-12)
     blended = (dominance * VISEME_TARGETS[viseme_index][None]).sum(1) / dominance.sum(1)  # (T*S, 4)
+    # the lips can only meet if the jaw rises: closure c = clip((press - 0.2) / 0.5, 0, 1), jaw *= 1 - c
+    closure = np.clip((blended[:, 3] - 0.2) / 0.5, 0.0, 1.0)
+    blended[:, 0] *= 1.0 - closure
     per_frame = blended.reshape(num_frames, SUBSTEPS, len(SPEECH_ARTICULATIONS))
-    curves = per_frame.mean(axis=1)
-    press = SPEECH_ARTICULATIONS.index("lip_press")
-    curves[:, press] = per_frame[:, :, press].max(axis=1)
+    press = per_frame[:, :, SPEECH_ARTICULATIONS.index("lip_press")]  # (T, S)
+    closure_instant = per_frame[np.arange(num_frames), press.argmax(axis=1)]  # (T, 4) all values at max press
+    has_closure = press.max(axis=1) > CLOSURE_LEVEL
+    curves = np.where(has_closure[:, None], closure_instant, per_frame.mean(axis=1))
     return curves.astype(np.float32)
 
 

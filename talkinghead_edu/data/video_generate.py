@@ -35,7 +35,8 @@ import numpy as np
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
-from .speech import ARTICULATION_NAMES
+from .speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, concatenate_utterances, load_head_motion_map,
+                     synthesize_utterance)
 from .mesh_render import face_values, rasterize, sample_texture, shade, vertex_normals, world_to_camera
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
 from .video_dataset import SAMPLES_PER_FRAME, FlameParams, face_mask_from_labels
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 GENERATOR_VERSION = "1"
+DEFAULT_HEAD_PATH = ASSETS_DIR / "procedural_head.npz"
 JPEG_QUALITY = 95
 
 
@@ -368,10 +370,9 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- one speaker
-def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int):
+def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int, head_map: HeadMotionMap):
     """The speaker's concatenated utterances (audio + true motion), at least ``min_seconds`` long."""
     from .espeak import VoiceSpec, synthesize_isolated
-    from .speech import SpeakerStyle, concatenate_utterances, synthesize_utterance
 
     voice, style = VoiceSpec(**spec.voice), SpeakerStyle.from_dict(spec.style)
     sentences = list(spec.sentences)
@@ -381,7 +382,7 @@ def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int):
     while total < min_seconds:
         k = index % len(sentences)
         language, text = sentences[k]
-        u = synthesize_utterance(text, language, voice, style, seed + 1000 * index, speaker=spec.name,
+        u = synthesize_utterance(text, language, voice, style, seed + 1000 * index, head=head_map, speaker=spec.name,
                                  utterance_id=f"{spec.name}_{index:02d}", sentence_id=f"video_{k:02d}",
                                  espeak_result=results[k])
         utterances.append(u)
@@ -391,8 +392,10 @@ def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int):
 
 
 def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = 0, min_seconds: float = 20.0,
-                     resolution: int = 256, progress: bool = True) -> dict:
+                     resolution: int = 256, progress: bool = True, head_path: Path = DEFAULT_HEAD_PATH) -> dict:
     """Render one target speaker into ``out_dir`` (format: :mod:`talkinghead_edu.data.video_dataset`).
+
+    ``head_path`` is the head asset (C1 layout) that poses, skins and textures the speaker.
 
     Returns:
         The speaker's ``meta.json`` content.
@@ -404,12 +407,12 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = 0, min_
     from ..flame import load_head_model
 
     out_dir = Path(out_dir)
-    with np.load(ASSETS_DIR / "procedural_head.npz", allow_pickle=False) as asset:
+    with np.load(head_path, allow_pickle=False) as asset:
         head_arrays = {k: asset[k] for k in asset.files}
-    head = load_head_model(device="cpu", dtype=torch.float32)
+    head = load_head_model(head_path, device="cpu", dtype=torch.float32)
     rng = np.random.default_rng([seed, spec.shape_seed])
 
-    track, utterances = _speaker_track(spec, min_seconds, seed + spec.shape_seed)
+    track, utterances = _speaker_track(spec, min_seconds, seed + spec.shape_seed, load_head_motion_map(head_path))
     T = track.num_frames
     shape_std = np.asarray(head_arrays["shape_std"], dtype=np.float64)
     shape = (rng.normal(size=head.n_shape) * spec.shape_scale * shape_std).astype(np.float32)
@@ -478,7 +481,8 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = 0, min_
 
 
 def generate_video_part(root: str | Path, seed: int = 0, speakers: tuple[TargetSpeakerSpec, ...] = TARGET_SPEAKERS,
-                        min_seconds: float = 20.0, resolution: int = 256, progress: bool = True) -> Path:
+                        min_seconds: float = 20.0, resolution: int = 256, progress: bool = True,
+                        head_path: str | Path = DEFAULT_HEAD_PATH) -> Path:
     """Regenerate ``<root>/video/`` deterministically from ``seed``.
 
     Args:
@@ -487,14 +491,17 @@ def generate_video_part(root: str | Path, seed: int = 0, speakers: tuple[TargetS
         speakers: which target speakers.
         min_seconds: minimum video length per speaker.
         resolution: frame side in pixels.
+        head_path: the head asset (default: the bundled procedural head).
 
     Returns:
         The ``video/`` folder. ``video/metadata.json`` lists the speakers and the sha256 of every file.
     """
     video_root = Path(root) / "video"
+    head_sha256 = hashlib.sha256(Path(head_path).read_bytes()).hexdigest()
     started = time.time()
     for spec in speakers:
-        generate_speaker(spec, video_root / spec.name, seed=seed, min_seconds=min_seconds, resolution=resolution, progress=progress)
+        generate_speaker(spec, video_root / spec.name, seed=seed, min_seconds=min_seconds, resolution=resolution,
+                         progress=progress, head_path=Path(head_path))
     checksums = {}
     for spec in speakers:
         for path in sorted((video_root / spec.name).rglob("*")):
@@ -505,7 +512,7 @@ def generate_video_part(root: str | Path, seed: int = 0, speakers: tuple[TargetS
         "seed": seed,
         "generator_version": GENERATOR_VERSION,
         "generation_seconds": round(time.time() - started, 1),
-        "head_asset_sha256": hashlib.sha256((ASSETS_DIR / "procedural_head.npz").read_bytes()).hexdigest(),
+        "head_asset_sha256": head_sha256,
         "licence": "CC0-1.0 (synthetic; espeak-ng voices, procedural head)",
         "sha256": checksums,
     }

@@ -21,7 +21,7 @@ Coordinates: metres, +y up, +z out of the face, +x toward the subject's left.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,21 +41,21 @@ EYE_HALF_WIDTH = 0.118  # half width of the palpebral fissure (theta)
 MOUTH_PHI = -0.385      # lip line row
 MOUTH_HALF_WIDTH = 0.205
 NOSE_PHI = (0.20, -0.13, -0.215)  # nasion, tip, subnasale
-EAR_THETA = 1.70
+EAR_THETA = 1.64
 EAR_PHI = 0.0
 NECK_TOP_PHI = -1.08    # above this the neck weights fade out
 BOTTOM_PHI = -1.30      # the cut at the bottom of the neck
 
 EYEBALL_RADIUS = 0.0120
 TEETH_SEGMENTS = 20     # segments along each dental arch
-TEETH_SECTION = 8       # points around a tooth-row cross-section
+TEETH_SECTION = 6       # points around a tooth-row cross-section
 EYE_RINGS = (12, 16)    # eyeball latitude rings (excluding poles), longitude segments
 EAR_RINGS = (9, 16)
 
 #: Identity parameters: name -> (mean, std). Lengths in metres, angles in radians.
 IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "cranium_width": (0.0745, 0.0040),
-    "cranium_height": (0.0990, 0.0045),
+    "cranium_height": (0.0950, 0.0045),
     "cranium_depth": (0.0960, 0.0045),
     "face_width": (0.0620, 0.0035),
     "face_height": (0.0820, 0.0045),
@@ -72,14 +72,14 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "alar_flare": (0.0055, 0.0015),
     "brow_ridge": (0.0040, 0.0015),
     "cheekbone": (0.0040, 0.0015),
-    "cheek_fullness": (0.0, 0.0025),
+    "cheek_fullness": (0.0020, 0.0025),
     "upper_lip": (0.0040, 0.0010),
     "lower_lip": (0.0050, 0.0012),
     "lip_protrusion": (0.0040, 0.0015),
     "eye_depth": (0.0040, 0.0012),    # how far the eyeball front sits behind the skin
     "eye_opening": (1.00, 0.10),      # scale of the lid opening
     "eye_tilt": (0.0, 0.04),          # canthal tilt (radians)
-    "ear_size": (1.00, 0.08),
+    "ear_size": (1.12, 0.08),
     "ear_flare": (0.33, 0.08),
     "hair_volume": (0.0060, 0.0025),
     "forehead_slope": (0.0, 0.004),
@@ -177,21 +177,28 @@ class Part:
 
 @dataclass
 class Slit:
-    """A slit on grid row ``row`` between corner columns ``c0`` and ``c1`` (exclusive)."""
+    """A slit (lips, lids) on grid row ``row`` between the corner columns ``c0`` and ``c1``.
+
+    Attributes:
+        upper: (m,) ids of the original grid vertices between the corners (upper lip / lid).
+        lower: (m,) ids of their duplicates (lower lip / lid).
+        corners: the two corner vertex ids, shared by both sides.
+    """
 
     name: str
     row: int
     c0: int
     c1: int
-    upper: np.ndarray = field(default=None)   # (m,) original vertex ids (upper side)
-    lower: np.ndarray = field(default=None)   # (m,) duplicated vertex ids (lower side)
-    corners: tuple[int, int] = (0, 0)
+    upper: np.ndarray
+    lower: np.ndarray
+    corners: tuple[int, int]
 
     def loop(self) -> np.ndarray:
         """Closed loop: corner c0, upper c0+1..c1-1, corner c1, lower c1-1..c0+1."""
         return np.concatenate([[self.corners[0]], self.upper, [self.corners[1]], self.lower[::-1]])
 
     def loop_sides(self) -> np.ndarray:
+        """(2m+2,) side of each loop vertex: +1 upper, -1 lower, 0 corner."""
         m = len(self.upper)
         return np.concatenate([[0], np.ones(m), [0], -np.ones(m)])
 
@@ -210,7 +217,9 @@ class Topology:
         skin_side: (V_skin,) +1 upper copy of a slit vertex, -1 lower copy, 0 elsewhere.
         parts: named vertex blocks (skin, mouth_cavity, eye pockets, teeth, eyeballs, ears).
         slits: mouth, eye_left, eye_right.
-        cavity_rings: list of rings (vertex ids) of the mouth cavity, ring 0 = the mouth loop.
+        pocket_rings: per slit, the rings (vertex ids) of the pocket behind it; ring 0 is the
+            slit's loop. ``pocket_apex`` closes each pocket.
+        face_part: (F,) index into :data:`PART_NAMES` of the part each triangle belongs to.
     """
 
     theta: np.ndarray
@@ -228,7 +237,7 @@ class Topology:
     slits: dict[str, Slit]
     pocket_rings: dict[str, list[np.ndarray]]
     pocket_apex: dict[str, int]
-    face_part: np.ndarray  # (F,) index into PART_NAMES
+    face_part: np.ndarray
 
     @property
     def n_skin(self) -> int:
@@ -244,11 +253,11 @@ POCKET_RINGS = 2
 
 def _grid_angles(resolution: float) -> tuple[np.ndarray, np.ndarray]:
     """Column azimuths (dense over the face) and row elevations (dense over eyes and mouth)."""
-    n_cols = 2 * int(round(40 * resolution))
+    n_cols = 2 * int(round(38 * resolution))
     x = -1.0 + 2.0 * np.arange(n_cols) / n_cols
     theta = np.pi * (0.35 * x + 0.65 * x**3)  # x = 0 is straight ahead; column 0 is the back seam
     knots_phi = np.array([1.52, 1.0, 0.62, 0.47, -0.55, -0.78, -0.98, -1.10, BOTTOM_PHI - 0.01])
-    knots_step = np.array([0.10, 0.075, 0.05, 0.026, 0.026, 0.032, 0.036, 0.026, 0.026]) / resolution
+    knots_step = np.array([0.10, 0.075, 0.05, 0.026, 0.026, 0.032, 0.036, 0.045, 0.045]) / resolution
     rows = [knots_phi[0]]
     while rows[-1] > BOTTOM_PHI:
         rows.append(rows[-1] - float(np.interp(rows[-1], knots_phi[::-1], knots_step[::-1])))
@@ -357,11 +366,11 @@ def build_topology(resolution: float = 1.0) -> Topology:
         s = np.linspace(0, 1, n_around + 1)
         t = np.linspace(0, 1, n_along + 1)
         ring_vt = add_uvs(np.stack(np.meshgrid(box[0] + box[2] * s, box[1] + box[3] * t), -1)).reshape(n_along + 1, -1)
-        cap_vt = add_uvs([[box[0], box[1]], [box[0] + box[2], box[1] + box[3]]])
+        cap_vt = add_uvs([[box[0] + 0.25 * box[2], box[1] - 0.004], [box[0] + 0.75 * box[2], box[1] + box[3] + 0.004]])
         for k in range(n_along):
             add(*_strip(rings[k], rings[k + 1], ring_vt[k], ring_vt[k + 1], closed=True), part_name)
-        add(*_fan(caps[0], rings[0], cap_vt[0], ring_vt[0], closed=True, apex_first=False), part_name)
-        add(*_fan(caps[1], rings[-1], cap_vt[1], ring_vt[-1], closed=True, apex_first=True), part_name)
+        add(*_fan(caps[0], rings[0], cap_vt[0], ring_vt[0], closed=True, apex_first=True), part_name)
+        add(*_fan(caps[1], rings[-1], cap_vt[1], ring_vt[-1], closed=True, apex_first=False), part_name)
 
     def sphere(part_name, n_lat, n_lon, box):
         nonlocal n
@@ -380,8 +389,8 @@ def build_topology(resolution: float = 1.0) -> Topology:
             add(*_strip(rings[k], rings[k + 1], ring_vt[k], ring_vt[k + 1], closed=True), part_name)
         add(*_fan(bottom, rings[-1], pole_vt[1], ring_vt[-1], closed=True, apex_first=False), part_name)
 
-    tube("teeth_upper", TEETH_SEGMENTS, TEETH_SECTION, (0.52, 0.0, 0.23, 0.06))
-    tube("teeth_lower", TEETH_SEGMENTS, TEETH_SECTION, (0.52, 0.065, 0.23, 0.06))
+    tube("teeth_upper", TEETH_SEGMENTS, TEETH_SECTION, (0.52, 0.005, 0.23, 0.052))
+    tube("teeth_lower", TEETH_SEGMENTS, TEETH_SECTION, (0.52, 0.07, 0.23, 0.052))
     sphere("eyeball_left", *EYE_RINGS, (0.77, 0.0, 0.11, 0.12))
     sphere("eyeball_right", *EYE_RINGS, (0.89, 0.0, 0.11, 0.12))
     sphere("ear_left", *EAR_RINGS, (0.52, 0.13, 0.22, 0.12))
@@ -439,8 +448,10 @@ def _face_labels(topo: Topology) -> np.ndarray:
     labels[cavity[: 2 * loop_len]] = label_id("lips")
     # skin grid: regions decided at the triangle's centroid in grid angles
     skin = np.nonzero(part == "skin")[0]
-    tri_uv = topo.skin_uv[topo.faces[skin]]  # (Fs, 3, 2)
-    th, ph = tri_uv[..., 0].mean(1), tri_uv[..., 1].mean(1)
+    tri_uv = topo.skin_uv[topo.faces[skin]].copy()  # (Fs, 3, 2)
+    seam = np.ptp(tri_uv[..., 0], axis=1) > np.pi  # triangles across the back seam: unwrap theta first
+    tri_uv[seam, :, 0] = np.where(tri_uv[seam, :, 0] < 0, tri_uv[seam, :, 0] + 2 * np.pi, tri_uv[seam, :, 0])
+    th, ph = np.angle(np.exp(1j * tri_uv[..., 0].mean(1))), tri_uv[..., 1].mean(1)
     side = topo.skin_side[topo.faces[skin]].sum(1)
     u, v = FACE_RADIUS * th, FACE_RADIUS * ph
     vm = FACE_RADIUS * MOUTH_PHI
@@ -510,13 +521,14 @@ def _feature_height(u: np.ndarray, v: np.ndarray, side: np.ndarray, prm: dict, t
     vt = vt + R * prm["nose_length"]
     vm = R * MOUTH_PHI
     h = np.zeros_like(u)
-    # nose: a ridge rising from the nasion to the tip, dropping at the columella
+    # nose: a ridge rising from the nasion to the tip, then turning back to the subnasale
     rise = np.clip((vn - v) / (vn - vt), 0.0, 1.0)
-    drop = smoothstep(vs - 0.003, vt - 0.001, v)
+    under = np.clip((vt - v) / (vt - vs), 0.0, 1.0)  # 0 at the tip, 1 at the subnasale
     ridge = prm["nose_bridge"] + (prm["nose_projection"] - prm["nose_bridge"]) * rise**1.4
-    width = prm["nose_width"] * (0.0075 + 0.0065 * rise**1.5)
+    ridge = ridge * (1.0 - 0.55 * under**1.5) * (1.0 - smoothstep(0.75, 1.0, under))
+    width = prm["nose_width"] * (0.0075 + 0.0065 * rise**1.5 + 0.003 * under)
     across = np.clip(1.0 - (u / width) ** 2, 0.0, 1.0) ** 1.6
-    h += ridge * across * drop * (v <= vn + 0.012) * smoothstep(vn + 0.012, vn - 0.004, v)
+    h += ridge * across * smoothstep(vn + 0.012, vn - 0.004, v)
     alae = bump(np.abs(u), v, 0.0115 * prm["nose_width"], vt - 0.005, 0.0065, 0.0065)
     h += prm["alar_flare"] * alae
     # brow ridge, cheekbones, cheeks
@@ -532,11 +544,12 @@ def _feature_height(u: np.ndarray, v: np.ndarray, side: np.ndarray, prm: dict, t
     lower_zone = (v <= vm) & (side <= 0)
     dv_up = np.where(upper_zone, v - vm, 10.0)
     dv_low = np.where(lower_zone, vm - v, 10.0)
-    h += prm["lip_protrusion"] * mouth_cols * (np.exp(-((dv_up / 0.014) ** 2)) * upper_zone)
+    dv_lip = np.abs(v - vm)
+    # both lips bulge alike at the lip line, so the closed lips meet; each has its own vermilion roll
+    h += prm["lip_protrusion"] * mouth_cols * np.exp(-((dv_lip / 0.013) ** 2))
+    h += prm["upper_lip"] * 0.45 * mouth_cols * np.exp(-((dv_lip / 0.0035) ** 2))
     h += prm["upper_lip"] * mouth_cols**0.5 * np.sin(np.clip(dv_up / np.maximum(up, 1e-4), 0, 1) * np.pi) ** 0.7 * 0.6 * (dv_up < up)
-    h += prm["upper_lip"] * 0.45 * mouth_cols * np.exp(-((dv_up / 0.0035) ** 2))
     h += prm["lower_lip"] * mouth_cols**0.5 * np.sin(np.clip(dv_low / np.maximum(low, 1e-4), 0, 1) * np.pi) ** 0.6 * (dv_low < low)
-    h += prm["lip_protrusion"] * 0.7 * mouth_cols * np.exp(-((dv_low / 0.010) ** 2)) * lower_zone
     # mentolabial sulcus and chin
     h -= 0.0020 * bump(u, v, 0.0, vm - 0.019, 0.016, 0.005)
     h += prm["chin_projection"] * bump(u, v, 0.0, vm - 0.040, 0.017, 0.014)
@@ -570,7 +583,7 @@ def eye_frame(vertices_skin_front: np.ndarray, prm: dict) -> tuple[np.ndarray, n
 
 LID_OFFSET = 0.008                              # lid sphere centre behind the eyeball centre
 LID_RADIUS = EYEBALL_RADIUS + LID_OFFSET + 0.0012  # lid sphere encloses the eyeball, 1.2 mm in front
-LID_OPEN_UP, LID_OPEN_DOWN = 0.24, 0.17         # lid rotation (rad) that opens the fissure at neutral
+LID_OPEN_UP, LID_OPEN_DOWN = 0.31, 0.19         # lid rotation (rad) that opens the fissure at neutral
 LID_REACH_UP, LID_REACH_DOWN = 0.016, 0.011     # how far (m, face coords) the lid motion reaches
 
 
@@ -597,7 +610,8 @@ def neutral_vertices(topo: Topology, prm: dict) -> tuple[np.ndarray, dict]:
     Returns:
         vertices: (V, 3) float64.
         frames: dict with ``eye_left``/``eye_right`` → (eyeball centre, lid centre),
-            ``mouth`` → mouth centre point, used by the articulations and the skinning.
+            ``mouth`` → the lip-line point at the centre of the mouth; used to place the
+            pockets, teeth and eyeballs here and by the articulations.
     """
     V = np.zeros((topo.n_vertices, 3))
     ns = topo.n_skin
@@ -609,7 +623,6 @@ def neutral_vertices(topo: Topology, prm: dict) -> tuple[np.ndarray, dict]:
     frames = {}
     # eyes: lids hug a sphere around the eyeball, then the fissure opens by rotating the lids
     for eye, sign in (("eye_left", 1.0), ("eye_right", -1.0)):
-        slit = topo.slits[eye]
         front = _skin_surface(np.array([sign * EYE_THETA]), np.array([EYE_PHI]), np.zeros(1), prm)[0]
         centre, lid_centre = eye_frame(front, prm)
         frames[eye] = (centre, lid_centre)
@@ -619,6 +632,12 @@ def neutral_vertices(topo: Topology, prm: dict) -> tuple[np.ndarray, dict]:
         rho2 = (skin[:, 0] - lid_centre[0]) ** 2 + (skin[:, 1] - lid_centre[1]) ** 2
         z_lid = lid_centre[2] + np.sqrt(np.maximum(LID_RADIUS**2 - rho2, 0.25 * LID_RADIUS**2))
         skin[:, 2] = np.where(blend > 0, (1 - blend) * skin[:, 2] + blend * z_lid, skin[:, 2])
+        # nowhere may the skin dip into the eyeball (plus 1 mm): lift it onto that sphere
+        rho2_ball = (skin[:, 0] - centre[0]) ** 2 + (skin[:, 1] - centre[1]) ** 2
+        clearance = EYEBALL_RADIUS + 0.001
+        z_ball = centre[2] + np.sqrt(np.maximum(clearance**2 - rho2_ball, 0.0))
+        covering = (rho2_ball < clearance**2) & (skin[:, 2] > centre[2] - EYEBALL_RADIUS)
+        skin[:, 2] = np.where(covering, np.maximum(skin[:, 2], z_ball), skin[:, 2])
         up_w, low_w = lid_motion_weights(topo.skin_uv, side, eye)
         tilt = prm["eye_tilt"] * np.clip((u - sign * FACE_RADIUS * EYE_THETA) / (FACE_RADIUS * EYE_HALF_WIDTH), -1, 1) * sign
         angle = -prm["eye_opening"] * (LID_OPEN_UP * up_w - LID_OPEN_DOWN * low_w) - tilt * (up_w + low_w)
@@ -670,7 +689,7 @@ def _place_teeth(topo: Topology, V: np.ndarray, frames: dict, prm: dict) -> None
     """Upper and lower tooth rows: tubes along a parabolic dental arch behind the lips."""
     centre = frames["mouth"]
     s = np.linspace(-1.0, 1.0, TEETH_SEGMENTS + 1)
-    around = np.linspace(0, 2 * np.pi, TEETH_SECTION, endpoint=False)
+    around = -np.linspace(0, 2 * np.pi, TEETH_SECTION, endpoint=False)  # this direction makes the tube's normals point out
     for name, front_depth, half_width, top, bottom in (
         ("teeth_upper", 0.0095, 0.0235 * prm["jaw_width"], 0.0105, -0.0012),
         ("teeth_lower", 0.0118, 0.0220 * prm["jaw_width"], 0.0008, -0.0095),

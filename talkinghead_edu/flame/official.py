@@ -103,7 +103,7 @@ def _safe_newobj(cls, *args):
     return object.__new__(cls)
 
 
-def _numpy_reconstruct():
+def _numpy_multiarray():
     try:
         from numpy._core import multiarray  # numpy >= 2
     except ImportError:  # pragma: no cover - numpy 1.x
@@ -112,7 +112,7 @@ def _numpy_reconstruct():
 
 
 def _allowed_globals() -> dict[tuple[str, str], object]:
-    multiarray = _numpy_reconstruct()
+    multiarray = _numpy_multiarray()
     try:
         from numpy._core.numeric import _frombuffer
     except ImportError:  # pragma: no cover - numpy 1.x

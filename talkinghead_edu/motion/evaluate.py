@@ -20,47 +20,72 @@ import torch
 
 from ..metrics import landmark_distance
 from .model import MotionTranslator
-from .sequence import FlameSequence, params_to_flame_inputs
-from .train import MotionExample, head_vertices
+from .sequence import FlameSequence
+from .train import MotionExample
+from .vertex_subset import VertexSubsetHead
 
-__all__ = ["MOUTH_LANDMARKS", "lip_vertex_error_mm", "lip_landmark_distance_mm", "lip_jitter_mm", "jaw_amplitude", "UtteranceScores", "evaluate_translator", "summarize", "style_ratio", "format_table"]
+__all__ = ["MOUTH_LANDMARKS", "MouthProbe", "lip_vertex_error_mm", "lip_landmark_distance_mm", "lip_jitter_mm", "jaw_amplitude", "UtteranceScores", "evaluate_translator", "summarize", "style_ratio", "format_table"]
 
 MOUTH_LANDMARKS = slice(48, 68)  # iBUG 68: outer and inner lip contour
 
 
-def _lip_vertices(head, params: torch.Tensor) -> torch.Tensor:
-    return head_vertices(head, params)[:, head.lip_vertex_ids]  # (T, M_L, 3)
+class MouthProbe:
+    """Lip vertices ``(T, M_L, 3)`` and mouth landmarks ``(T, 20, 3)`` of a parameter sequence, computed
+    on just the vertices they need (:class:`VertexSubsetHead`: the lips and the landmark triangles' corners)."""
+
+    def __init__(self, head):
+        self.num_lips = len(head.lip_vertex_ids)
+        ids = [head.lip_vertex_ids]
+        self.has_landmarks = head.n_landmarks >= 68
+        if self.has_landmarks:
+            ids.append(head.faces[head.lmk_faces_idx[MOUTH_LANDMARKS]].reshape(-1))  # (20 * 3,) triangle corners
+            self.bary = head.lmk_bary_coords[MOUTH_LANDMARKS]  # (20, 3)
+        self.subset = VertexSubsetHead(head, torch.cat(ids))
+
+    def __call__(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with torch.no_grad():
+            vertices = self.subset(params)  # (T, M_L [+ 60], 3)
+        lips = vertices[:, : self.num_lips]
+        if not self.has_landmarks:
+            return lips, None
+        corners = vertices[:, self.num_lips :].reshape(-1, 20, 3, 3)  # (T, 20 landmarks, 3 corners, 3)
+        return lips, torch.einsum("tlkc,lk->tlc", corners, self.bary)
+
+
+def _check_pair(name: str, params_pred: torch.Tensor, params_true: torch.Tensor) -> None:
+    if params_pred.shape != params_true.shape:
+        raise ValueError(f"{name}: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
+
+
+def _mean_distance_mm(a: torch.Tensor, b: torch.Tensor) -> float:
+    return 1000.0 * (a - b).norm(dim=-1).mean().item()
+
+
+def _jitter_mm(lips: torch.Tensor) -> float:
+    if lips.shape[0] < 3:
+        raise ValueError(f"lip jitter needs at least 3 frames, got {lips.shape[0]}")
+    return 1000.0 * (lips[2:] - 2 * lips[1:-1] + lips[:-2]).norm(dim=-1).mean().item()
 
 
 def lip_vertex_error_mm(head, params_pred: torch.Tensor, params_true: torch.Tensor) -> float:
     """Mean L2 distance (mm) over frames and lip vertices; ``params_*`` ``(T, P)``."""
-    if params_pred.shape != params_true.shape:
-        raise ValueError(f"lip_vertex_error_mm: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
-    with torch.no_grad():
-        return 1000.0 * (_lip_vertices(head, params_pred) - _lip_vertices(head, params_true)).norm(dim=-1).mean().item()
+    _check_pair("lip_vertex_error_mm", params_pred, params_true)
+    probe = MouthProbe(head)
+    return _mean_distance_mm(probe(params_pred)[0], probe(params_true)[0])
 
 
 def lip_landmark_distance_mm(head, params_pred: torch.Tensor, params_true: torch.Tensor) -> float:
     """LMD (mm) over the mouth landmarks 48–67 of the posed 3-D mesh; ``params_*`` ``(T, P)``."""
-    if params_pred.shape != params_true.shape:
-        raise ValueError(f"lip_landmark_distance_mm: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
+    _check_pair("lip_landmark_distance_mm", params_pred, params_true)
     if head.n_landmarks < 68:
         raise ValueError(f"lip_landmark_distance_mm: the head model has {head.n_landmarks} landmarks; the iBUG-68 layout is needed")
-    with torch.no_grad():
-        landmarks = []
-        for params in (params_pred, params_true):
-            expression, pose = params_to_flame_inputs(params, head.n_expr)
-            landmarks.append(head(expression=expression, pose=pose).landmarks[:, MOUTH_LANDMARKS])
-    return 1000.0 * landmark_distance(landmarks[0], landmarks[1]).item()
+    probe = MouthProbe(head)
+    return 1000.0 * landmark_distance(probe(params_pred)[1], probe(params_true)[1]).item()
 
 
 def lip_jitter_mm(head, params: torch.Tensor) -> float:
     """Mean ``||v_{t+1} − 2 v_t + v_{t−1}||`` (mm/frame²) over lip vertices; ``params`` ``(T, P)``, ``T >= 3``."""
-    if params.shape[0] < 3:
-        raise ValueError(f"lip_jitter_mm: needs at least 3 frames, got {params.shape[0]}")
-    with torch.no_grad():
-        lips = _lip_vertices(head, params)
-        return 1000.0 * (lips[2:] - 2 * lips[1:-1] + lips[:-2]).norm(dim=-1).mean().item()
+    return _jitter_mm(MouthProbe(head)(params)[0])
 
 
 def jaw_amplitude(jaw_pose: torch.Tensor) -> float:
@@ -92,6 +117,7 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
     average embedding (``unseen="average"``) or the nearest one judged on the first half of
     the utterance (``unseen="nearest"``).
     """
+    probe = MouthProbe(head)
     scores = []
     for example in examples:
         speaker = example.speaker if example.speaker in translator.speakers else None
@@ -100,11 +126,12 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
             speaker = translator.nearest_speaker(example.features[:half], example.params[:half])
         predicted = translator.predict(example.features, speaker).params
         truth = example.params
+        (lips_pred, mouth_pred), (lips_true, mouth_true) = probe(predicted), probe(truth)
         scores.append(UtteranceScores(
             id=example.id, speaker=example.speaker, frames=example.num_frames,
-            lip_error_mm=lip_vertex_error_mm(head, predicted, truth),
-            lip_lmd_mm=lip_landmark_distance_mm(head, predicted, truth) if head.n_landmarks >= 68 else float("nan"),
-            jitter_pred_mm=lip_jitter_mm(head, predicted), jitter_true_mm=lip_jitter_mm(head, truth),
+            lip_error_mm=_mean_distance_mm(lips_pred, lips_true),
+            lip_lmd_mm=1000.0 * landmark_distance(mouth_pred, mouth_true).item() if probe.has_landmarks else float("nan"),
+            jitter_pred_mm=_jitter_mm(lips_pred), jitter_true_mm=_jitter_mm(lips_true),
             jaw_pred=jaw_amplitude(FlameSequence.from_params(predicted).jaw_pose),
             jaw_true=jaw_amplitude(FlameSequence.from_params(truth).jaw_pose),
         ))

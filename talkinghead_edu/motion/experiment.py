@@ -104,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lip-steps", type=int, default=600)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
+                        help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or dataset_root() / "checkpoints"
     dataset = load_speech_dataset()
     head = load_head_model()
-    encoders = available_encoders()
+    encoders = tuple(args.encoders) if args.encoders else available_encoders()
     splits = ("train", "test", "test_unseen_language")
     started = time.time()
     examples = load_motion_examples(dataset, splits, *encoders)

@@ -4,10 +4,13 @@ The translator accepts any callable with that signature. By name:
 
 * ``"universal"`` / ``"asr"``: the package's audio encoders (``talkinghead_edu.audio.load_encoder``),
   the decoupled Universal Audio Encoder ``E_uni`` and the raw ASR encoder ``E_asr``;
+* a path: an encoder checkpoint file or Hugging Face Wav2Vec 2.0 folder (``load_encoder(path)``);
 * ``"log_mel"``: :class:`LogMelFrameFeatures`, a training-free fallback (40 log-mel bands
   every 10 ms, four of them stacked per 40-ms video frame: ``D = 160``).
 """
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -68,6 +71,6 @@ def get_feature_extractor(name: str, device: str | torch.device = "cpu"):
     """Build a feature extractor by name (see module docstring)."""
     if name == "log_mel":
         return LogMelFrameFeatures(device=device)
-    if name in ("universal", "asr"):
+    if name in ("universal", "asr") or Path(name).exists():
         return EncoderFrameFeatures(name, device=device)
-    raise ValueError(f"unknown feature extractor {name!r}; expected 'universal', 'asr' or 'log_mel'")
+    raise ValueError(f"unknown feature extractor {name!r}; expected 'universal', 'asr', 'log_mel' or the path of an encoder checkpoint")

@@ -32,6 +32,7 @@ from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
 from .model import MotionTranslator
 from .sequence import params_to_flame_inputs
+from .vertex_subset import VertexSubsetHead
 
 __all__ = [
     "MotionExample", "prepare_examples", "TrainConfig", "LipTrainConfig", "train_lip_encoder",
@@ -107,6 +108,7 @@ class TrainConfig:
     lambda_v: float = 0.1  # vertices in millimetres
     lambda_sth: float = 1.0
     lambda_lat: float = 0.1
+    vertex_samples: int | None = 512  # vertices per step for eq 5's vertex term (None: all K)
     use_identity: bool = True
     d_model: int = 64
     n_layers: int = 2
@@ -144,10 +146,10 @@ def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainC
         raise ValueError("train_lip_encoder: every example needs asr_features (prepare_examples(..., asr_extractor=...))")
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    lip_ids = head.lip_vertex_ids
+    lip_head = VertexSubsetHead(head, head.lip_vertex_ids)
     with torch.no_grad():
-        lips = [head_vertices(head, e.params)[:, lip_ids] for e in examples]  # (T, M_L, 3) each
-        rest = head_vertices(head, torch.zeros(1, examples[0].params.shape[1]))[0, lip_ids]
+        lips = [lip_head(e.params) for e in examples]  # (T, M_L, 3) each
+        rest = lip_head(torch.zeros(1, examples[0].params.shape[1]))[0]
     encoder = LipReadingEncoder(rest, examples[0].asr_features.shape[1], hidden=config.hidden)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=config.lr)
     history = []
@@ -165,40 +167,33 @@ def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainC
     return encoder, history
 
 
-def _save_training_state(path, translator, lip_encoder, optimizer, generator, step, config, history) -> None:
+def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: TrainConfig, history: list, step: int) -> tuple[dict, dict]:
+    """Tensors and metadata of a translator checkpoint (the model, and ``E_lip`` when given)."""
     tensors = {f"model.{k}": v for k, v in translator.state_dict().items()}
     if lip_encoder is not None:
         tensors.update({f"lip_encoder.{k}": v for k, v in lip_encoder.state_dict().items()})
-    if optimizer is not None:
-        for index, state in optimizer.state_dict()["state"].items():
-            tensors.update({f"optim.{index}.{k}": torch.as_tensor(v) for k, v in state.items()})
-    tensors["rng.sampler"] = generator.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
     meta = {
-        "kind": "motion_translator",
-        "step": step,
-        "speakers": translator.speakers,
-        "model_config": translator.config,
-        "feature_encoder": translator.feature_encoder,
-        "train_config": config.settings(),
-        "history": history,
+        "kind": "motion_translator", "step": step, "speakers": translator.speakers, "model_config": translator.config,
+        "feature_encoder": translator.feature_encoder, "train_config": config.settings(), "history": history,
         "lip_encoder": None if lip_encoder is None else {"asr_dim": lip_encoder.asr_dim, "hidden": lip_encoder.hidden},
     }
+    return tensors, meta
+
+
+def _save_training_state(path, translator, lip_encoder, optimizer, generator, step, config, history) -> None:
+    """A resumable checkpoint: the model plus the Adam state and both random-number-generator states."""
+    tensors, meta = _checkpoint_contents(translator, lip_encoder, config, history, step)
+    for index, state in optimizer.state_dict()["state"].items():
+        tensors.update({f"optim.{index}.{k}": torch.as_tensor(v) for k, v in state.items()})
+    tensors["rng.sampler"] = generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
     save_checkpoint(path, tensors, meta)
 
 
 def save_translator(path: str | Path, translator: MotionTranslator, lip_encoder: LipReadingEncoder | None = None, config: TrainConfig | None = None, history: list | None = None) -> Path:
     """Save a trained translator (and optionally its lip encoder) without optimizer state."""
-    tensors = {f"model.{k}": v for k, v in translator.state_dict().items()}
-    if lip_encoder is not None:
-        tensors.update({f"lip_encoder.{k}": v for k, v in lip_encoder.state_dict().items()})
-    meta = {
-        "kind": "motion_translator", "step": len(history or []), "speakers": translator.speakers,
-        "model_config": translator.config, "feature_encoder": translator.feature_encoder,
-        "train_config": (config or TrainConfig()).settings(), "history": history or [],
-        "lip_encoder": None if lip_encoder is None else {"asr_dim": lip_encoder.asr_dim, "hidden": lip_encoder.hidden},
-    }
-    return save_checkpoint(path, tensors, meta)
+    history = history or []
+    return save_checkpoint(path, *_checkpoint_contents(translator, lip_encoder, config or TrainConfig(), history, len(history)))
 
 
 def _translator_from_checkpoint(tensors: dict, meta: dict) -> MotionTranslator:
@@ -302,6 +297,7 @@ def train_translator(
 
     speaker_of = {name: i for i, name in enumerate(speakers)}
     lip_ids = head.lip_vertex_ids
+    n_samples = head.n_vertices if config.vertex_samples is None else min(config.vertex_samples, head.n_vertices)
     translator.train()
     step = start_step
     for step in tqdm(range(start_step, config.steps), desc="motion translator", disable=not progress, initial=start_step, total=config.steps):
@@ -312,13 +308,18 @@ def train_translator(
         standardized_pred = translator(features, speaker_index)
         standardized_true = translator.normalize(params_true)
         params_pred = translator.denormalize(standardized_pred)
-        vertices_pred = head_vertices(head, params_pred)  # (B, T, V, 3)
+        # eq 5's (1/K) sum over vertices, estimated on n_samples random vertices (exact when all K are used);
+        # the lip vertices M_L ride along for eq 7
+        sampled = torch.arange(head.n_vertices) if n_samples == head.n_vertices else torch.randperm(head.n_vertices, generator=generator)[:n_samples]
+        subset = VertexSubsetHead(head, torch.cat([sampled, lip_ids]))
+        vertices_pred = subset(params_pred)  # (B, T, n_samples + M_L, 3)
         with torch.no_grad():
-            vertices_true = head_vertices(head, params_true)
-        rec = reconstruction_loss(standardized_pred, standardized_true, 1000.0 * vertices_pred, 1000.0 * vertices_true, config.lambda_y, config.lambda_v)
+            vertices_true = subset(params_true)
+        rec = reconstruction_loss(standardized_pred, standardized_true, 1000.0 * vertices_pred[:, :, :n_samples],
+                                  1000.0 * vertices_true[:, :, :n_samples], config.lambda_y, config.lambda_v)
         sth = smoothness_loss(standardized_pred, standardized_true, config.lambda_sth)
         if use_lat:
-            lat = latent_consistency_loss(_stack(examples, indices, starts, length, "asr_features"), lip_encoder(vertices_pred[:, :, lip_ids]), config.lambda_lat)
+            lat = latent_consistency_loss(_stack(examples, indices, starts, length, "asr_features"), lip_encoder(vertices_pred[:, :, n_samples:]), config.lambda_lat)
         else:
             lat = torch.zeros(())
         loss = total_loss(rec, sth, lat)  # eq 8

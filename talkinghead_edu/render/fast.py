@@ -63,6 +63,11 @@ if numba is not None and "NUMBA_CACHE_DIR" in os.environ:
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
 
+# LLVM fast-math without reassociation or FMA contraction, so that the forward and backward kernels
+# compute bit-identical alphas (they must agree on which splats passed the 1/255 and 1e-4 tests)
+_FASTMATH = {"nnan", "ninf", "nsz", "arcp", "afn"}
+
+
 @njit(cache=True, inline="always")
 def _row_interval(a, b, c, dy, two_s, mx, x0, x1):
     """Pixel columns ``[lo, hi)`` in ``[x0, x1)`` of a row at offset ``dy`` where ``a dx² + 2b dx dy + c dy² ≤ 2s``.
@@ -94,7 +99,7 @@ def _row_range(a, b, c, two_s, my, y0, y1):
     return int(math.floor(lo)), int(math.ceil(hi)) + 1
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _forward_kernel(means2d, conics, opacities, channels, tile_offsets, gaussian_ids, tile_order, width, height,
                     tiles_x, tile_size, out_color, out_transmittance, out_last):
     n_channels = channels.shape[1]
@@ -156,7 +161,7 @@ def _forward_kernel(means2d, conics, opacities, channels, tile_offsets, gaussian
                     out_color[y0 + j, x0 + i, ch] = color[j, i, ch]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _backward_kernel(means2d, conics, opacities, channels, tile_offsets, gaussian_ids, tile_order, width, height,
                      tiles_x, tile_size, final_transmittance, last, grad_color, grad_alpha, isect_grad):
     # isect_grad[k] = d loss / d (u, v, a, b, c, opacity, channels...) of the k-th (splat, tile) pair

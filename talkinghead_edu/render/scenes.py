@@ -17,7 +17,7 @@ def head_scene(n: int, sh_degree: int | None = 3, generator: torch.Generator | N
     """``n`` flat Gaussians covering an ellipsoidal "head" (semi-axes :data:`HEAD_SEMI_AXES`) at the origin.
 
     Each Gaussian lies in the surface's tangent plane (its local z axis along the normal),
-    sized so neighbours overlap (std ≈ 0.6·sqrt(area / n), 5× thinner along the normal);
+    sized so neighbours overlap (std ≈ 0.8·sqrt(area / n), 5× thinner along the normal);
     colours are skin-like RGB with a darker band for the "hair", with view-dependent
     SH bands of amplitude 0.05 when ``sh_degree`` is given.
     """
@@ -29,7 +29,7 @@ def head_scene(n: int, sh_degree: int | None = 3, generator: torch.Generator | N
     normals = torch.nn.functional.normalize(means / axes**2, dim=-1)  # gradient of the implicit surface
     a, b, c = HEAD_SEMI_AXES
     area = 4 * math.pi * ((a * b) ** 1.6 / 3 + (a * c) ** 1.6 / 3 + (b * c) ** 1.6 / 3) ** (1 / 1.6)  # Thomsen
-    tangent_std = 0.6 * math.sqrt(area / n)
+    tangent_std = 0.8 * math.sqrt(area / n)
     log_scales = torch.log(torch.tensor([tangent_std, tangent_std, tangent_std / 5], dtype=torch.float64)).expand(n, 3)
     log_scales = log_scales + 0.2 * torch.randn(n, 3, generator=generator, dtype=torch.float64)
     # quaternion turning +z onto the normal: axis z × n, w = 1 + cos(angle), normalised later

@@ -26,6 +26,7 @@ __all__ = [
     "NATURAL_COLORS",
     "CONTACT_SHEET_EXPRESSIONS",
     "face_colors",
+    "trace_face_colors",
     "head_figure",
     "flame_explorer_figure",
     "flame_explorer",
@@ -105,16 +106,41 @@ def face_colors(head: FlameModel, color_by: str = "natural") -> np.ndarray:
     return colors
 
 
+def _rgb(color) -> str:
+    r, g, b = (int(round(float(c) * 255)) for c in np.clip(color, 0.0, 1.0))
+    return f"rgb({r},{g},{b})"
+
+
 def _mesh_trace(head: FlameModel, vertices: np.ndarray, colors: np.ndarray, name: str = "head") -> go.Mesh3d:
-    faces = head.faces.cpu().numpy()
-    rgb = [f"rgb({int(r * 255)},{int(g * 255)},{int(b * 255)})" for r, g, b in np.clip(colors, 0, 1)]
+    """Mesh3d of the head with one colour per triangle.
+
+    Colours are sent as a per-cell palette index with a stepwise colorscale (a few bytes per
+    triangle) instead of one ``"rgb(...)"`` string per triangle, and coordinates as float32,
+    which keeps each figure small in the notebook.
+    """
+    faces = head.faces.cpu().numpy().astype(np.int16 if head.n_vertices < 2**15 else np.int32)
+    palette, palette_index = np.unique(np.round(np.clip(colors, 0, 1) * 255).astype(np.uint8), axis=0, return_inverse=True)
+    n_colors = len(palette)
+    colorscale = []
+    for index, color in enumerate(palette):
+        rgb = _rgb(color / 255.0)
+        colorscale += [[index / n_colors, rgb], [(index + 1) / n_colors, rgb]]
+    vertices = vertices.astype(np.float32)
     return go.Mesh3d(
         x=vertices[:, 0], y=vertices[:, 1], z=vertices[:, 2],
         i=faces[:, 0], j=faces[:, 1], k=faces[:, 2],
-        facecolor=rgb, flatshading=False, name=name, hoverinfo="skip",
+        # palette index k maps to (k + 0.5) / n, the middle of colour k's band of the colorscale
+        intensity=palette_index.reshape(-1).astype(np.uint8 if n_colors < 256 else np.int32), intensitymode="cell",
+        colorscale=colorscale, cmin=-0.5, cmax=n_colors - 0.5, showscale=False,
+        flatshading=False, name=name, hoverinfo="skip",
         lighting=dict(ambient=0.45, diffuse=0.75, specular=0.15, roughness=0.6),
         lightposition=dict(x=0.5, y=2.0, z=3.0),
     )
+
+
+def trace_face_colors(trace: go.Mesh3d) -> list[str]:
+    """The ``"rgb(r,g,b)"`` colour of each triangle of a mesh trace made here (decodes the palette)."""
+    return [trace.colorscale[2 * int(i)][1] for i in np.asarray(trace.intensity)]
 
 
 def head_figure(

@@ -18,6 +18,7 @@ __all__ = [
     "video_scrubber",
     "style_comparison_figure",
     "label_image",
+    "image_source",
 ]
 
 # (x, y, text, group) of the boxes of the paper's Figure 2; groups colour the boxes.
@@ -90,33 +91,51 @@ def phoneme_spectrogram_figure(audio: np.ndarray, phonemes, sample_rate: int = 1
     return figure
 
 
-def label_image(labels: np.ndarray) -> np.ndarray:
-    """``(H, W)`` label ids -> ``(H, W, 3)`` uint8 colours (``semantics.LABEL_COLORS``)."""
-    return (LABEL_COLORS[np.asarray(labels)] * 255).astype(np.uint8)
+def label_image(labels: np.ndarray, outline: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W)`` label ids -> ``(H, W, 3)`` uint8 colours (``semantics.LABEL_COLORS``).
+
+    ``outline``: an optional ``(H, W)`` bool mask whose boundary pixels are drawn white.
+    """
+    image = (LABEL_COLORS[np.asarray(labels)] * 255).astype(np.uint8)
+    if outline is not None:
+        from scipy import ndimage
+
+        image[outline & ~ndimage.binary_erosion(outline)] = 255
+    return image
+
+
+def image_source(pixels: np.ndarray) -> str:
+    """``(H, W, 3)`` uint8 -> a PNG data URI for ``go.Image(source=...)`` (lighter than ``z=``)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def video_frame_figure(video, index: int, show_landmarks: bool = True) -> go.Figure:
     """A frame of a :class:`~talkinghead_edu.data.video_dataset.VideoDataset` beside its label map.
 
     Left: the RGB frame with the 68 landmarks; right: the semantic label map with the
-    outline of the face mask M (eq 19).
+    outline of the face mask M (eq 19) in white.
     """
     if not 0 <= index < video.num_frames:
         raise IndexError(f"frame {index} out of range [0, {video.num_frames})")
     frame = (video.frame(index).numpy() * 255).astype(np.uint8)
     figure = make_subplots(rows=1, cols=2, subplot_titles=(f"frame {index} ({index / video.fps:.2f} s)", "labels + mask M"),
                            horizontal_spacing=0.03)
-    figure.add_trace(go.Image(z=frame), row=1, col=1)
+    figure.add_trace(go.Image(source=image_source(frame), name="frame"), row=1, col=1)
     if show_landmarks and video.landmarks2d is not None:
         points = video.landmarks2d[index] - 0.5  # plotly puts pixel (0, 0)'s centre at 0
         figure.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="68 landmarks",
                                     marker=dict(size=4, color="#00ff66")), row=1, col=1)
     if video.labels is not None:
-        figure.add_trace(go.Image(z=label_image(video.labels[index])), row=1, col=2)
-        if video.face_mask is not None:
-            figure.add_trace(go.Contour(z=video.face_mask[index].astype(float), showscale=False, contours=dict(
-                start=0.5, end=0.5, coloring="none"), line=dict(color="white", width=1.5), name="mask M",
-                hoverinfo="skip"), row=1, col=2)
+        mask = video.face_mask[index] if video.face_mask is not None else None
+        figure.add_trace(go.Image(source=image_source(label_image(video.labels[index], outline=mask)), name="labels"),
+                         row=1, col=2)
         for label_id, name in enumerate(LABEL_NAMES):
             color = "rgb({},{},{})".format(*(LABEL_COLORS[label_id] * 255).astype(int))
             figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,

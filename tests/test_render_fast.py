@@ -1,0 +1,110 @@
+"""The numba backend against the reference: images and every gradient, on random scenes and edge cases.
+
+Both run in float32. Tolerances: images/alpha/depth/features atol 2e-5; gradients
+``atol = 1e-4 · max|reference grad|`` with rtol 1e-3 (the fast backward recovers
+transmittance by division, so it accumulates float rounding differently).
+"""
+import math
+
+import pytest
+import torch
+
+from talkinghead_edu.render import Camera, Gaussians, project_gaussians, render
+from talkinghead_edu.render import fast
+from talkinghead_edu.render.reference import bin_gaussians
+
+pytestmark = pytest.mark.skipif(not fast.available(), reason="numba kernels unavailable (see the warning)")
+
+
+def run(gaussians: Gaussians, camera: Camera, backend: str, features=None):
+    g = gaussians.detach().requires_grad_()
+    feats = None if features is None else features.detach().clone().requires_grad_()
+    out = render(g, camera, backend=backend, bg=torch.tensor([0.2, 0.5, 0.9]), features=feats)
+    assert out.backend == backend
+    weights = torch.rand(out.image.shape, generator=torch.Generator().manual_seed(7))
+    loss = (out.image * weights).sum() + 0.3 * out.alpha.sum() + 0.1 * out.depth.sum()
+    if feats is not None:
+        loss = loss + (out.features ** 2).sum()
+    if loss.requires_grad:
+        loss.backward()
+    grads = {name: t.grad for name, t in zip(["means", "quats", "log_scales", "opacity_logits", "colors"], g.parameters())}
+    grads["means2d"] = out.means2d.grad
+    if feats is not None:
+        grads["features"] = feats.grad
+    images = {"image": out.image, "alpha": out.alpha, "depth": out.depth, "features": out.features}
+    return images, grads, out
+
+
+def assert_backends_agree(gaussians, camera, features=None):
+    ref_images, ref_grads, ref_out = run(gaussians, camera, "reference", features)
+    fast_images, fast_grads, fast_out = run(gaussians, camera, "fast", features)
+    for name, ref in ref_images.items():
+        if ref is not None:
+            torch.testing.assert_close(fast_images[name], ref, atol=2e-5, rtol=1e-4, msg=f"{name} differs")
+    for name, ref in ref_grads.items():
+        got = fast_grads[name]
+        if ref is None:  # no path from the loss (e.g. nothing visible)
+            assert got is None or got.abs().max() == 0, name
+            continue
+        scale = max(ref.abs().max().item(), 1e-6)
+        torch.testing.assert_close(got, ref, atol=1e-4 * scale, rtol=1e-3, msg=f"gradient of {name} differs")
+    assert torch.equal(fast_out.radii, ref_out.radii) and torch.equal(fast_out.visible, ref_out.visible)
+
+
+def camera(width=40, height=30):
+    return Camera.look_at((0.02, -0.01, 1.0), (0, 0, 0), fov_y_deg=25, width=width, height=height)
+
+
+@pytest.mark.parametrize("seed, sh_degree", [(0, None), (1, 0), (2, 1), (3, 3)])
+def test_random_scenes(seed, sh_degree):
+    g = Gaussians.random(250, extent=0.15, scale=0.015, sh_degree=sh_degree, generator=torch.Generator().manual_seed(seed))
+    features = torch.rand(250, 3, generator=torch.Generator().manual_seed(seed + 100))
+    assert_backends_agree(g, camera(), features)
+
+
+def test_behind_camera_and_outside_the_image():
+    g = Gaussians.random(200, extent=0.1, scale=0.01, generator=torch.Generator().manual_seed(4))
+    means = g.means.clone()
+    means[:50, 2] += 1.5  # behind the camera (at z = 1, looking toward −z)
+    means[50:100, 0] += 2.0  # far to the side: outside the image
+    means[100:110, 2] = 0.995  # closer than the near plane
+    g = Gaussians(means, g.quats, g.log_scales, g.opacity_logits, g.colors)
+    assert_backends_agree(g, camera())
+    out = render(g, camera(), backend="fast")
+    assert not out.visible[:110].any() and out.visible[110:].sum() > 50
+
+
+def test_zero_opacity_and_extreme_scales():
+    g = Gaussians.random(120, extent=0.1, scale=0.01, generator=torch.Generator().manual_seed(5))
+    logits, log_scales = g.opacity_logits.clone(), g.log_scales.clone()
+    logits[:20] = -30.0  # opacity ~ 1e-13: culled
+    log_scales[20:40] = math.log(1e-6)  # far below a pixel: the 0.3 px² dilation keeps them one pixel wide
+    log_scales[40:45] = math.log(0.5)  # much larger than the image
+    log_scales[45:50, 0] = math.log(0.3)  # needles
+    g = Gaussians(g.means, g.quats, log_scales, logits, g.colors)
+    assert_backends_agree(g, camera())
+
+
+def test_empty_scene_and_single_gaussian():
+    empty = Gaussians(torch.zeros(0, 3), torch.zeros(0, 4), torch.zeros(0, 3), torch.zeros(0), torch.zeros(0, 3))
+    for backend in ("reference", "fast"):
+        out = render(empty, camera(), backend=backend, bg=0.5)
+        assert torch.all(out.image == 0.5) and torch.all(out.alpha == 0) and out.radii.shape == (0,)
+    one = Gaussians.random(1, extent=0.0, scale=0.02, generator=torch.Generator().manual_seed(6))
+    assert_backends_agree(one, camera())
+
+
+def test_more_gaussians_than_fit_in_a_tile():
+    """1500 splats inside one 16×16 tile: lists longer than the tile's pixel count, early termination everywhere."""
+    cam = camera(32, 32)
+    g = Gaussians.random(1500, center=(0.0, 0.0, 0.0), extent=0.004, scale=0.003,
+                         generator=torch.Generator().manual_seed(8))
+    p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
+    offsets, _ = bin_gaussians(p.means2d, p.radii, p.depths, 32, 32)
+    assert (offsets[1:] - offsets[:-1]).max() > 256
+    assert_backends_agree(g, cam)
+
+
+def test_non_square_tiles_at_the_border():
+    g = Gaussians.random(300, extent=0.2, scale=0.02, generator=torch.Generator().manual_seed(9))
+    assert_backends_agree(g, camera(37, 21))
