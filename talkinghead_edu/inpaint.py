@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["InpaintingUNet", "composite", "blend", "border_holes", "InpaintConfig", "train_inpainter"]
+__all__ = ["InpaintingUNet", "composite", "blend", "border_holes", "InpaintConfig", "train_inpainter", "hole_repair_error"]
 
 
 def _check(images: dict[str, torch.Tensor], masks: torch.Tensor) -> None:
@@ -174,3 +174,17 @@ def train_inpainter(
         losses.append(float(loss.detach()))
     generator_net.eval()
     return losses
+
+
+@torch.no_grad()
+def hole_repair_error(generator_net: nn.Module, originals: torch.Tensor, renders: torch.Tensor, alphas: torch.Tensor, masks: torch.Tensor, seed: int = 1234, max_radius: int = 12) -> float:
+    """Masked L1 of the eq-19 blend on a *fixed* set of border holes (seeded), for before/after comparisons.
+
+    Args: as :func:`train_inpainter`; ``seed`` fixes the holes so two calls see the same inputs.
+    """
+    masks = masks.float()
+    cut = border_holes(masks, alphas, torch.Generator().manual_seed(seed), max_radius)
+    holed = renders * (cut / alphas.clamp_min(1e-6)).clamp(0.0, 1.0).unsqueeze(-1)
+    output = blend(generator_net, holed, originals, masks)
+    m = masks.unsqueeze(-1)
+    return float(((output - originals).abs() * m).sum() / (3.0 * m.sum()).clamp_min(1.0))

@@ -132,3 +132,16 @@ def test_checkpoint_errors(tmp_path):
         load_encoder("no-such-encoder")
     with pytest.raises(FileNotFoundError):
         load_encoder_checkpoint(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("name", ["asr", "universal"])
+def test_bundled_checkpoints(name):
+    from talkinghead_edu.audio.encoder import ENCODER_NAMES
+    from talkinghead_edu.paths import dataset_root
+
+    path = dataset_root() / "checkpoints" / ENCODER_NAMES[name]
+    assert path.stat().st_size <= 4 * 2**20, f"{path} is larger than the 4 MB budget"
+    encoder = load_encoder(name)
+    assert encoder.training_meta["command"].startswith("python -m talkinghead_edu.audio.train")
+    features = encoder.frame_features(torch.zeros(1, 640 * 3))
+    assert features.shape == (1, 3, encoder.feature_dim) and torch.isfinite(features).all()

@@ -220,6 +220,31 @@ def test_expression_zero_is_neutral_and_articulations_move_the_right_region(head
     assert d[brows].max() > 0.004 and d[lips].max() < 1e-3
 
 
+def _flipped_triangles(head, V):
+    """Number of triangles whose normal turned against the template's (a fold in the surface)."""
+    F = head["f"]
+
+    def normals(verts):
+        tri = verts[F]
+        return np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+
+    return int((np.einsum("ij,ij->i", normals(V), normals(head["v_template"].astype(np.float64))) < 0).sum())
+
+
+def test_extreme_identities_and_full_articulations_do_not_fold_the_mesh(head):
+    S = int(head["n_shape"])
+    for k in range(S):                                   # every identity component at ±3 std
+        for sign in (-3.0, 3.0):
+            shape = np.zeros(S)
+            shape[k] = sign * head["shape_std"][k]
+            assert _flipped_triangles(head, pose_vertices(head, shape=shape)) == 0, (k, sign)
+    names = list(head["articulation_names"])
+    jaw = float(head["jaw_open_max_rad"])
+    for name, coeffs in zip(names, head["articulation_expr"]):  # every articulation at full amount
+        pose = jaw_pose(jaw) if name == "jaw_open" else None
+        assert _flipped_triangles(head, pose_vertices(head, expression=coeffs, pose=pose)) == 0, name
+
+
 def test_blink_closes_the_lids(head, topo):
     names = list(head["articulation_names"])
     for eye in ("eye_left", "eye_right"):
@@ -367,6 +392,11 @@ def test_cli_writes_an_asset_atomically(tmp_path, capsys):
     with pytest.raises(SystemExit):
         builder.main(["--out", str(tmp_path / "head.txt")])
     assert "--out must end in .npz" in capsys.readouterr().err
+    # --check rebuilds and compares: the same arguments reproduce the file, another seed does not
+    small = ["--resolution", "0.4", "--n-shape", "8", "--n-expr", "8", "--identities", "12", "--expression-samples", "20", "--quiet"]
+    assert builder.main(["--seed", "1", "--check", str(out)] + small) == 0
+    assert builder.main(["--seed", "2", "--check", str(out)] + small) == 1
+    assert "differs in" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -124,6 +124,8 @@ def write_2023(path, arrays: dict) -> None:
 
 def _check_round_trip(model: FlameModel, arrays: dict) -> None:
     assert model.n_shape == 300 and model.n_expr == 100
+    assert torch.equal(model.shape_std, torch.ones(300, dtype=torch.float64)) and torch.equal(model.expr_std, torch.ones(100, dtype=torch.float64))
+    assert model.face_labels is None and model.articulation_names == []
     np.testing.assert_array_equal(model.v_template.numpy(), arrays["v_template"])
     np.testing.assert_array_equal(model.shapedirs.numpy(), arrays["shapedirs"])
     np.testing.assert_array_equal(model.posedirs.numpy(), arrays["posedirs"])

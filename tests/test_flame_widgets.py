@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from talkinghead_edu.flame import load_head_model
+from talkinghead_edu.flame import FlameModel, load_head_model
 from talkinghead_edu.semantics import LABEL_COLORS, LABEL_IDS
 from talkinghead_edu.widgets import flame as flame_widgets
 
@@ -85,3 +85,17 @@ def test_contact_sheet_shows_each_expression(head):
     # every expression but neutral changes the face by more than a millimetre somewhere
     moved = (vertices[1:] - vertices[:1]).norm(dim=-1).amax(dim=1)
     assert (moved > 1e-3).all(), dict(zip(names[1:], moved.tolist()))
+
+
+def test_explorer_works_for_a_model_without_labels_or_articulations(head):
+    """An official FLAME model has neither semantic labels nor articulations: plain colours, no error."""
+    bare = FlameModel(
+        v_template=head.v_template.numpy(), faces=head.faces.numpy(), shapedirs=head.shapedirs.numpy(), n_shape=head.n_shape,
+        posedirs=head.posedirs.numpy(), J_regressor=head.J_regressor.numpy(), weights=head.lbs_weights.numpy(),
+        parents=head.parents.numpy(),
+    )
+    explorer = flame_widgets.flame_explorer(bare)
+    explorer.children[7].value = 1.0  # an articulation amount on a model without articulations changes nothing
+    assert set(flame_widgets.trace_face_colors(explorer.result.data[0])) == {"rgb(204,204,204)"}
+    assert len(explorer.result.data) == 2 and len(explorer.result.data[1].x) == 0  # no landmark embedding
+    np.testing.assert_allclose(_mesh_xyz(explorer.result), head.v_template.numpy(), atol=1e-6)

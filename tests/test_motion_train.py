@@ -18,7 +18,7 @@ SMALL = dict(d_model=32, n_layers=2, n_heads=4, window=4, batch_size=4, crop_fra
 def test_tiny_overfit_reaches_near_zero_reconstruction():
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
-    config = TrainConfig(steps=300, lr=3e-3, dropout=0.0, lambda_lat=0.0, **SMALL)
+    config = TrainConfig(steps=300, lr=3e-3, lr_final_fraction=1.0, dropout=0.0, lambda_lat=0.0, **SMALL)
     translator, history = train_translator(examples, head, config, progress=False)
     assert history[-1]["rec"] < 0.02 * history[0]["rec"]
     for example in examples:  # standardized parameter MSE on the training utterances
@@ -27,12 +27,28 @@ def test_tiny_overfit_reaches_near_zero_reconstruction():
         assert error < 0.01, f"{example.id}: standardized MSE {error:.4f} after overfitting"
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
+    """A run killed after its step-4 checkpoint and restarted finishes with the uninterrupted run's weights."""
+    import talkinghead_edu.motion.train as train_module
+
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
     config = TrainConfig(steps=8, checkpoint_every=4, **SMALL)  # dropout on: the RNG state must be restored too
     full, full_history = train_translator(examples, head, config, checkpoint_path=tmp_path / "full.safetensors", progress=False)
-    first, _ = train_translator(examples, head, TrainConfig(steps=4, checkpoint_every=4, **SMALL), checkpoint_path=tmp_path / "part.safetensors", progress=False)
+
+    real_sample = train_module._sample_crops
+    calls = []
+
+    def crash_at_step_6(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt("simulated crash")
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "_sample_crops", crash_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train_translator(examples, head, config, checkpoint_path=tmp_path / "part.safetensors", progress=False)
+    monkeypatch.setattr(train_module, "_sample_crops", real_sample)
     resumed, resumed_history = train_translator(examples, head, config, checkpoint_path=tmp_path / "part.safetensors", progress=False)
     assert len(resumed_history) == 8
     assert [h["total"] for h in resumed_history] == pytest.approx([h["total"] for h in full_history], rel=1e-5)
@@ -40,6 +56,15 @@ def test_resume_equals_uninterrupted(tmp_path):
         torch.testing.assert_close(a, b, msg=name)
     with pytest.raises(ValueError, match="different settings"):
         train_translator(examples, head, TrainConfig(steps=8, lr=1e-4, **SMALL), checkpoint_path=tmp_path / "part.safetensors", progress=False)
+
+
+def test_cosine_learning_rate():
+    from talkinghead_edu.motion.train import cosine_learning_rate
+
+    config = TrainConfig(steps=11, lr=1.0, lr_final_fraction=0.1)
+    assert cosine_learning_rate(0, config) == pytest.approx(1.0)
+    assert cosine_learning_rate(5, config) == pytest.approx(0.55)
+    assert cosine_learning_rate(10, config) == pytest.approx(0.1)
 
 
 def test_checkpoint_round_trip(tmp_path):

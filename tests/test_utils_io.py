@@ -42,3 +42,14 @@ def test_atomic_save_npz_round_trip(tmp_path):
     with np.load(path, allow_pickle=False) as data:
         np.testing.assert_array_equal(data["a"], np.arange(4))
         np.testing.assert_array_equal(data["b"], np.eye(2))
+
+
+def test_atomic_writer_uses_normal_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "shared.txt", "x")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Sequence
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
     parser.add_argument("--seed", type=int, default=0)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # one thread per process: the machine is shared, and 2 threads thrash under load
@@ -176,13 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         encoder, history = fine_tune_universal(asr, _speaker_audio(train), config)
         metrics = evaluate_encoder(encoder, train, test)
         meta = {"stage": "universal", "train": dataclasses.asdict(config), "before": evaluate_encoder(asr, train, test)}
-    meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": f"python -m talkinghead_edu.audio.train {' '.join(argv or [args.stage])}"})
+    meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": "python -m talkinghead_edu.audio.train " + " ".join(argv)})
     save_encoder(out, encoder, meta)
     print(f"wrote {out}: {metrics}")
     return 0
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(main())

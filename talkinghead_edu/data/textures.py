@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..semantics import LABEL_IDS
-from .mesh_render import face_values, interpolate, rasterize_uv, vertex_normals
+from .mesh_render import face_values, interpolate, rasterize_uv
 
 __all__ = [
     "Appearance",
@@ -122,7 +122,7 @@ def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
 
 
 def _distance_to_segment(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    """Euclidean distance ``(N,)`` from points ``(N, 3)`` to the segment ``start``–``end``."""
+    """Euclidean distance ``(N,)`` from points ``(N, D)`` to the segment ``start``–``end`` (D = 2 or 3)."""
     direction = end - start
     t = np.clip(((points - start) @ direction) / max(float(direction @ direction), 1e-12), 0.0, 1.0)
     return np.linalg.norm(points - (start + t[:, None] * direction), axis=1)
@@ -150,7 +150,6 @@ def _eye_centres(points: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
 # --------------------------------------------------------------------------- colours
 def procedural_albedo(
     points: np.ndarray,
-    normals: np.ndarray,
     labels: np.ndarray,
     landmarks: np.ndarray,
     eye_centres: tuple[np.ndarray, np.ndarray],
@@ -161,7 +160,6 @@ def procedural_albedo(
 
     Args:
         points: ``(N, 3)`` rest positions (metres).
-        normals: ``(N, 3)`` rest normals.
         labels: ``(N,)`` semantic label ids (``semantics.LABEL_NAMES``).
         landmarks: ``(68, 3)`` rest landmarks (:func:`landmarks_on_template`).
         eye_centres: eyeball centres (right, left), each ``(3,)``.
@@ -274,10 +272,15 @@ def crease_intensity(points: np.ndarray, labels: np.ndarray, landmarks: np.ndarr
       (three short lines fanning out from each outer eye corner);
     * ``brow_raise``: four slightly arched horizontal forehead lines above the brows;
     * ``brow_frown``: two short vertical lines between the brows.
-    Only skin carries creases.
+    Lines are drawn in the frontal projection (distances in x, y) so that they lie on the
+    curved skin, on the front of the head only (in front of the jaw-line landmarks). Only
+    skin carries creases.
     """
-    outward = np.array([1.0, 0.0, 0.0])
-    up = np.array([0.0, 1.0, 0.0])
+    outward = np.array([1.0, 0.0])
+    up = np.array([0.0, 1.0])
+    front = points[:, 2] > landmarks[[0, 16], 2].mean()
+    points = points[:, :2]
+    landmarks = landmarks[:, :2]
     smile = np.zeros(len(points))
     for nose_wing, mouth_corner, side in ((landmarks[31], landmarks[48], -1.0), (landmarks[35], landmarks[54], 1.0)):
         nodes = np.stack([
@@ -285,29 +288,28 @@ def crease_intensity(points: np.ndarray, labels: np.ndarray, landmarks: np.ndarr
             0.5 * (nose_wing + mouth_corner) + side * 0.014 * outward,
             mouth_corner + side * 0.012 * outward - 0.012 * up,
         ])
-        smile = np.maximum(smile, _polyline_line(points, nodes, 0.0022))
+        smile = np.maximum(smile, _polyline_line(points, nodes, 0.0026))
     for eye_corner, side in ((landmarks[36], -1.0), (landmarks[45], 1.0)):
         start = eye_corner + side * 0.006 * outward
         for tilt in (-0.5, 0.0, 0.5):
             end = start + side * 0.012 * outward + tilt * 0.012 * up
-            smile = np.maximum(smile, 0.8 * np.exp(-((_distance_to_segment(points, start, end) / 0.0012) ** 2)))
+            smile = np.maximum(smile, 0.8 * np.exp(-((_distance_to_segment(points, start, end) / 0.0015) ** 2)))
 
     brow_top = max(landmarks[19, 1], landmarks[24, 1])
     brow_half_width = 0.5 * abs(landmarks[26, 0] - landmarks[17, 0])
     arch = 0.15 * points[:, 0] ** 2 / max(brow_half_width, 1e-3)
     raise_lines = np.zeros(len(points))
     for level in (0.014, 0.022, 0.030, 0.038):
-        raise_lines = np.maximum(raise_lines, np.exp(-(((points[:, 1] - arch - brow_top - level) / 0.0016) ** 2)))
+        raise_lines = np.maximum(raise_lines, np.exp(-(((points[:, 1] - arch - brow_top - level) / 0.0018) ** 2)))
     raise_lines *= _smoothstep(brow_half_width, 0.6 * brow_half_width, np.abs(points[:, 0]))
-    raise_lines *= points[:, 2] > landmarks[27, 2] - 0.06  # front of the head only
 
     between = 0.5 * (landmarks[21] + landmarks[22])
     frown = np.zeros(len(points))
     for side in (-1.0, 1.0):
         start = between + side * 0.005 * outward - 0.004 * up
-        frown = np.maximum(frown, np.exp(-((_distance_to_segment(points, start, start + 0.016 * up) / 0.0013) ** 2)))
+        frown = np.maximum(frown, np.exp(-((_distance_to_segment(points, start, start + 0.016 * up) / 0.0016) ** 2)))
 
-    on_skin = (labels == LABEL_IDS["skin"]).astype(np.float64)
+    on_skin = ((labels == LABEL_IDS["skin"]) & front).astype(np.float64)
     return (np.stack([smile, raise_lines, frown]) * on_skin).astype(np.float32)
 
 
@@ -335,14 +337,13 @@ def bake_textures(head: dict, appearance: Appearance, size: int = 512, seed: int
         raise ValueError("bake_textures: the UV layout covers no texel; vt must lie in [0, 1]")
     faces = head["f"]
     points = interpolate(head["v_template"][faces], fragments)[covered]
-    normals = interpolate(vertex_normals(head["v_template"], faces)[faces], fragments)[covered]
     labels = face_values(np.asarray(head["face_labels"]), fragments)[covered]
     landmarks = landmarks_on_template(head)
     vertex_labels = np.zeros(len(head["v_template"]), dtype=np.int64)
     vertex_labels[faces.reshape(-1)] = np.repeat(np.asarray(head["face_labels"]), 3)
     eyes = _eye_centres(head["v_template"], vertex_labels)
 
-    albedo_values, specular_values = procedural_albedo(points, normals, labels, landmarks, eyes, appearance, seed)
+    albedo_values, specular_values = procedural_albedo(points, labels, landmarks, eyes, appearance, seed)
     crease_values = crease_intensity(points, labels, landmarks)
 
     # nearest covered texel for every texel (fills the gaps between UV islands)

@@ -22,7 +22,6 @@ Camera: fixed, OpenCV axes (x right, y down, z forward), looking at the face alo
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -37,9 +36,10 @@ from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
 from .speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, concatenate_utterances, load_head_motion_map,
                      synthesize_utterance)
+from .generate import DEFAULT_SEED
 from .mesh_render import face_values, rasterize, sample_texture, shade, vertex_normals, world_to_camera
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
-from .video_dataset import SAMPLES_PER_FRAME, FlameParams, face_mask_from_labels
+from .video_dataset import FlameParams, face_mask_from_labels
 
 __all__ = [
     "TargetSpeakerSpec",
@@ -53,7 +53,6 @@ __all__ = [
     "encode_jpeg",
     "generate_speaker",
     "generate_video_part",
-    "main",
 ]
 
 GENERATOR_VERSION = "1"
@@ -348,7 +347,8 @@ class FrameRenderer:
 
     def project_landmarks(self, landmarks: np.ndarray) -> np.ndarray:
         """``(..., 68, 3)`` world landmarks -> ``(..., 68, 2)`` pixels."""
-        from .mesh_render import project
+        from .generate import DEFAULT_SEED
+from .mesh_render import project
 
         return project(world_to_camera(landmarks, self.viewmat), self.K).astype(np.float32)
 
@@ -391,7 +391,7 @@ def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int, head_
     return concatenate_utterances(utterances), utterances
 
 
-def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = 0, min_seconds: float = 20.0,
+def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT_SEED, min_seconds: float = 20.0,
                      resolution: int = 256, progress: bool = True, head_path: Path = DEFAULT_HEAD_PATH) -> dict:
     """Render one target speaker into ``out_dir`` (format: :mod:`talkinghead_edu.data.video_dataset`).
 
@@ -480,7 +480,7 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = 0, min_
     return meta
 
 
-def generate_video_part(root: str | Path, seed: int = 0, speakers: tuple[TargetSpeakerSpec, ...] = TARGET_SPEAKERS,
+def generate_video_part(root: str | Path, seed: int = DEFAULT_SEED, speakers: tuple[TargetSpeakerSpec, ...] = TARGET_SPEAKERS,
                         min_seconds: float = 20.0, resolution: int = 256, progress: bool = True,
                         head_path: str | Path = DEFAULT_HEAD_PATH) -> Path:
     """Regenerate ``<root>/video/`` deterministically from ``seed``.
@@ -518,18 +518,3 @@ def generate_video_part(root: str | Path, seed: int = 0, speakers: tuple[TargetS
     }
     atomic_write_text(video_root / "metadata.json", json.dumps(metadata, indent=1))
     return video_root
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``talkinghead-edu make-video``: regenerate ``datasets_small/video`` (needs espeak-ng)."""
-    from ..paths import dataset_root
-
-    parser = argparse.ArgumentParser(prog="talkinghead-edu make-video", description=main.__doc__)
-    parser.add_argument("--root", type=Path, default=None, help="the datasets_small folder (default: the bundled one)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--seconds", type=float, default=20.0, help="minimum length per speaker")
-    parser.add_argument("--resolution", type=int, default=256)
-    args = parser.parse_args(argv)
-    out = generate_video_part(args.root or dataset_root(), seed=args.seed, min_seconds=args.seconds, resolution=args.resolution)
-    print(f"wrote {out}")
-    return 0

@@ -124,8 +124,10 @@ def _skinning_weights(topo: geo.Topology) -> np.ndarray:
     on_slit = np.abs(ph - geo.MOUTH_PHI) < 1e-9
     in_slit = on_slit & (at < geo.MOUTH_HALF_WIDTH)
     below = np.where(in_slit, (topo.skin_side < 0).astype(float), below)
-    behind = 1.0 - geo.smoothstep(1.35, 1.70, at)
-    throat = geo.smoothstep(-1.06, -0.93, ph)  # the under-chin follows the jaw, the neck does not
+    # fade out behind the jaw angle and down the throat; both ramps are wide so that opening the
+    # jaw by up to jaw_open_max_rad stretches the skin there instead of folding it
+    behind = 1.0 - geo.smoothstep(1.20, 1.95, at)
+    throat = geo.smoothstep(geo.BOTTOM_PHI, -0.65, ph)
     jaw = below * behind * throat
     root = geo.smoothstep(geo.NECK_TOP_PHI - 0.02, geo.BOTTOM_PHI, ph)
     skin = slice(0, topo.n_skin)
@@ -467,14 +469,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-expr", type=int, default=50)
     parser.add_argument("--identities", type=int, default=240, help="identities sampled for the shape PCA")
     parser.add_argument("--expression-samples", type=int, default=600, help="samples for the expression PCA")
+    parser.add_argument("--check", type=Path, default=None, metavar="NPZ",
+                        help="do not write: rebuild and compare with this asset (exit status 1 if an array differs)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.out.suffix != ".npz":
         parser.error(f"--out must end in .npz, got {args.out}")
     if not 0.3 <= args.resolution <= 2.0:
         parser.error(f"--resolution must be between 0.3 and 2.0, got {args.resolution}")
+    if args.check is not None and not args.check.is_file():
+        parser.error(f"--check: {args.check} does not exist")
     asset = build_head(seed=args.seed, resolution=args.resolution, n_shape=args.n_shape, n_expr=args.n_expr,
                        n_identities=args.identities, n_expression_samples=args.expression_samples, verbose=not args.quiet)
+    if args.check is not None:
+        with np.load(args.check, allow_pickle=False) as stored:
+            differing = sorted(set(asset) ^ set(stored.files))
+            differing += [key for key in asset if key in stored.files and not np.array_equal(asset[key], stored[key])]
+        print(f"{args.check}: " + ("identical to a fresh build" if not differing else f"differs in {', '.join(differing)}"))
+        return 1 if differing else 0
     atomic_save_npz(args.out, **asset)
     os.chmod(args.out, 0o644)  # package data: readable by everyone (the temporary file was private)
     if not args.quiet:

@@ -288,6 +288,10 @@ def load_official_flame(
             trackers do); ``None`` keeps all.
         device, dtype: where and in which dtype to keep the model.
 
+    Returns:
+        a :class:`FlameModel` without semantic labels or articulations; its ``shape_std`` and
+        ``expr_std`` are ones (FLAME's bases are scaled so that coefficients are ~ N(0, 1)).
+
     Raises:
         FlameFileError: missing file, refused class, missing key or wrong shape — the message
             names the file and what was expected.
@@ -328,6 +332,10 @@ def load_official_flame(
             parents=_parents_from_kintree(arrays["kintree_table"], str(path)),
             lmk_faces_idx=lmk_faces_idx,
             lmk_bary_coords=lmk_bary_coords,
+            # the official bases are scaled by each component's standard deviation, so the
+            # coefficients themselves are ~ N(0, 1)
+            shape_std=np.ones(keep_shape),
+            expr_std=np.ones(keep_expr),
             source=path.name,
             dtype=dtype,
         )

@@ -103,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--lip-steps", type=int, default=600)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
-    parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
     parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
                         help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
@@ -126,17 +127,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")
     pair = style_speakers(dataset, sorted({e.speaker for e in examples["content"]["test"]}))
     base = TrainConfig(steps=args.steps)
-    results = {"encoders": encoders, "style_pair": pair, "steps": args.steps, "variants": {}}
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")
         translator, history = train_variant(name, examples, head, base, lip_encoder, encoders)
         save_translator(path, translator, lip_encoder if name == "full" else None, dataclasses.replace(base, **VARIANTS[name][0]), history)
         metrics = evaluate_variant(load_translator(path, attach_feature_extractor=False), examples, head, VARIANTS[name][1], splits[1:], pair)
-        metrics["train_seconds"] = time.time() - started
-        results["variants"][name] = metrics
-        print(name, json.dumps(metrics, default=float)[:400])
-    atomic_write_text(out / "motion_results.json", json.dumps(results, indent=1, default=float))
+        metrics.update(train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps)
+        print(name, {split: {k: v for k, v in metrics[split].items() if k != "jaw"} for split in splits[1:]}, metrics["style"])
+        if args.results is not None:
+            atomic_write_text(args.results / f"{name}.json", json.dumps(metrics, indent=1, default=float))
     return 0
 
 

@@ -20,6 +20,7 @@ same weights as an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -104,6 +105,7 @@ class TrainConfig:
     batch_size: int = 8
     crop_frames: int = 50
     lr: float = 2e-3
+    lr_final_fraction: float = 0.05  # cosine decay of the learning rate to lr * this at the last step
     lambda_y: float = 1.0
     lambda_v: float = 0.1  # vertices in millimetres
     lambda_sth: float = 1.0
@@ -122,8 +124,14 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def resumable_settings(self) -> dict:
-        """Settings a checkpoint must share to be resumed (``steps`` may grow, checkpoints may be denser)."""
-        return {k: v for k, v in self.settings().items() if k not in ("steps", "checkpoint_every")}
+        """Settings a checkpoint must share to be resumed (checkpoints may be written more or less often)."""
+        return {k: v for k, v in self.settings().items() if k != "checkpoint_every"}
+
+
+def cosine_learning_rate(step: int, config: TrainConfig) -> float:
+    """``lr · (f + (1 − f) · (1 + cos(π s / S)) / 2)``: from ``lr`` at step 0 to ``f · lr`` at the last step."""
+    progress = step / max(1, config.steps - 1)
+    return config.lr * (config.lr_final_fraction + (1 - config.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def _sample_crops(examples: Sequence[MotionExample], batch_size: int, crop_frames: int, generator: torch.Generator):
@@ -279,7 +287,7 @@ def train_translator(
     start_step = 0
     if checkpoint_path is not None and Path(checkpoint_path).is_file():
         tensors, meta = load_checkpoint(checkpoint_path)
-        stored = {k: v for k, v in meta.get("train_config", {}).items() if k not in ("steps", "checkpoint_every")}
+        stored = {k: v for k, v in meta.get("train_config", {}).items() if k != "checkpoint_every"}
         if stored != config.resumable_settings():
             raise ValueError(f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TrainConfig")
         if meta["speakers"] != speakers:
@@ -299,8 +307,9 @@ def train_translator(
     lip_ids = head.lip_vertex_ids
     n_samples = head.n_vertices if config.vertex_samples is None else min(config.vertex_samples, head.n_vertices)
     translator.train()
-    step = start_step
     for step in tqdm(range(start_step, config.steps), desc="motion translator", disable=not progress, initial=start_step, total=config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = cosine_learning_rate(step, config)
         indices, starts, length = _sample_crops(examples, config.batch_size, config.crop_frames, generator)
         features = _stack(examples, indices, starts, length, "features")  # (B, T, D)
         params_true = _stack(examples, indices, starts, length, "params")  # (B, T, P)

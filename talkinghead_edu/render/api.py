@@ -106,9 +106,15 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
 
         return render_gsplat(gaussians, camera, background, features, eps2d)
 
+    if chosen == "fast":
+        from . import fast
+
+        chosen = "fast" if fast.available() else "reference"
+    project = project_gaussians
+    if chosen == "fast":
+        from .fast_projection import project_gaussians_fast as project
     opacities = gaussians.opacities
-    projection = project_gaussians(gaussians.means, gaussians.quats, gaussians.scales, opacities,
-                                   camera.to(device=device), eps2d)
+    projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera.to(device=device), eps2d)
     means2d = projection.means2d
     if means2d.requires_grad:
         means2d.retain_grad()
@@ -121,13 +127,8 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,
             camera.width, camera.height)
     if chosen == "fast":
-        from . import fast
-
-        if fast.available():
-            composited, alpha = fast.rasterize_fast(*args)
-        else:
-            chosen = "reference"
-    if chosen == "reference":
+        composited, alpha = fast.rasterize_fast(*args)
+    else:
         from .reference import rasterize_reference
 
         composited, alpha = rasterize_reference(*args)

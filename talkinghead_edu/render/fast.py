@@ -14,7 +14,7 @@ organised for speed:
   the last contributor, recovering each splat's transmittance as
   ``T_i = T_{i+1} / (1 − α_i)`` (3DGS) and the colour behind it as a running sum, and
   writes the gradients of that (splat, tile) pair into its own row of a buffer — no two
-  threads write the same memory; one ``index_add_`` sums the rows per splat.
+  threads write the same memory; one serial pass sums the rows per splat.
 
 Gradients (per pixel, ``w_i = α_i T_i``, ``S_i = Σ_{j>i} w_j c_j``, output ``C`` and
 accumulated alpha ``A = 1 − T_final``)::
@@ -28,6 +28,7 @@ The kernels are compiled by numba on first use and cached on disk (``cache=True`
 if the package folder is read-only the cache goes to ``paths.cache_dir()/numba``). If
 numba is missing or compilation fails, :func:`available` returns ``False`` and
 :func:`talkinghead_edu.render.render` uses the reference with one warning line.
+The projection step has its own numba forward/backward in :mod:`.fast_projection`.
 """
 from __future__ import annotations
 
@@ -253,6 +254,16 @@ def _fill_tile_lists(low, high, by_depth, tiles_x, n_tiles):
     return offsets, ids
 
 
+@njit(cache=True)
+def _sum_per_gaussian(isect_grad, gaussian_ids, n):
+    """Sum the per-(splat, tile) gradient rows (M, P) into per-splat rows (N, P)."""
+    total = np.zeros((n, isect_grad.shape[1]))
+    for k in range(gaussian_ids.shape[0]):
+        for j in range(isect_grad.shape[1]):
+            total[gaussian_ids[k], j] += isect_grad[k, j]
+    return total
+
+
 def bin_gaussians_fast(means2d, radii, depths, width: int, height: int, tile_size: int = TILE_SIZE):
     """Same tile lists as :func:`talkinghead_edu.render.reference.bin_gaussians` (numpy arrays)."""
     tiles_x, tiles_y = (width + tile_size - 1) // tile_size, (height + tile_size - 1) // tile_size
@@ -302,8 +313,7 @@ class _RasterizeFast(torch.autograd.Function):
             _backward_kernel(*ctx.arrays, tile_offsets, gaussian_ids, tile_order, width, height,
                              (width + TILE_SIZE - 1) // TILE_SIZE, TILE_SIZE, ctx.final_transmittance, ctx.last,
                              _as_numpy(grad_color), _as_numpy(grad_alpha[..., 0]), isect_grad)
-        per_gaussian = torch.zeros(n, 6 + n_channels, dtype=torch.float64)
-        per_gaussian.index_add_(0, torch.from_numpy(gaussian_ids), torch.from_numpy(isect_grad))
+        per_gaussian = torch.from_numpy(_sum_per_gaussian(isect_grad, gaussian_ids, n))
         means2d, conics, opacities, channels = ctx.like
 
         def cast(values, like):
@@ -336,6 +346,14 @@ def available() -> bool:
                 color, alpha = rasterize_fast(means2d, conics, torch.tensor([0.9]), torch.ones(1, 2), radii,
                                               torch.ones(1), 8, 8)
                 (color.sum() + alpha.sum()).backward()
+                from . import fast_projection  # compiles the projection kernels too
+                from .camera import Camera
+
+                camera = Camera(torch.tensor([[8.0, 0, 4], [0, 8.0, 4], [0, 0, 1]]), torch.eye(4), 8, 8)
+                means = torch.tensor([[0.0, 0.0, 1.0]], requires_grad=True)
+                projection = fast_projection.project_gaussians_fast(means, torch.tensor([[1.0, 0, 0, 0]]),
+                                                                    torch.full((1, 3), 0.1), torch.ones(1), camera, 0.3)
+                projection.conics.sum().backward()
             _STATUS["ok"] = True
         except Exception as exc:  # any JIT/toolchain failure: fall back, say it once
             from .api import warn_once
