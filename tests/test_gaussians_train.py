@@ -163,3 +163,13 @@ def test_errors_are_clear(scene, tmp_path):
         trainer.evaluate("holdout")
     with pytest.raises(FileNotFoundError):
         RendererTrainer.load(tmp_path / "missing.safetensors", video, flame)
+
+
+def test_checkpoint_of_another_video_is_refused(scene, tmp_path):
+    flame, video = scene
+    trainer = RendererTrainer(video, flame, small_config())
+    trainer.save(tmp_path / "head.safetensors")
+    shorter = teacher_video(flame)
+    shorter.frame_paths = shorter.frame_paths[:-1]
+    with pytest.raises(ValueError, match="num_frames"):
+        RendererTrainer.load(tmp_path / "head.safetensors", shorter, flame)

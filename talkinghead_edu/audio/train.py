@@ -52,7 +52,7 @@ def spec_augment(mel: torch.Tensor, generator: torch.Generator, n_masks: int = 2
 class AsrConfig:
     """Knobs of :func:`train_asr` (defaults = the shipped ``asr_encoder``)."""
 
-    epochs: int = 60
+    epochs: int = 40
     batch_size: int = 8
     lr: float = 2e-3
     weight_decay: float = 0.01

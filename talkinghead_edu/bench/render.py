@@ -4,13 +4,15 @@ A head-sized scene (:func:`talkinghead_edu.render.scenes.head_scene`, ~0.2 m, 1 
 the camera, filling ~70 % of the image) at N Gaussians and image sizes; median of
 ``--runs`` timed runs after one warm-up, for ``forward`` (no autograd) and
 ``forward+backward`` (loss = weighted sum of image, backward to all Gaussian tensors),
-plus the peak extra resident memory of each. Writes ``render.json`` and ``render.md``
+plus the CPU time (all threads) and the peak extra resident memory of each (every
+measurement in a fresh process). Writes ``render.json`` and ``render.md``
 (atomically) into ``--out`` and prints the table.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import resource
@@ -29,18 +31,28 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _time(fn, runs: int) -> float:
+def _time(fn, runs: int) -> tuple[float, float]:
+    """Median wall-clock seconds and median process CPU seconds of ``fn`` over ``runs`` runs, after a warm-up."""
     fn()  # warm-up (and JIT)
-    times = []
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def measure(backend: str, n: int, size: int, runs: int, seed: int = 0) -> dict:
-    """Median forward and forward+backward seconds of one backend on the head scene."""
+    """Median forward and forward+backward seconds (wall and CPU) of one backend on the head scene.
+
+    ``peak_rss_growth_mb`` is the growth of the process's peak resident memory over its value
+    after the scene was built and the kernels loaded — meaningful when each measurement runs in
+    a fresh process (``main`` does that).
+    """
+    from ..render import fast
+
+    fast.available()  # load (or compile) the kernels before the memory baseline
     gaussians = head_scene(n, sh_degree=3, generator=torch.Generator().manual_seed(seed)).requires_grad_()
     camera = head_camera(size, size)
     weights = torch.rand(size, size, 3, generator=torch.Generator().manual_seed(seed + 1))
@@ -56,22 +68,28 @@ def measure(backend: str, n: int, size: int, runs: int, seed: int = 0) -> dict:
             tensor.grad = None
 
     rss_before = _peak_rss_mb()
-    result = {"backend": backend, "n": n, "size": size,
-              "forward_s": _time(forward, runs), "forward_backward_s": _time(forward_backward, runs)}
+    result = {"backend": backend, "n": n, "size": size}
+    result["forward_s"], result["forward_cpu_s"] = _time(forward, runs)
+    result["forward_backward_s"], result["forward_backward_cpu_s"] = _time(forward_backward, runs)
     result["peak_rss_growth_mb"] = max(0.0, _peak_rss_mb() - rss_before)
     result["visible"] = int(render(gaussians, camera, backend="fast").visible.sum())
     return result
 
 
 def to_markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| N | image | backend | forward (ms) | forward+backward (ms) | fwd+bwd speed-up vs reference | peak RSS growth (MB) |",
+    lines = [header, "",
+             "| N | image | backend | forward ms (CPU ms) | forward+backward ms (CPU ms) | fwd+bwd speed-up vs reference, wall (CPU) | peak RSS growth (MB) |",
              "|---:|---:|---|---:|---:|---:|---:|"]
     reference = {(r["n"], r["size"]): r for r in rows if r["backend"] == "reference"}
     for r in rows:
         ref = reference.get((r["n"], r["size"]))
-        speedup = f"{ref['forward_backward_s'] / r['forward_backward_s']:.0f}×" if ref and r["backend"] != "reference" else ""
-        lines.append(f"| {r['n']} | {r['size']}² | {r['backend']} | {1e3 * r['forward_s']:.1f} | "
-                     f"{1e3 * r['forward_backward_s']:.1f} | {speedup} | {r['peak_rss_growth_mb']:.0f} |")
+        speedup = ""
+        if ref and r["backend"] != "reference":
+            speedup = (f"{ref['forward_backward_s'] / r['forward_backward_s']:.0f}× "
+                       f"({ref['forward_backward_cpu_s'] / r['forward_backward_cpu_s']:.0f}×)")
+        lines.append(f"| {r['n']} | {r['size']}² | {r['backend']} | {1e3 * r['forward_s']:.1f} ({1e3 * r['forward_cpu_s']:.1f}) | "
+                     f"{1e3 * r['forward_backward_s']:.1f} ({1e3 * r['forward_backward_cpu_s']:.1f}) | {speedup} | "
+                     f"{r['peak_rss_growth_mb']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                 if backend == "reference" and n > args.reference_max_n:
                     continue
                 runs = args.runs if backend == "fast" else max(1, min(args.runs, 3))
-                rows.append(measure(backend, n, size, runs))
+                with multiprocessing.get_context("spawn").Pool(1) as pool:  # fresh process: honest peak memory
+                    rows.append(pool.apply(measure, (backend, n, size, runs)))
                 print(f"{backend:9s} N={n:6d} {size}²: forward {1e3 * rows[-1]['forward_s']:8.1f} ms, "
                       f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -108,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"Rasterizer benchmark ({info['time_utc']} UTC, {info['cpu_count']} CPUs, torch threads "
               f"{info['torch_threads']}, numba threads {info['numba_threads']}, load average {load}); "
               f"median of {args.runs} runs (reference: {info['reference_runs']}) after one warm-up. "
-              "Peak RSS growth is the process high-water mark increase during that measurement (0 when below an earlier peak).")
+              "CPU ms = process CPU time (all threads), the fairer number on a shared machine. Each row runs in a fresh "
+              "process; peak RSS growth = its peak resident memory minus the value after building the scene.")
     table = to_markdown(rows, header)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "render.json", json.dumps({"info": info, "rows": rows}, indent=2))

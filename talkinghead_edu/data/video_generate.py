@@ -34,10 +34,10 @@ import numpy as np
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
+from .generate import DEFAULT_SEED
+from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
 from .speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, concatenate_utterances, load_head_motion_map,
                      synthesize_utterance)
-from .generate import DEFAULT_SEED
-from .mesh_render import face_values, rasterize, sample_texture, shade, vertex_normals, world_to_camera
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
 from .video_dataset import FlameParams, face_mask_from_labels
 
@@ -347,9 +347,6 @@ class FrameRenderer:
 
     def project_landmarks(self, landmarks: np.ndarray) -> np.ndarray:
         """``(..., 68, 3)`` world landmarks -> ``(..., 68, 2)`` pixels."""
-        from .generate import DEFAULT_SEED
-from .mesh_render import project
-
         return project(world_to_camera(landmarks, self.viewmat), self.K).astype(np.float32)
 
 
@@ -430,6 +427,8 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     creases = crease_weights(track.articulation, ARTICULATION_NAMES)
     frames_dir = out_dir / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
+    for stale in frames_dir.glob("*.jpg"):  # frames of an earlier, possibly longer, run
+        stale.unlink()
     labels = np.zeros((T, resolution, resolution), np.uint8)
     codec_psnr = []
     for t in tqdm(range(T), desc=f"rendering {spec.name}", disable=not progress):

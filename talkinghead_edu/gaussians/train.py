@@ -319,16 +319,19 @@ class RendererTrainer:
 
     def save(self, path: str | Path) -> Path:
         """Write a resumable checkpoint atomically (safetensors + JSON metadata)."""
-        meta = {"step": self.step, "config": self.config.to_dict(), "history": self.history, "density_history": self.density.history, "speaker": self.video.speaker}
+        meta = {"step": self.step, "config": self.config.to_dict(), "history": self.history, "density_history": self.density.history,
+                "speaker": self.video.speaker, "num_frames": self.num_frames, "resolution": [self.video.height, self.video.width]}
         return save_checkpoint(path, self.state_tensors(), meta)
 
     @classmethod
     def load(cls, path: str | Path, video, flame, device: str | torch.device = "cpu") -> "RendererTrainer":
         """Rebuild a trainer from :meth:`save`'s file and continue where it stopped."""
         tensors, meta = load_checkpoint(path, device=device)
+        expected = {"speaker": video.speaker, "num_frames": video.num_frames, "resolution": [video.height, video.width]}
+        for key, value in expected.items():
+            if meta.get(key) != value:
+                raise ValueError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
         trainer = cls(video, flame, TrainConfig.from_dict(meta["config"]), device=device)
-        if meta.get("speaker") not in (None, video.speaker):
-            raise ValueError(f"checkpoint {path} was trained on {meta['speaker']!r}, not {video.speaker!r}")
         head = trainer.head
         for name in list(head.gaussian_params):
             head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].clone())

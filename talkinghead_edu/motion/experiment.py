@@ -1,9 +1,13 @@
 """The bundled motion-translator experiment: train the full model and its ablations, evaluate.
 
 Run (reproduces ``datasets_small/checkpoints/motion_translator.safetensors`` and the ablation
-checkpoints next to it)::
+checkpoints ``motion_ablation_<variant>.safetensors`` next to it)::
 
-    python -m talkinghead_edu.motion.experiment --steps 1500 --out datasets_small/checkpoints
+    python -m talkinghead_edu.motion.experiment --steps 1000 --lip-steps 500
+
+Each variant is independent (same seed, same ``E_lip``), so they can run as parallel processes,
+one ``--variants NAME`` each; that is how the shipped files were made (about 15 minutes on a
+shared 2-core CPU).
 
 Variants (one table, paper §3.2, issue 6):
 
@@ -100,8 +104,8 @@ def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequen
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.motion.experiment", description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--lip-steps", type=int, default=600)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--lip-steps", type=int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")

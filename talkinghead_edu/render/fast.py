@@ -298,7 +298,7 @@ class _RasterizeFast(torch.autograd.Function):
                             color, final_transmittance, last)
         ctx.arrays, ctx.lists, ctx.size = arrays, (tile_offsets, gaussian_ids, tile_order), (width, height)
         ctx.final_transmittance, ctx.last = final_transmittance, last
-        ctx.like = (means2d, conics, opacities, channels)
+        ctx.like = [(t.device, t.dtype) for t in (means2d, conics, opacities, channels)]  # no tensor refs on ctx
         to = dict(device=means2d.device, dtype=channels.dtype)
         alpha = torch.from_numpy(1.0 - final_transmittance).to(**to)[..., None]
         return torch.from_numpy(color).to(**to), alpha
@@ -314,13 +314,9 @@ class _RasterizeFast(torch.autograd.Function):
                              (width + TILE_SIZE - 1) // TILE_SIZE, TILE_SIZE, ctx.final_transmittance, ctx.last,
                              _as_numpy(grad_color), _as_numpy(grad_alpha[..., 0]), isect_grad)
         per_gaussian = torch.from_numpy(_sum_per_gaussian(isect_grad, gaussian_ids, n))
-        means2d, conics, opacities, channels = ctx.like
-
-        def cast(values, like):
-            return values.to(device=like.device, dtype=like.dtype)
-
-        return (cast(per_gaussian[:, 0:2], means2d), cast(per_gaussian[:, 2:5], conics),
-                cast(per_gaussian[:, 5], opacities), cast(per_gaussian[:, 6:], channels), None, None, None, None)
+        parts = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5], per_gaussian[:, 6:])
+        grads = [part.to(device=device, dtype=dtype) for part, (device, dtype) in zip(parts, ctx.like)]
+        return (*grads, None, None, None, None)
 
 
 def rasterize_fast(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor, channels: torch.Tensor,

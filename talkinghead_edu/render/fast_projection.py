@@ -213,7 +213,7 @@ class _ProjectFast(torch.autograd.Function):
         radii = np.empty((n, 2), np.int32)
         _project_forward(*arrays, _f64(opacities), V, t, K, camera.width, camera.height, camera.near, camera.far,
                          eps2d, means2d, conics, depths, radii)
-        ctx.saved = (arrays, V, t, K, camera, eps2d, means)
+        ctx.saved = (arrays, V, t, K, camera, eps2d, (means.device, means.dtype))
         to = dict(device=means.device, dtype=means.dtype)
         radii = torch.from_numpy(radii).to(device=means.device)
         ctx.mark_non_differentiable(radii)
@@ -222,12 +222,12 @@ class _ProjectFast(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_means2d, grad_conics, grad_depths, _grad_radii):
-        (means, quats, scales), V, t, K, camera, eps2d, like = ctx.saved
+        (means, quats, scales), V, t, K, camera, eps2d, (device, dtype) = ctx.saved
         n = means.shape[0]
         grad_means, grad_quats, grad_scales = np.zeros((n, 3)), np.zeros((n, 4)), np.zeros((n, 3))
         _project_backward(means, quats, scales, V, t, K, camera.width, camera.height, camera.near, eps2d,
                           _f64(grad_means2d), _f64(grad_conics), _f64(grad_depths), grad_means, grad_quats, grad_scales)
-        to = dict(device=like.device, dtype=like.dtype)
+        to = dict(device=device, dtype=dtype)
         return (torch.from_numpy(grad_means).to(**to), torch.from_numpy(grad_quats).to(**to),
                 torch.from_numpy(grad_scales).to(**to), None, None, None)
 
