@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=DecouplingConfig.steps, help="decoupling fine-tuning steps")
     parser.add_argument("--temperature", type=float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
+    parser.add_argument("--pooling", choices=["mean", "sequence"], default=DecouplingConfig.pooling, help="how a segment becomes the vector f of eq 2")
+    parser.add_argument("--paper-form", action="store_true", help="eq 2 as printed (positive not in the denominator)")
+    parser.add_argument("--lr", type=float, default=DecouplingConfig.lr, help="decoupling learning rate")
     parser.add_argument("--seed", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -174,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         meta = {"stage": "asr", "train": dataclasses.asdict(config), "final_ctc": history[-1]["ctc"]}
     else:
         asr = load_encoder_checkpoint(args.asr or dataset_root() / "checkpoints" / ENCODER_NAMES["asr"])
-        config = DecouplingConfig(steps=args.steps, temperature=args.temperature, lambda_text=args.lambda_text, seed=args.seed)
+        config = DecouplingConfig(
+            steps=args.steps, temperature=args.temperature, lambda_text=args.lambda_text, pooling=args.pooling,
+            include_positive=not args.paper_form, lr=args.lr, seed=args.seed,
+        )
         encoder, history = fine_tune_universal(asr, _speaker_audio(train), config)
         metrics = evaluate_encoder(encoder, train, test)
         meta = {"stage": "universal", "train": dataclasses.asdict(config), "before": evaluate_encoder(asr, train, test)}

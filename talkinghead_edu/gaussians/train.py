@@ -33,7 +33,7 @@ from ..losses import LossWeights, gaussian_label_colors, label_map_colors, rende
 from ..metrics import landmark_distance, psnr, ssim
 from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
-from .model import SH_C0, GaussianHead, psi_from_flame
+from .model import GaussianHead, psi_from_flame
 
 __all__ = ["TrainConfig", "RendererTrainer", "project_points"]
 
@@ -351,7 +351,3 @@ class RendererTrainer:
         if "density/grad_sum" in tensors:
             trainer.density.grad_sum, trainer.density.seen = tensors["density/grad_sum"], tensors["density/seen"]
         return trainer
-
-    def rgb_of_dc(self) -> torch.Tensor:
-        """``(N, 3)`` base colours ``SH_C0 κ0 + 0.5`` (for plots)."""
-        return SH_C0 * self.head.gaussian_params["sh_dc"][:, 0].detach() + 0.5
