@@ -190,11 +190,11 @@ class DecouplingConfig:
     k: int = 4  # negatives per anchor
     segment_seconds: float = 1.28  # 32 video frames
     speakers_per_step: int = 8
-    temperature: float = 0.03  # τ of eq 2
+    temperature: float = 0.1  # τ of eq 2
     include_positive: bool = True  # the usual InfoNCE (bounded below by 0); False = eq 2 as printed
     pooling: str = "mean"  # "mean": f = time average of the segment; "sequence": the whole (T, D) sequence flattened
     lambda_text: float = 2.0  # weight of eq 3
-    lr: float = 3e-4
+    lr: float = 1e-3
     seed: int = 0
 
 

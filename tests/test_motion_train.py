@@ -105,3 +105,21 @@ def test_bad_examples():
         example.asr_features = None
     with pytest.raises(ValueError, match="asr_features"):
         train_lip_encoder(examples, tiny_head(), LipTrainConfig(steps=1))
+
+
+def test_load_warns_when_encoder_weights_changed(tmp_path):
+    torch.manual_seed(0)
+    from talkinghead_edu.motion import MotionTranslator
+
+    translator = MotionTranslator(["a"], 160, 6, d_model=16, window=3, feature_encoder="log_mel")
+    translator.feature_fingerprint = "log_mel-40"
+    path = save_translator(tmp_path / "same.safetensors", translator)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_translator(path).feature_extractor.feature_dim == 160
+    translator.feature_fingerprint = "0123456789abcdef"
+    path = save_translator(tmp_path / "stale.safetensors", translator)
+    with pytest.warns(UserWarning, match="Retrain"):
+        load_translator(path)

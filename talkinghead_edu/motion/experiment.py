@@ -84,13 +84,14 @@ def style_speakers(dataset, speakers: Sequence[str]) -> tuple[str, str]:
     return ranked[-1], ranked[0]
 
 
-def train_variant(name: str, examples: dict, head, base: TrainConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None, progress=True):
+def train_variant(name: str, examples: dict, head, base: TrainConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
+                  progress=True, fingerprints: tuple[str, str] = ("", "")):
     """Train one variant of :data:`VARIANTS` on ``examples[role]["train"]``."""
     overrides, role = VARIANTS[name]
     config = dataclasses.replace(base, **overrides)
-    encoder_name = encoders[0] if role == "content" else encoders[1]
+    which = 0 if role == "content" else 1
     return train_translator(examples[role]["train"], head, config, lip_encoder=lip_encoder, checkpoint_path=checkpoint_path,
-                            feature_encoder=encoder_name, progress=progress)
+                            feature_encoder=encoders[which], feature_fingerprint=fingerprints[which], progress=progress)
 
 
 def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequence[str], style_pair: tuple[str, str]) -> dict:
@@ -125,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     encoders = tuple(args.encoders) if args.encoders else available_encoders()
     splits = ("train", "test", "test_unseen_language")
     started = time.time()
+    fingerprints = tuple(get_feature_extractor(name).fingerprint for name in encoders)
     examples = load_motion_examples(dataset, splits, *encoders)
     print(f"features ({encoders}) for {sum(len(v) for v in examples['content'].values())} utterances in {time.time() - started:.0f} s")
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
@@ -134,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")
-        translator, history = train_variant(name, examples, head, base, lip_encoder, encoders)
+        translator, history = train_variant(name, examples, head, base, lip_encoder, encoders, fingerprints=fingerprints)
         save_translator(path, translator, lip_encoder if name == "full" else None, dataclasses.replace(base, **VARIANTS[name][0]), history)
         metrics = evaluate_variant(load_translator(path, attach_feature_extractor=False), examples, head, VARIANTS[name][1], splits[1:], pair)
         metrics.update(train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps)

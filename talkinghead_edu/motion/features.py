@@ -10,6 +10,7 @@ The translator accepts any callable with that signature. By name:
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -32,6 +33,7 @@ class LogMelFrameFeatures:
     """Log-mel features at 25 fps: 4 hops of 10 ms x ``n_mels`` bands per frame -> ``D = 4 n_mels``."""
 
     name = "log_mel"
+    fingerprint = "log_mel-40"
 
     def __init__(self, n_mels: int = 40, device: str | torch.device = "cpu"):
         import librosa
@@ -56,11 +58,15 @@ class EncoderFrameFeatures:
     """Adapter around ``talkinghead_edu.audio.load_encoder(name)`` (``"universal"`` or ``"asr"``)."""
 
     def __init__(self, name: str, device: str | torch.device = "cpu"):
-        from talkinghead_edu.audio.encoder import load_encoder
+        from talkinghead_edu.audio.encoder import ENCODER_NAMES, load_encoder
+        from talkinghead_edu.paths import dataset_root
 
         self.name = name
         self.encoder = load_encoder(name, device=device)
         self.feature_dim = self.encoder.feature_dim
+        path = dataset_root() / "checkpoints" / ENCODER_NAMES[name] if name in ENCODER_NAMES else Path(name)
+        # which weights made the features: a translator trained on one encoder file needs the same file
+        self.fingerprint = hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else str(path)
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -235,6 +235,7 @@ class MotionTranslator(nn.Module):
         self.speakers = list(speakers)
         self.n_expr = n_expr
         self.feature_encoder = feature_encoder
+        self.feature_fingerprint = ""  # which encoder weights the training features came from (set by training)
         self.config = dict(
             feature_dim=feature_dim, n_expr=n_expr, use_identity=use_identity, d_model=d_model,
             n_layers=n_layers, n_heads=n_heads, window=window, dropout=dropout,

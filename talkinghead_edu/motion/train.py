@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -182,7 +183,8 @@ def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: Trai
         tensors.update({f"lip_encoder.{k}": v for k, v in lip_encoder.state_dict().items()})
     meta = {
         "kind": "motion_translator", "step": step, "speakers": translator.speakers, "model_config": translator.config,
-        "feature_encoder": translator.feature_encoder, "train_config": config.settings(), "history": history,
+        "feature_encoder": translator.feature_encoder, "feature_fingerprint": translator.feature_fingerprint,
+        "train_config": config.settings(), "history": history,
         "lip_encoder": None if lip_encoder is None else {"asr_dim": lip_encoder.asr_dim, "hidden": lip_encoder.hidden},
     }
     return tensors, meta
@@ -209,6 +211,7 @@ def _translator_from_checkpoint(tensors: dict, meta: dict) -> MotionTranslator:
         raise ValueError(f"not a motion-translator checkpoint (kind={meta.get('kind')!r})")
     translator = MotionTranslator(meta["speakers"], feature_encoder=meta.get("feature_encoder", ""), **meta["model_config"])
     translator.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    translator.feature_fingerprint = meta.get("feature_fingerprint", "")
     return translator
 
 
@@ -238,6 +241,11 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
         from .features import get_feature_extractor
 
         translator.feature_extractor = get_feature_extractor(translator.feature_encoder, device=device)
+        current = getattr(translator.feature_extractor, "fingerprint", "")
+        if translator.feature_fingerprint and current != translator.feature_fingerprint:
+            warnings.warn(f"{path}: the translator was trained on {translator.feature_encoder!r} features from encoder weights "
+                          f"{translator.feature_fingerprint}, but the current encoder file is {current}; its motion may be off. "
+                          "Retrain it with `python -m talkinghead_edu.motion.experiment`.", stacklevel=2)
     translator.history = meta.get("history", [])
     if with_lip_encoder:
         return translator, _lip_encoder_from_checkpoint(tensors, meta)
@@ -251,6 +259,7 @@ def train_translator(
     lip_encoder: LipReadingEncoder | None = None,
     checkpoint_path: str | Path | None = None,
     feature_encoder: str = "",
+    feature_fingerprint: str = "",
     progress: bool = True,
 ) -> tuple[MotionTranslator, list[dict]]:
     """Train the translator on ``examples`` with eq 8; resume from ``checkpoint_path`` if it exists.
@@ -263,6 +272,7 @@ def train_translator(
         checkpoint_path: written atomically every ``config.checkpoint_every`` steps and at the end;
             if it exists, training continues from it (its settings must match ``config``).
         feature_encoder: name of the feature extractor used for ``examples`` (stored for ``translate``).
+        feature_fingerprint: which weights that extractor had (stored; ``load_translator`` warns on a mismatch).
 
     Returns:
         ``(translator in eval mode, history)``; ``history[i]`` has ``rec``, ``sth``, ``lat``, ``total``.
@@ -280,6 +290,7 @@ def train_translator(
         speakers, examples[0].features.shape[1], head.n_expr, use_identity=config.use_identity, d_model=config.d_model,
         n_layers=config.n_layers, n_heads=config.n_heads, window=config.window, dropout=config.dropout, feature_encoder=feature_encoder,
     )
+    translator.feature_fingerprint = feature_fingerprint
     translator.set_normalization(torch.cat([e.params for e in examples]))
     optimizer = torch.optim.Adam(translator.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
