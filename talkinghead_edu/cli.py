@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "build-head": ("talkinghead_edu.flame.builder", "main", "rebuild the bundled procedural FLAME-compatible head"),
     "make-dataset": ("talkinghead_edu.data.generate", "main", "regenerate datasets_small (speech/video) from a seed"),
     "train-audio": ("talkinghead_edu.audio.train", "main", "train the ASR encoder or the decoupled universal encoder"),
+    "train-motion": ("talkinghead_edu.motion.experiment", "main", "train and evaluate the motion translator and its ablations"),
     "bench": ("talkinghead_edu.bench", "main", "run a benchmark (same as python -m talkinghead_edu.bench)"),
 }
 
