@@ -78,7 +78,7 @@ def ellipse_widget():
     """Sliders for the scales, in-plane rotation and opacity of one Gaussian → :func:`ellipse_figure`."""
     import ipywidgets as w
 
-    return w.interactive(ellipse_figure, {"auto_display": True},
+    return w.interactive(ellipse_figure,
                          scale_x=w.FloatLogSlider(value=0.03, base=10, min=-3, max=-1, description="scale x (m)"),
                          scale_y=w.FloatLogSlider(value=0.01, base=10, min=-3, max=-1, description="scale y (m)"),
                          angle_deg=w.FloatSlider(value=30, min=-90, max=90, step=5, description="rotation °"),
@@ -106,7 +106,7 @@ def compositing_widget():
     """Depth sliders for two splats → :func:`compositing_figure` (swap them and watch the overlap change)."""
     import ipywidgets as w
 
-    return w.interactive(compositing_figure, {"auto_display": True},
+    return w.interactive(compositing_figure,
                          red_depth=w.FloatSlider(value=0.9, min=0.8, max=1.2, step=0.01, description="red depth"),
                          blue_depth=w.FloatSlider(value=1.1, min=0.8, max=1.2, step=0.01, description="blue depth"),
                          opacity=w.FloatSlider(value=0.7, min=0.05, max=0.99, step=0.01, description="opacity"),
@@ -153,7 +153,7 @@ def orbit_widget(gaussians: Gaussians, size: int = 128, backend: str = "fast"):
     """Azimuth/elevation sliders → :func:`orbit_figure`."""
     import ipywidgets as w
 
-    return w.interactive(orbit_figure, {"auto_display": True}, gaussians=w.fixed(gaussians),
+    return w.interactive(orbit_figure, gaussians=w.fixed(gaussians),
                          azimuth_deg=w.FloatSlider(value=0, min=-180, max=180, step=5, description="azimuth °"),
                          elevation_deg=w.FloatSlider(value=0, min=-60, max=60, step=5, description="elevation °"),
                          size=w.fixed(size), backend=w.fixed(backend))
