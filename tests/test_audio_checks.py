@@ -1,5 +1,4 @@
 """The notebook self-checks of notebooks 01/02 accept right answers and reject wrong ones."""
-import numpy as np
 import pytest
 import torch
 

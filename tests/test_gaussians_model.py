@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from talkinghead_edu.gaussians import SH_C0, GaussianHead, psi_from_flame, triangle_frames
-from talkinghead_edu.gaussians.binding import axis_angle_to_quat, quat_multiply, quat_to_rotmat
+from talkinghead_edu.gaussians.binding import axis_angle_to_quat, quat_to_rotmat
 
 
 def tetrahedron():

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -20,16 +19,9 @@ import torch
 
 from ..flame import load_head_model
 from ..utils.io import atomic_write_text
+from ._timing import median_seconds
 
 
-def _time(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def measure(batch: int, dtype: torch.dtype, runs: int, device: str = "cpu", seed: int = 0, head_path: Path | None = None) -> dict:
@@ -55,7 +47,7 @@ def measure(batch: int, dtype: torch.dtype, runs: int, device: str = "cpu", seed
             value.grad = None
 
     return {"batch": batch, "dtype": str(dtype).replace("torch.", ""), "device": device,
-            "vertices": head.n_vertices, "forward_s": _time(forward, runs), "forward_backward_s": _time(forward_backward, runs)}
+            "vertices": head.n_vertices, "forward_s": median_seconds(forward, runs), "forward_backward_s": median_seconds(forward_backward, runs)}
 
 
 def to_markdown(rows: list[dict], header: str) -> str:

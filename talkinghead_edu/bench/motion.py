@@ -12,23 +12,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
 
 from ..utils.io import atomic_write_text
+from ._timing import median_seconds
 
 
-def _time(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         frames = max(1, round(seconds * 25))
         audio = 0.1 * torch.randn(640 * frames, generator=generator)
         features = translator.feature_extractor(audio[None])[0]
-        decode_s = _time(lambda: translator.predict(features, speaker), args.runs)
-        translate_s = _time(lambda: translator.translate(audio, speaker), args.runs)
+        decode_s = median_seconds(lambda: translator.predict(features, speaker), args.runs)
+        translate_s = median_seconds(lambda: translator.translate(audio, speaker), args.runs)
         rows.append({"seconds": frames / 25, "frames": frames, "decoder_s": decode_s, "translate_s": translate_s,
                      "realtime_factor": (frames / 25) / translate_s})
     result = {"features": translator.feature_encoder, "threads": args.threads, "cpu": platform.processor() or platform.machine(),
