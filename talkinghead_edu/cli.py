@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def open_course(argv: list[str]) -> int:
     from jupyterlab.labapp import main as lab_main
 
     lab_argv = [f"--ServerApp.root_dir={folder}"] + (["--no-browser"] if args.no_browser else []) + rest
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        lab_argv.append("--allow-root")  # containers and hosted machines often run as root
     return lab_main(lab_argv) or 0
 
 
