@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import LossWeights, gaussian_label_colors, label_map_colors, renderer_loss
+from ..losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
 from ..metrics import landmark_distance, psnr, ssim
 from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
@@ -119,6 +119,8 @@ class RendererTrainer:
             raise ValueError(f"video {video.speaker!r} has no face masks; the training composite (eq 19) needs the mask M")
         params = video.flame_tracked.resized(flame.n_shape, flame.n_expr)
         self.tracked = {k: v.to(self.device) for k, v in params.tensors(device=self.device).items()}
+        truth = video.flame_true.resized(flame.n_shape, flame.n_expr) if video.flame_true is not None else None
+        self.truth = truth.tensors(device=self.device) if truth is not None else None  # evaluation only (the oracle row)
         self.num_frames = self.tracked["expression"].shape[0]
         self.K = torch.as_tensor(video.K, dtype=torch.float32, device=self.device)
         self.viewmats = torch.as_tensor(video.viewmats, dtype=torch.float32, device=self.device)
@@ -179,23 +181,37 @@ class RendererTrainer:
         return torch.optim.Adam([{"params": [p], "lr": lr, "name": name} for name, p, lr in groups], eps=1e-15)
 
     # ------------------------------------------------------------------ forward
-    def flame_inputs(self, frames: torch.Tensor, finetuned: bool = True) -> dict[str, torch.Tensor]:
-        """Tracked FLAME parameters of ``frames (B,)`` (+ the learned corrections if fine-tuning)."""
+    def flame_inputs(self, frames: torch.Tensor, finetuned: bool = True, truth: bool = False) -> dict[str, torch.Tensor]:
+        """Tracked FLAME parameters of ``frames (B,)`` plus, if ``finetuned``, their learned corrections.
+
+        Corrections exist for training frames when fine-tuning is on, and for any frame that
+        :meth:`refine_tracking` has seen; they are zero elsewhere. ``truth=True`` returns the
+        dataset's true parameters instead (evaluation only: the oracle a perfect tracker would give).
+        """
+        if truth:
+            if self.truth is None:
+                raise ValueError(f"video {self.video.speaker!r} has no true FLAME parameters (real videos never do)")
+            return {k: v[frames] for k, v in self.truth.items()}
         inputs = {k: v[frames] for k, v in self.tracked.items()}
-        if finetuned and self.config.finetune_flame:
+        if finetuned:
             for name in ("expression", "pose", "translation"):
                 inputs[name] = inputs[name] + self.flame_offsets[name][frames]
         return inputs
 
-    def render_frame(self, index: int, finetuned: bool = True, with_semantics: bool = False):
+    def render_frame(self, index: int, finetuned: bool = True, with_semantics: bool = False, offsets: dict[str, torch.Tensor] | None = None, truth: bool = False):
         """Render frame ``index``; returns ``(render_output, bound_gaussians, flame_output, composite)``.
 
         ``composite`` is the ``(H, W, 3)`` paste of the render into the frame (step 5 above).
+        ``offsets`` (``{"pose": (15,), "translation": (3,), "expression": (E,)}``) replaces the
+        stored corrections of this frame (used by :meth:`refine_tracking`); ``truth`` renders
+        with the true FLAME parameters (see :meth:`flame_inputs`).
         """
         from ..render import Camera, render
 
         frames = torch.tensor([index], device=self.device)
-        inputs = self.flame_inputs(frames, finetuned)
+        inputs = self.flame_inputs(frames, finetuned and offsets is None, truth)
+        if offsets is not None:
+            inputs.update({name: inputs[name] + value[None] for name, value in offsets.items()})
         flame_out = self.flame(**inputs)
         psi = psi_from_flame(inputs["pose"][:, _JAW], inputs["expression"]) if self.config.blendshapes else None
         bound = self.head(flame_out.vertices, psi)
@@ -260,6 +276,70 @@ class RendererTrainer:
         bar.close()
         return self.history
 
+    def refine_tracking(self, frames, steps: int = 30, lr_pose: float = 3e-3, lr_translation: float = 3e-4, lr_expression: float = 0.0, progress: bool = True) -> dict[str, float]:
+        """Photometric tracking refinement of ``frames`` with the Gaussian head frozen.
+
+        A face tracker runs on every frame of the video, held-out ones included, before any
+        avatar is trained; its last stage usually fits the head pose to the image
+        photometrically. This is that stage, with the trained head as the appearance model:
+        per frame, ``steps`` Adam steps on the corrections of the global, neck and jaw
+        rotations and the translation (and the expression if ``lr_expression > 0``) minimise
+        ``L_rgb`` (eq 20) of the pasted render against the frame. Nothing of the head
+        (positions, colours, blendshapes) changes, so no appearance is learned from the frames.
+        The corrections are stored like the training frames' fine-tuning and used by
+        :meth:`evaluate` ``(tracking="refined")``.
+
+        Args:
+            frames: ``(n,)`` frame indices.
+            steps: optimisation steps per frame.
+            lr_pose, lr_translation, lr_expression: Adam step sizes (radians, metres, coefficients).
+
+        Returns:
+            ``{"loss_before", "loss_after"}``: mean ``L_rgb`` over the frames before/after.
+        """
+        from tqdm.auto import tqdm
+
+        weights = self.config.losses
+        frozen = [p for p in self.parameters_to_freeze() if p.requires_grad]
+        for param in frozen:
+            param.requires_grad_(False)
+        before, after = [], []
+        try:
+            for index in tqdm([int(i) for i in frames], desc="refining tracking", disable=not progress):
+                target = self.video.frame(index, device=self.device)
+                pose = torch.zeros(9, device=self.device, requires_grad=True)  # global, neck, jaw (axis-angle)
+                translation = torch.zeros(3, device=self.device, requires_grad=True)
+                expression = torch.zeros(self.flame.n_expr, device=self.device, requires_grad=lr_expression > 0)
+                groups = [{"params": [pose], "lr": lr_pose}, {"params": [translation], "lr": lr_translation}]
+                if lr_expression > 0:
+                    groups.append({"params": [expression], "lr": lr_expression})
+                optimizer = torch.optim.Adam(groups)
+                start = {name: self.flame_offsets[name][index].detach().clone() for name in ("pose", "translation", "expression")}
+                for step in range(steps + 1):
+                    extra = {"pose": torch.cat([pose, torch.zeros(6, device=self.device)]), "translation": translation, "expression": expression}
+                    composite = self.render_frame(index, offsets={name: start[name] + extra[name] for name in start})[3]
+                    loss = weights.l1 * l1_loss(composite, target) + weights.ssim * ssim_loss(composite, target)  # eq 20
+                    if step == 0:
+                        before.append(float(loss.detach()))
+                    if step == steps:
+                        after.append(float(loss.detach()))
+                        break
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    self.flame_offsets["pose"][index, :9] += pose
+                    self.flame_offsets["translation"][index] += translation
+                    self.flame_offsets["expression"][index] += expression
+        finally:
+            for param in frozen:
+                param.requires_grad_(True)
+        return {"loss_before": float(np.mean(before)), "loss_after": float(np.mean(after))}
+
+    def parameters_to_freeze(self) -> list[nn.Parameter]:
+        """Everything :meth:`refine_tracking` must leave alone: the head and the FLAME corrections."""
+        return list(self.head.parameters()) + list(self.flame_offsets.parameters())
+
     def _log(self, terms: dict, loss: float, seconds: float) -> None:
         h = self.history
         h["step"].append(self.step)
@@ -270,26 +350,38 @@ class RendererTrainer:
         h["seconds"].append(seconds)
 
     # ------------------------------------------------------------------ evaluation
+    def split_frames(self, split: str, max_frames: int | None = None) -> np.ndarray:
+        """Frame indices of ``split``, thinned evenly to at most ``max_frames``."""
+        if split not in self.video.splits:
+            raise ValueError(f"unknown split {split!r}; expected one of {sorted(self.video.splits)}")
+        frames = np.asarray(self.video.splits[split])
+        if max_frames is not None and len(frames) > max_frames:
+            frames = frames[np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]
+        return frames
+
     @torch.no_grad()
-    def evaluate(self, split: str = "test", max_frames: int | None = None) -> dict:
+    def evaluate(self, split: str = "test", max_frames: int | None = None, tracking: str = "auto") -> dict:
         """PSNR / SSIM of the pasted render vs. the frames, PSNR inside the face mask, and LMD.
 
-        Held-out frames use the tracked FLAME parameters (no fine-tuning exists for them).
+        ``tracking`` picks the FLAME parameters: ``"tracked"`` the tracker's, ``"refined"`` the
+        tracker's plus the stored corrections (fine-tuning for training frames,
+        :meth:`refine_tracking` for held-out ones), ``"auto"`` refined for the train split and
+        tracked otherwise, ``"true"`` the dataset's true parameters (an oracle upper bound).
+
         LMD is the mean pixel distance between the 68 landmarks of the mesh that drives the
         Gaussians, projected, and the dataset's true 2-D landmarks.
 
         Returns:
             ``{"psnr", "ssim", "psnr_face", "lmd", "frames"}`` (means over the frames).
         """
-        if split not in self.video.splits:
-            raise ValueError(f"unknown split {split!r}; expected one of {sorted(self.video.splits)}")
-        frames = np.asarray(self.video.splits[split])
-        if max_frames is not None and len(frames) > max_frames:
-            frames = frames[np.linspace(0, len(frames) - 1, max_frames).round().astype(int)]
+        if tracking not in ("auto", "tracked", "refined", "true"):
+            raise ValueError(f"tracking must be 'auto', 'tracked', 'refined' or 'true', got {tracking!r}")
+        refined = tracking == "refined" or (tracking == "auto" and split == "train")
+        frames = self.split_frames(split, max_frames)
         scores = {"psnr": [], "ssim": [], "psnr_face": [], "lmd": []}
         for index in frames:
             index = int(index)
-            _, _, flame_out, composite = self.render_frame(index, finetuned=split == "train")
+            _, _, flame_out, composite = self.render_frame(index, finetuned=refined, truth=tracking == "true")
             image = composite.clamp(0.0, 1.0)
             truth = self.video.frame(index, device=self.device)
             mask = torch.as_tensor(self.video.face_mask[index], device=self.device)

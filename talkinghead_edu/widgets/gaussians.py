@@ -174,7 +174,7 @@ def render_browser_widget(trainer, split: str = "test"):
     def update(position=0):
         index = frames[position]
         with torch.no_grad():
-            composite = trainer.render_frame(index, finetuned=split == "train")[3].clamp(0, 1)
+            composite = trainer.render_frame(index)[3].clamp(0, 1)  # with the corrections where they exist
         truth = trainer.video.frame(index)
         return image_row_figure([truth, composite, (composite - truth).abs().mean(-1)], [f"frame {index}", "Gaussian head pasted (eq 19 input)", "|error|"])
 
