@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Callable, Sequence
 
 import numpy as np
@@ -104,7 +105,8 @@ def sample_contrastive_set(
     Args:
         waveform: ``(L,)`` audio of one speaker (e.g. its utterances concatenated).
         timbre_fn: ``(clip, rng) -> (converted clip, params)``; default Praat "Change gender"
-            with a random pitch and formant ratio (:func:`~talkinghead_edu.audio.timbre.random_timbre`).
+            with a random pitch, pitch range and formant ratio, then a random spectral tilt
+            (:func:`~talkinghead_edu.audio.timbre.random_timbre`).
     """
     span = (k + 1) * segment_samples
     if waveform.shape[0] < span:
@@ -194,6 +196,7 @@ class DecouplingConfig:
     include_positive: bool = True  # the usual InfoNCE (bounded below by 0); False = eq 2 as printed
     pooling: str = "mean"  # "mean": f = time average of the segment; "sequence": the whole (T, D) sequence flattened
     lambda_text: float = 2.0  # weight of eq 3
+    envelope_db: float = 0.0  # ± peak gain of the random formant-region EQ of the positives (0 = off; random_timbre)
     lr: float = 1e-3
     seed: int = 0
 
@@ -203,7 +206,7 @@ def fine_tune_universal(
     speaker_audio: dict[str, np.ndarray],
     config: DecouplingConfig = DecouplingConfig(),
     progress: bool = True,
-    timbre_fn: Callable = random_timbre,
+    timbre_fn: Callable | None = None,
 ) -> tuple[AudioEncoder, list[dict]]:
     """Fine-tune E_uni from E_asr with ``L_adv + λ L_text`` (eqs 2-3).
 
@@ -212,12 +215,15 @@ def fine_tune_universal(
             CTC head D_asr stays frozen).
         speaker_audio: speaker -> ``(L,)`` their training audio concatenated (16 kHz).
         config: see :class:`DecouplingConfig`.
+        timbre_fn: ``(clip, rng) -> (positive, params)``; default :func:`~talkinghead_edu.audio.timbre.random_timbre`
+            with ``envelope_db=config.envelope_db``.
 
     Returns:
         ``(E_uni in eval mode, history)`` with per-step ``{"step", "loss", "adv", "text"}``.
     """
     from tqdm.auto import tqdm
 
+    timbre_fn = timbre_fn or functools.partial(random_timbre, envelope_db=config.envelope_db)
     device = next(asr_encoder.parameters()).device
     frozen = copy.deepcopy(asr_encoder).eval().requires_grad_(False)
     universal = copy.deepcopy(asr_encoder).train()

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from talkinghead_edu.audio.timbre import change_gender, median_f0, naive_pitch_shift, random_timbre
+from talkinghead_edu.audio.timbre import (
+    ENVELOPE_BUMPS, TILT_RANGE, change_gender, envelope_eq, median_f0, naive_pitch_shift, random_timbre, spectral_tilt,
+)
 
 SR = 16000
 
@@ -73,6 +75,19 @@ def test_random_timbre_is_seeded_and_in_range(vowel):
     assert abs(median_f0(a) - median_f0(b)) < 0.02 * median_f0(a)
     assert np.corrcoef(a, b)[0, 1] > 0.9
     assert 0.8 <= params_a["formant_shift_ratio"] <= 1.25 and 80 <= params_a["new_pitch_median"] <= 300
+    assert 0.5 <= params_a["pitch_range_factor"] <= 2.0 and TILT_RANGE[0] <= params_a["tilt_db_per_octave"] <= TILT_RANGE[1]
+    assert a.shape == vowel.shape
+
+
+def test_spectral_tilt_gain_per_octave():
+    t = np.arange(16000) / 16000.0
+    tone = lambda hz: np.sin(2 * np.pi * hz * t).astype(np.float32)  # noqa: E731
+    level = lambda x: 20 * np.log10(np.sqrt(np.mean(x**2)))  # noqa: E731
+    for hz, octaves in ((1000, 0), (2000, 1), (4000, 2), (500, -1)):
+        tilted = spectral_tilt(tone(hz), 6.0)
+        assert tilted.shape == (16000,)
+        assert abs(level(tilted) - level(tone(hz)) - 6.0 * octaves) < 0.05
+    np.testing.assert_allclose(spectral_tilt(tone(300), 0.0), tone(300), atol=1e-5)
 
 
 def test_silence_and_bad_input():
@@ -84,3 +99,49 @@ def test_silence_and_bad_input():
         naive_pitch_shift(np.array([0.0, np.nan]))
     with pytest.raises(ValueError, match="formant_shift_ratio"):
         change_gender(np.zeros(100, np.float32), formant_shift_ratio=3.0)
+
+
+def test_envelope_eq_bump_gain_and_shape():
+    t = np.arange(16000) / 16000.0
+    tone = lambda hz: np.sin(2 * np.pi * hz * t).astype(np.float32)  # noqa: E731
+    level = lambda x: 20 * np.log10(np.sqrt(np.mean(x**2)))  # noqa: E731
+    # one +6 dB bump at 1 kHz, 0.5 octave wide: full gain at the centre, exp(-1/2)·6 dB one width away, ~0 far away
+    for hz, expected in ((1000, 6.0), (1000 * 2**0.5, 6.0 * np.exp(-0.5)), (8000 / 1.25, 0.0)):
+        eqd = envelope_eq(tone(hz), [1000.0], [0.5], [6.0])
+        assert eqd.shape == (16000,) and eqd.dtype == np.float32
+        assert abs(level(eqd) - level(tone(hz)) - expected) < 0.05
+    np.testing.assert_allclose(envelope_eq(tone(300), [500.0, 2000.0], [0.4, 0.4], [0.0, 0.0]), tone(300), atol=1e-5)
+    with pytest.raises(ValueError, match="one length"):
+        envelope_eq(tone(300), [500.0, 2000.0], [0.4], [3.0, 3.0])
+
+
+def test_random_timbre_envelope_bumps_drawn_in_range(vowel):
+    _, plain = random_timbre(vowel, np.random.default_rng(3))
+    converted, params = random_timbre(vowel, np.random.default_rng(3), envelope_db=8.0)
+    assert converted.shape == vowel.shape
+    assert {k: params[k] for k in plain} == plain  # the EQ draws come after the others: same voice otherwise
+    count = ENVELOPE_BUMPS["count"]
+    assert len(params["envelope_centers_hz"]) == len(params["envelope_gains_db"]) == count
+    low, high = ENVELOPE_BUMPS["center_hz"]
+    assert all(low <= c <= high for c in params["envelope_centers_hz"])
+    assert all(abs(g) <= 8.0 for g in params["envelope_gains_db"])
+
+
+def test_change_gender_falls_back_to_formant_shift_when_praat_finds_no_pitch_median(vowel, monkeypatch):
+    """Short, mostly unvoiced clips can make Praat fail on the pitch change ("--undefined--"): keep the formant shift."""
+    import parselmouth
+    import parselmouth.praat
+
+    real_call, requested = parselmouth.praat.call, []
+
+    def failing_pitch_change(obj, command, *args):
+        requested.append(args)
+        if command == "Change gender" and args[3] != 0.0:  # args: floor, ceiling, formant ratio, new median, range, duration
+            raise parselmouth.PraatError("When rounding up the real value --undefined--, the result cannot be represented in an integer.")
+        return real_call(obj, command, *args)
+
+    monkeypatch.setattr(parselmouth.praat, "call", failing_pitch_change)
+    converted = change_gender(vowel, formant_shift_ratio=1.2, new_pitch_median=200.0, pitch_range_factor=2.0)
+    assert converted.shape == vowel.shape
+    assert requested[-1][2:5] == (1.2, 0.0, 1.0)  # retried with the formant shift only
+    assert _spectral_centroid(converted) / _spectral_centroid(vowel) > 1.08

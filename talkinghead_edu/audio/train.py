@@ -159,8 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
     parser.add_argument("--pooling", choices=["mean", "sequence"], default=DecouplingConfig.pooling, help="how a segment becomes the vector f of eq 2")
+    parser.add_argument("--envelope-db", type=float, default=DecouplingConfig.envelope_db, help="± dB of the positives' random formant-region EQ (0 = off)")
     parser.add_argument("--paper-form", action="store_true", help="eq 2 as printed (positive not in the denominator)")
     parser.add_argument("--lr", type=float, default=DecouplingConfig.lr, help="decoupling learning rate")
+    parser.add_argument("--k", type=int, default=DecouplingConfig.k, help="negatives per anchor (k of eq 2)")
+    parser.add_argument("--segment-seconds", type=float, default=DecouplingConfig.segment_seconds, help="length of each Fig. 3 segment")
     parser.add_argument("--seed", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -180,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         config = DecouplingConfig(
             steps=args.steps, temperature=args.temperature, lambda_text=args.lambda_text, pooling=args.pooling,
             include_positive=not args.paper_form, lr=args.lr, seed=args.seed,
+            k=args.k, segment_seconds=args.segment_seconds, envelope_db=args.envelope_db,
         )
         encoder, history = fine_tune_universal(asr, _speaker_audio(train), config)
         metrics = evaluate_encoder(encoder, train, test)

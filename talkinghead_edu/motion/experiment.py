@@ -6,8 +6,9 @@ checkpoints ``motion_ablation_<variant>.safetensors`` next to it)::
     python -m talkinghead_edu.motion.experiment --steps 1000 --lip-steps 500
 
 Each variant is independent (same seed, same ``E_lip``), so they can run as parallel processes,
-one ``--variants NAME`` each; that is how the shipped files were made (about 15 minutes on a
-shared 2-core CPU).
+one ``--variants NAME`` each (about 70 s of training per variant on one core). ``--seed`` changes
+the translators' initialisation, dropout and crops (``E_lip`` keeps its seed); with ``--out`` and
+``--results`` pointing elsewhere it measures the seed spread without touching the shipped files.
 
 Variants (one table, paper §3.2, issue 6):
 
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
     parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
                         help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
+    parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+                        help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -132,14 +135,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")
     pair = style_speakers(dataset, sorted({e.speaker for e in examples["content"]["test"]}))
-    base = TrainConfig(steps=args.steps)
+    base = TrainConfig(steps=args.steps, seed=args.seed)
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")
         translator, history = train_variant(name, examples, head, base, lip_encoder, encoders, fingerprints=fingerprints)
         save_translator(path, translator, lip_encoder if name == "full" else None, dataclasses.replace(base, **VARIANTS[name][0]), history)
         metrics = evaluate_variant(load_translator(path, attach_feature_extractor=False), examples, head, VARIANTS[name][1], splits[1:], pair)
-        metrics.update(train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps)
+        metrics.update(train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps, seed=args.seed)
         print(name, {split: {k: v for k, v in metrics[split].items() if k != "jaw"} for split in splits[1:]}, metrics["style"])
         if args.results is not None:
             atomic_write_text(args.results / f"{name}.json", json.dumps(metrics, indent=1, default=float))
