@@ -16,7 +16,9 @@ One step:
 
 :class:`RendererTrainer` keeps the model, the optimiser and the history, writes atomic
 resumable checkpoints (safetensors, :func:`talkinghead_edu.utils.io.save_checkpoint`) and
-evaluates PSNR / SSIM / LMD on held-out frames.
+evaluates PSNR / SSIM / LMD on held-out frames — with the tracker's FLAME parameters, with
+those refined photometrically against each frame while the head stays frozen (the last
+stage of a face tracker, :meth:`RendererTrainer.refine_tracking`), or with the true ones.
 """
 from __future__ import annotations
 
