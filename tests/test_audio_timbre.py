@@ -70,10 +70,11 @@ def test_random_timbre_is_seeded_and_in_range(vowel):
     a, params_a = random_timbre(vowel, np.random.default_rng(3))
     b, params_b = random_timbre(vowel, np.random.default_rng(3))
     assert params_a == params_b
-    # Praat's PSOLA resynthesis is not bit-exact between calls (correlation 0.97-0.99 measured over repeats);
-    # the same parameters must still give the same voice: same pitch, same waveform up to small jitter
-    assert abs(median_f0(a) - median_f0(b)) < 0.02 * median_f0(a)
-    assert np.corrcoef(a, b)[0, 1] > 0.9
+    # Praat's PSOLA draws from its own generator, which random_timbre seeds from rng: sample-exact repeats
+    # (unseeded, two calls differ: correlation 0.97-0.99)
+    np.testing.assert_array_equal(a, b)
+    c, _ = random_timbre(vowel, np.random.default_rng(4))
+    assert not np.array_equal(a, c)
     assert 0.8 <= params_a["formant_shift_ratio"] <= 1.25 and 80 <= params_a["new_pitch_median"] <= 300
     assert 0.5 <= params_a["pitch_range_factor"] <= 2.0 and TILT_RANGE[0] <= params_a["tilt_db_per_octave"] <= TILT_RANGE[1]
     assert a.shape == vowel.shape

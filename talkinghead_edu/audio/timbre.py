@@ -174,9 +174,14 @@ def random_timbre(waveform, rng: np.random.Generator, sample_rate: int = SAMPLE_
         ``(converted (L,), params)``: ``{"formant_shift_ratio", "new_pitch_median", "pitch_range_factor",
         "tilt_db_per_octave"}`` and, with the EQ, ``"envelope_centers_hz", "envelope_widths_octaves", "envelope_gains_db"``.
     """
+    import parselmouth
+
     ranges = ranges or TIMBRE_RANGES
     params = {key: float(np.exp(rng.uniform(np.log(low), np.log(high)))) for key, (low, high) in ranges.items()}
     tilt = float(rng.uniform(*TILT_RANGE))
+    # PSOLA resynthesis draws from Praat's own random generator; seed it from ``rng`` so the same
+    # ``rng`` state gives the same positive, sample for sample (and a decoupling run is repeatable)
+    parselmouth.praat.run(f"random_initializeWithSeedUnsafelyButPredictably ({int(rng.integers(2**31))})")
     converted = spectral_tilt(change_gender(waveform, sample_rate, **params), tilt, sample_rate)
     params["tilt_db_per_octave"] = tilt
     if envelope_db > 0:
