@@ -302,7 +302,8 @@ class RendererTrainer:
         from tqdm.auto import tqdm
 
         weights = self.config.losses
-        frozen = [p for p in self.parameters_to_freeze() if p.requires_grad]
+        # the head and the stored corrections stay fixed (the corrections are updated by hand below)
+        frozen = [p for p in [*self.head.parameters(), *self.flame_offsets.parameters()] if p.requires_grad]
         for param in frozen:
             param.requires_grad_(False)
         before, after = [], []
@@ -337,10 +338,6 @@ class RendererTrainer:
             for param in frozen:
                 param.requires_grad_(True)
         return {"loss_before": float(np.mean(before)), "loss_after": float(np.mean(after))}
-
-    def parameters_to_freeze(self) -> list[nn.Parameter]:
-        """Everything :meth:`refine_tracking` must leave alone: the head and the FLAME corrections."""
-        return list(self.head.parameters()) + list(self.flame_offsets.parameters())
 
     def _log(self, terms: dict, loss: float, seconds: float) -> None:
         h = self.history
