@@ -49,7 +49,9 @@ __all__ = [
     "fine_tune_universal",
     "edit_distance",
     "phoneme_error_rate",
+    "speaker_probe_predictions",
     "speaker_probe_accuracy",
+    "speaker_confusion",
     "segment_features",
     "same_sentence_similarity",
     "evaluate_encoder",
@@ -320,17 +322,21 @@ def segment_features(encoded, utterances: Sequence, segment_frames: int = 25) ->
     return torch.stack(rows), owners
 
 
-def speaker_probe_accuracy(
-    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor,
+def speaker_probe_predictions(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
     weight_decay: float = 1e-3, iterations: int = 200,
-) -> float:
-    """Accuracy of a linear speaker classifier (multinomial logistic regression on standardised features).
+) -> torch.Tensor:
+    """A linear speaker classifier (multinomial logistic regression on standardised features): its test predictions.
 
-    Trained with L-BFGS on ``train_features (N, D)``/``train_labels (N,)``, scored on the test pair.
+    Trained with L-BFGS on ``train_features (N, D)``/``train_labels (N,)`` (cross-entropy +
+    ``weight_decay * |W|²``), applied to ``test_features (M, D)``.
+
+    Returns:
+        ``(M,)`` predicted class indices.
     """
     mean, std = train_features.mean(0), train_features.std(0) + 1e-6
     x_train, x_test = (train_features - mean) / std, (test_features - mean) / std
-    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    n_classes = int(train_labels.max()) + 1
     generator = torch.Generator().manual_seed(0)
     linear = torch.nn.Linear(x_train.shape[1], n_classes)
     with torch.no_grad():
@@ -346,7 +352,16 @@ def speaker_probe_accuracy(
 
     optimizer.step(closure)
     with torch.no_grad():
-        return float((linear(x_test).argmax(1) == test_labels).float().mean())
+        return linear(x_test).argmax(1)
+
+
+def speaker_probe_accuracy(
+    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor,
+    weight_decay: float = 1e-3, iterations: int = 200,
+) -> float:
+    """Test accuracy of :func:`speaker_probe_predictions` against ``test_labels (M,)``."""
+    predicted = speaker_probe_predictions(train_features, train_labels, test_features, weight_decay, iterations)
+    return float((predicted == test_labels).float().mean())
 
 
 def same_sentence_similarity(pooled: torch.Tensor, utterances: Sequence) -> dict[str, float]:
@@ -372,6 +387,38 @@ def same_sentence_similarity(pooled: torch.Tensor, utterances: Sequence) -> dict
     }
 
 
+def _probe_data(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25):
+    """Segment-pooled features and speaker labels of both sets: ``(x_train, y_train, x_test, y_test, speakers, test_encoded)``."""
+    speakers = sorted({u.speaker for u in train_utterances})
+    label = {s: i for i, s in enumerate(speakers)}
+    unknown = sorted({u.speaker for u in test_utterances} - set(speakers))
+    if unknown:
+        raise ValueError(f"test speakers {unknown} have no training utterances; the probe can only name {speakers}")
+    train_encoded = _encode_utterances(encoder, train_utterances)
+    test_encoded = _encode_utterances(encoder, test_utterances)
+    x_train, owners_train = segment_features(train_encoded, train_utterances, segment_frames)
+    x_test, owners_test = segment_features(test_encoded, test_utterances, segment_frames)
+    y_train = torch.tensor([label[train_utterances[i].speaker] for i in owners_train])
+    y_test = torch.tensor([label[test_utterances[i].speaker] for i in owners_test])
+    return x_train, y_train, x_test, y_test, speakers, test_encoded
+
+
+def speaker_confusion(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence,
+                      segment_frames: int = 25) -> tuple[list[str], np.ndarray]:
+    """Where the speaker probe of :func:`evaluate_encoder` goes right and wrong.
+
+    Returns:
+        ``(speakers, counts (n, n))``: ``counts[i, j]`` = held-out segments of speaker ``i`` that
+        the probe named speaker ``j``. The diagonal sum over the total is the probe accuracy; a
+        column with a large sum is a speaker the probe names by default.
+    """
+    x_train, y_train, x_test, y_test, speakers, _ = _probe_data(encoder, train_utterances, test_utterances, segment_frames)
+    predicted = speaker_probe_predictions(x_train, y_train, x_test)
+    counts = np.zeros((len(speakers), len(speakers)), dtype=np.int64)
+    np.add.at(counts, (y_test.numpy(), predicted.numpy()), 1)
+    return speakers, counts
+
+
 def evaluate_encoder(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25) -> dict[str, float]:
     """The three measurements of the issue for one encoder.
 
@@ -381,14 +428,7 @@ def evaluate_encoder(encoder: AudioEncoder, train_utterances: Sequence, test_utt
     * ``per``: phoneme error rate (%) on ``test_utterances``;
     * ``same_sentence_other_speaker`` / ``other_sentence_same_speaker``: cosine similarities.
     """
-    speakers = sorted({u.speaker for u in train_utterances})
-    label = {s: i for i, s in enumerate(speakers)}
-    train_encoded = _encode_utterances(encoder, train_utterances)
-    test_encoded = _encode_utterances(encoder, test_utterances)
-    x_train, owners_train = segment_features(train_encoded, train_utterances, segment_frames)
-    x_test, owners_test = segment_features(test_encoded, test_utterances, segment_frames)
-    y_train = torch.tensor([label[train_utterances[i].speaker] for i in owners_train])
-    y_test = torch.tensor([label[test_utterances[i].speaker] for i in owners_test])
+    x_train, y_train, x_test, y_test, speakers, test_encoded = _probe_data(encoder, train_utterances, test_utterances, segment_frames)
     pooled = torch.stack([hidden.mean(0) for hidden, _ in test_encoded])
     return {
         "probe_accuracy": speaker_probe_accuracy(x_train, y_train, x_test, y_test),

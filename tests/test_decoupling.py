@@ -121,3 +121,32 @@ def test_fine_tune_runs_and_keeps_the_decoder_frozen():
     assert not torch.equal(universal.transformer.layers[0].linear1.weight, before["transformer.layers.0.linear1.weight"])
     for name, value in asr.state_dict().items():  # E_asr itself is left untouched
         torch.testing.assert_close(value, before[name])
+
+
+@dataclass
+class _AudioUtterance:
+    speaker: str
+    audio: np.ndarray
+
+
+def test_speaker_confusion_counts_every_held_out_segment():
+    """Rows = true speaker, columns = probe's answer; the diagonal share equals the probe accuracy."""
+    torch.manual_seed(0)
+    encoder = AudioEncoder(EncoderConfig(vocabulary=["a"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+
+    def clip(speaker):  # 1 s: a low hum for "low", a high whistle for "high", plus noise
+        tone = np.sin(2 * np.pi * (150 if speaker == "low" else 2500) * t)
+        return (0.3 * tone + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+    train = [_AudioUtterance(s, clip(s)) for s in ("low", "high") for _ in range(6)]
+    test = [_AudioUtterance(s, clip(s)) for s in ("low", "high") for _ in range(3)]
+    speakers, counts = dc.speaker_confusion(encoder, train, test)
+    assert speakers == ["high", "low"] and counts.shape == (2, 2)
+    assert counts.sum() == 6 and (counts.sum(1) == 3).all()  # one 1 s segment per test clip
+    x_train, y_train, x_test, y_test, _, _ = dc._probe_data(encoder, train, test)
+    assert np.trace(counts) / counts.sum() == pytest.approx(dc.speaker_probe_accuracy(x_train, y_train, x_test, y_test))
+    assert np.trace(counts) == 6  # the two "voices" are trivially separable
+    with pytest.raises(ValueError, match="no training utterances"):
+        dc.speaker_confusion(encoder, train, [_AudioUtterance("stranger", clip("low"))])
