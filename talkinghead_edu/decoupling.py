@@ -388,7 +388,12 @@ def same_sentence_similarity(pooled: torch.Tensor, utterances: Sequence) -> dict
 
 
 def _probe_data(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25):
-    """Segment-pooled features and speaker labels of both sets: ``(x_train, y_train, x_test, y_test, speakers, test_encoded)``."""
+    """Segment-pooled features and speaker labels of both sets, for the speaker probe.
+
+    Returns:
+        ``(x_train (N, D), y_train (N,), x_test (M, D), y_test (M,), speakers, test_encoded)``; labels index
+        ``speakers`` (sorted training speakers); ``test_encoded`` as from :func:`_encode_utterances`.
+    """
     speakers = sorted({u.speaker for u in train_utterances})
     label = {s: i for i, s in enumerate(speakers)}
     unknown = sorted({u.speaker for u in test_utterances} - set(speakers))
