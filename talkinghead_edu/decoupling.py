@@ -17,6 +17,19 @@ den Oord et al.) also includes the positive. :func:`info_nce` offers both
 (``include_positive=False`` is the paper's form). With all features identical, the
 printed form gives ``log k`` and the usual one ``log (k + 1)``.
 
+Two additions beyond the paper are on by default (``DecouplingConfig(positives="timbre",
+lambda_consistency=0)`` is the paper's recipe); notebook 02 measures both recipes:
+
+* *parallel positives* (:func:`parallel_positives`): where another speaker recorded the same
+  sentence, their recording, warped phone by phone onto the anchor's timing, is ``A_{c1,t2}``
+  itself — a real other voice, not a converted one. On the bundled speech one voice (espeak's
+  Klatt synthesiser) keeps a cue that survives every signal-level conversion we tried; only a
+  different real voice removes it. Anchors without a parallel recording fall back to the timbre
+  conversion.
+* *consistency* (:func:`consistency_loss`): anchor and positive must agree in every standardised
+  feature, not only in cosine — a linear speaker probe reads exactly the low-variance directions
+  that cosine similarity ignores.
+
 Measurements (:func:`evaluate_encoder`): a linear speaker probe on pooled features, the
 phoneme error rate (PER) of the CTC decoder, and the similarity of the same sentence
 spoken by different speakers — each before vs after decoupling, on held-out utterances.
@@ -28,6 +41,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -42,9 +56,13 @@ __all__ = [
     "ContrastiveSample",
     "split_segments",
     "sample_contrastive_set",
+    "speaker_audio",
+    "parallel_positives",
     "info_nce",
     "pooled_features",
     "content_preservation_loss",
+    "feature_scale",
+    "consistency_loss",
     "DecouplingConfig",
     "fine_tune_universal",
     "edit_distance",
@@ -101,24 +119,85 @@ def sample_contrastive_set(
     segment_samples: int,
     rng: np.random.Generator,
     timbre_fn: Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, dict]] = random_timbre,
+    parallel: np.ndarray | None = None,
 ) -> ContrastiveSample:
-    """Draw a random stretch of ``(k + 1) * segment_samples`` samples, split it, pick the anchor, convert it.
+    """Draw a random stretch of ``(k + 1) * segment_samples`` samples, split it, pick the anchor, make its positive.
 
     Args:
         waveform: ``(L,)`` audio of one speaker (e.g. its utterances concatenated).
         timbre_fn: ``(clip, rng) -> (converted clip, params)``; default Praat "Change gender"
             with a random pitch, pitch range and formant ratio, then a random spectral tilt
             (:func:`~talkinghead_edu.audio.timbre.random_timbre`).
+        parallel: optional ``(M, L)`` recordings of the same words by ``M`` other speakers, time-aligned
+            to ``waveform`` (NaN where there is none; :func:`parallel_positives`). A random row's
+            span under the anchor becomes the positive when it has no NaN; otherwise ``timbre_fn``
+            converts the anchor.
     """
     span = (k + 1) * segment_samples
     if waveform.shape[0] < span:
         raise ValueError(f"audio of {waveform.shape[0]} samples is too short for {k + 1} segments of {segment_samples}")
+    if parallel is not None and (parallel.ndim != 2 or parallel.shape[1] != waveform.shape[0]):
+        raise ValueError(f"parallel must be (M, {waveform.shape[0]}) recordings aligned to waveform, got {parallel.shape}")
     start = int(rng.integers(0, (waveform.shape[0] - span) // SAMPLES_PER_FRAME + 1)) * SAMPLES_PER_FRAME
     segments = split_segments(waveform[start : start + span], k, segment_samples)
     anchor_index = int(rng.integers(0, k + 1))
-    positive, params = timbre_fn(segments[anchor_index], rng)
+    positive = None
+    if parallel is not None:
+        row = int(rng.integers(parallel.shape[0]))
+        anchor_start = start + anchor_index * segment_samples
+        candidate = parallel[row, anchor_start : anchor_start + segment_samples]
+        if not np.isnan(candidate).any():
+            positive, params = candidate, {"parallel_row": row}
+    if positive is None:
+        positive, params = timbre_fn(segments[anchor_index], rng)
     negatives = np.delete(segments, anchor_index, axis=0)
     return ContrastiveSample(segments[anchor_index], positive.astype(np.float32), negatives, anchor_index, params)
+
+
+def speaker_audio(utterances: Sequence) -> dict[str, np.ndarray]:
+    """speaker -> ``(L,)`` their utterances concatenated, in the order given."""
+    parts: dict[str, list] = {}
+    for u in utterances:
+        parts.setdefault(u.speaker, []).append(np.asarray(u.audio, dtype=np.float32))
+    return {s: np.concatenate(p) for s, p in parts.items()}
+
+
+def _phone_boundaries(utterance) -> np.ndarray:
+    """``(P + 3,)`` seconds: 0, every phone start, the last phone's end, the audio's end (edges may repeat)."""
+    duration = len(utterance.audio) / utterance.sample_rate
+    starts = [p.start_s for p in utterance.phonemes]
+    return np.clip(np.array([0.0, *starts, utterance.phonemes[-1].end_s, duration]), 0.0, duration)
+
+
+def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str, np.ndarray]:
+    """Other speakers' recordings of the same sentences, time-aligned to each speaker's audio.
+
+    For speaker ``s`` and each other speaker ``o`` (sorted), every utterance of ``s`` whose sentence
+    ``o`` also spoke with the same phones gets ``o``'s recording warped onto ``s``'s phone timing
+    (:func:`~talkinghead_edu.audio.timbre.warp_to_timing`); the rest is NaN.
+
+    Returns:
+        speaker -> ``(S - 1, L)`` float32, aligned sample for sample with :func:`speaker_audio`.
+    """
+    from tqdm.auto import tqdm
+
+    from .audio.timbre import warp_to_timing
+
+    by_sentence: dict = {}
+    for u in utterances:
+        by_sentence.setdefault(u.sentence_id, {})[u.speaker] = u
+    speakers = sorted({u.speaker for u in utterances})
+    rows: dict[str, list[list[np.ndarray]]] = {s: [[] for _ in range(len(speakers) - 1)] for s in speakers}
+    for u in tqdm(utterances, desc="aligning parallel recordings", disable=not progress):
+        others = [o for o in speakers if o != u.speaker]
+        for row, other in enumerate(others):
+            source = by_sentence[u.sentence_id].get(other)
+            same_phones = source is not None and [p.symbol for p in source.phonemes] == [p.symbol for p in u.phonemes]
+            rows[u.speaker][row].append(
+                warp_to_timing(source.audio, _phone_boundaries(source), _phone_boundaries(u), len(u.audio), u.sample_rate)
+                if same_phones else np.full(len(u.audio), np.nan, dtype=np.float32)
+            )
+    return {s: np.stack([np.concatenate(parts) for parts in rows[s]]) for s in speakers}
 
 
 def info_nce(
@@ -186,6 +265,32 @@ def content_preservation_loss(student_logits: torch.Tensor, teacher_logits: torc
     return F.ctc_loss(log_probs, flat_targets, input_lengths.cpu(), target_lengths, blank=BLANK, reduction="mean", zero_infinity=True)
 
 
+def feature_scale(encoder: AudioEncoder, speaker_audio: dict[str, np.ndarray], segment_samples: int, batch_size: int = 16) -> torch.Tensor:
+    """``(D,)`` standard deviation of ``encoder``'s pooled features over consecutive segments of all the audio."""
+    clips = [wave[i : i + segment_samples] for wave in speaker_audio.values() for i in range(0, len(wave) - segment_samples + 1, segment_samples)]
+    device = next(encoder.parameters()).device
+    pooled = []
+    with torch.no_grad():
+        for start in range(0, len(clips), batch_size):
+            hidden, valid = encoder.encode(torch.from_numpy(np.stack(clips[start : start + batch_size])).to(device))
+            pooled.append(pooled_features(hidden, valid))
+    return torch.cat(pooled).std(0)
+
+
+def consistency_loss(f_anchor: torch.Tensor, f_positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``L_cons = mean_{b,d} ((f_anchor - f_positive) / scale)²``: anchor and positive agree in every feature.
+
+    Not in the paper. InfoNCE compares cosines, which a speaker difference hidden in
+    low-variance feature directions barely moves; a linear speaker probe standardises the
+    features and finds exactly those directions. Dividing by the per-feature ``scale`` (the
+    frozen E_asr's spread, :func:`feature_scale`) weighs every direction alike.
+
+    Args:
+        f_anchor, f_positive: ``(B, D)`` pooled features; scale: ``(D,)``.
+    """
+    return ((f_anchor - f_positive) / scale).pow(2).mean()
+
+
 @dataclasses.dataclass
 class DecouplingConfig:
     """Knobs of :func:`fine_tune_universal` (defaults = the shipped ``universal_encoder``)."""
@@ -197,9 +302,12 @@ class DecouplingConfig:
     temperature: float = 0.1  # τ of eq 2
     include_positive: bool = True  # the usual InfoNCE (bounded below by 0); False = eq 2 as printed
     pooling: str = "mean"  # "mean": f = time average of the segment; "sequence": the whole (T, D) sequence flattened
-    lambda_text: float = 2.0  # weight of eq 3
+    lambda_text: float = 4.0  # weight of eq 3
+    positives: str = "parallel"  # "parallel": other speakers' aligned recordings where they exist (else timbre); "timbre": always timbre conversion (the paper)
+    lambda_consistency: float = 10.0  # weight of L_cons (consistency_loss; not in the paper; 0 = off)
     envelope_db: float = 0.0  # ± peak gain of the random formant-region EQ of the positives (0 = off; random_timbre)
     lr: float = 1e-3
+    cosine_decay: bool = True  # decay the learning rate to 0 along a cosine
     seed: int = 0
 
 
@@ -209,8 +317,9 @@ def fine_tune_universal(
     config: DecouplingConfig = DecouplingConfig(),
     progress: bool = True,
     timbre_fn: Callable | None = None,
+    parallel: dict[str, np.ndarray] | None = None,
 ) -> tuple[AudioEncoder, list[dict]]:
-    """Fine-tune E_uni from E_asr with ``L_adv + λ L_text`` (eqs 2-3).
+    """Fine-tune E_uni from E_asr with ``L_adv + λ_text L_text + λ_cons L_cons`` (eqs 2-3, plus :func:`consistency_loss`).
 
     Args:
         asr_encoder: the trained E_asr + D_asr (left unchanged; a copy is fine-tuned and the
@@ -219,45 +328,60 @@ def fine_tune_universal(
         config: see :class:`DecouplingConfig`.
         timbre_fn: ``(clip, rng) -> (positive, params)``; default :func:`~talkinghead_edu.audio.timbre.random_timbre`
             with ``envelope_db=config.envelope_db``.
+        parallel: speaker -> ``(M, L)`` aligned recordings by other speakers (:func:`parallel_positives`);
+            required when ``config.positives == "parallel"``.
 
     Returns:
-        ``(E_uni in eval mode, history)`` with per-step ``{"step", "loss", "adv", "text"}``.
+        ``(E_uni in eval mode, history)`` with per-step ``{"step", "lr", "loss", "adv", "text", "cons"}``.
     """
     from tqdm.auto import tqdm
 
+    if config.positives not in ("parallel", "timbre"):
+        raise ValueError(f"config.positives must be 'parallel' or 'timbre', got {config.positives!r}")
+    if config.positives == "parallel" and parallel is None:
+        raise ValueError("config.positives='parallel' needs the aligned recordings: pass parallel=parallel_positives(utterances), "
+                         "or use DecouplingConfig(positives='timbre') for timbre conversion only")
+    parallel = parallel if config.positives == "parallel" else {}
     timbre_fn = timbre_fn or functools.partial(random_timbre, envelope_db=config.envelope_db)
     device = next(asr_encoder.parameters()).device
     frozen = copy.deepcopy(asr_encoder).eval().requires_grad_(False)
     universal = copy.deepcopy(asr_encoder).train()
     universal.ctc_head.requires_grad_(False)  # D_asr is shared and frozen
     optimizer = torch.optim.AdamW([p for p in universal.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.01)
+    # cosine decay of the learning rate to 0: the last steps settle instead of ending mid-stride
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / config.steps)) if config.cosine_decay else 1.0)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     segment_samples = int(round(config.segment_seconds * 25)) * SAMPLES_PER_FRAME
     speakers = sorted(speaker_audio)
+    scale = feature_scale(frozen, speaker_audio, segment_samples) if config.lambda_consistency > 0 else None
     history = []
     bar = tqdm(range(config.steps), desc="decoupling", disable=not progress)
     for step in bar:
         chosen = rng.choice(speakers, size=min(config.speakers_per_step, len(speakers)), replace=False)
-        sets = [sample_contrastive_set(speaker_audio[s], config.k, segment_samples, rng, timbre_fn) for s in chosen]
+        sets = [sample_contrastive_set(speaker_audio[s], config.k, segment_samples, rng, timbre_fn, parallel.get(s)) for s in chosen]
         anchors = torch.from_numpy(np.stack([s.anchor for s in sets])).to(device)  # (B, Ls)
         clips = torch.from_numpy(np.concatenate([np.stack([s.anchor for s in sets]), np.stack([s.positive for s in sets]), np.concatenate([s.negatives for s in sets])])).to(device)
         hidden, valid = universal.encode(clips)  # (B(k+2), S, D)
-        pooled = hidden.flatten(1) if config.pooling == "sequence" else pooled_features(hidden, valid)
+        mean_pooled = pooled_features(hidden, valid)  # (B(k+2), D)
+        pooled = hidden.flatten(1) if config.pooling == "sequence" else mean_pooled
         batch = len(sets)
         f_anchor, f_pos, f_neg = pooled[:batch], pooled[batch : 2 * batch], pooled[2 * batch :].reshape(batch, config.k, -1)
         loss_adv = info_nce(f_anchor, f_pos, f_neg, config.temperature, config.include_positive)  # eq 2
+        loss_cons = consistency_loss(mean_pooled[:batch], mean_pooled[batch : 2 * batch], scale) if scale is not None else torch.zeros(())
         with torch.no_grad():
             teacher_hidden, _ = frozen.encode(anchors)
             teacher_logits = frozen.ctc_head(teacher_hidden)
         loss_text = content_preservation_loss(universal.ctc_head(hidden[:batch]), teacher_logits, valid[:batch])  # eq 3
-        loss = loss_adv + config.lambda_text * loss_text
+        loss = loss_adv + config.lambda_text * loss_text + config.lambda_consistency * loss_cons
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(universal.parameters(), 1.0)
         optimizer.step()
-        history.append({"step": step, "loss": float(loss.detach()), "adv": float(loss_adv.detach()), "text": float(loss_text.detach())})
-        bar.set_postfix(adv=f"{history[-1]['adv']:.3f}", text=f"{history[-1]['text']:.3f}")
+        learning_rate = schedule.get_last_lr()[0]
+        schedule.step()
+        history.append({"step": step, "lr": learning_rate, "loss": float(loss.detach()), "adv": float(loss_adv.detach()), "text": float(loss_text.detach()), "cons": float(loss_cons.detach())})
+        bar.set_postfix(adv=f"{history[-1]['adv']:.3f}", text=f"{history[-1]['text']:.3f}", cons=f"{history[-1]['cons']:.3f}")
     return universal.eval(), history
 
 

@@ -59,6 +59,10 @@ def test_static_figures():
     assert len(wa.mel_filter_bank_figure(n_mels=20).data) == 20
     sample = ContrastiveSample(np.zeros(1280, np.float32), np.zeros(1280, np.float32), np.zeros((2, 1280), np.float32), 1, {"formant_shift_ratio": 1.1})
     assert len(wa.contrastive_set_figure(sample).data) == 4
+    assert "timbre converted" in wa.contrastive_set_figure(sample).layout.annotations[1].text
+    parallel = ContrastiveSample(sample.anchor, sample.positive, sample.negatives, 0, {"parallel_row": 3})
+    figure = wa.contrastive_set_figure(parallel)
+    assert "another speaker" in figure.layout.annotations[1].text and "#3" in figure.layout.title.text
     features = torch.cat([torch.randn(10, 6) + 5, torch.randn(10, 6) - 5])
     fig = wa.projection_figure(features, ["a"] * 10 + ["b"] * 10, "test")
     assert [t.name for t in fig.data] == ["a", "b"]

@@ -24,8 +24,13 @@ vocoder + resampling), moves pitch *and* formants by the same factor: a +5 semit
 raises the formants by 33 % too ("chipmunk"), so the speaker cannot get a low voice with a
 short vocal tract or vice versa, and the phase vocoder smears transients (stop bursts).
 
-All functions take and return ``(L,)`` float32 NumPy arrays at ``sample_rate`` and keep
-``L`` exactly.
+Where the data holds the same sentence spoken by several speakers, :func:`warp_to_timing` gives
+the ideal "conversion": another real voice saying the same words, moved phone by phone onto the
+anchor's timing (Praat duration manipulation, PSOLA). It changes *everything* about the voice,
+including what no signal-processing conversion reaches (see notebook 02).
+
+All functions take and return ``(L,)`` float32 NumPy arrays at ``sample_rate``; the conversions
+keep ``L`` exactly, :func:`warp_to_timing` returns the length asked for.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ import numpy as np
 from .features import SAMPLE_RATE
 
 __all__ = [
-    "change_gender", "naive_pitch_shift", "spectral_tilt", "envelope_eq", "median_f0", "random_timbre",
+    "change_gender", "naive_pitch_shift", "spectral_tilt", "envelope_eq", "median_f0", "random_timbre", "warp_to_timing",
     "TIMBRE_RANGES", "TILT_RANGE", "ENVELOPE_BUMPS",
 ]
 
@@ -194,3 +199,48 @@ def random_timbre(waveform, rng: np.random.Generator, sample_rate: int = SAMPLE_
         converted = envelope_eq(converted, bumps["envelope_centers_hz"], bumps["envelope_widths_octaves"], bumps["envelope_gains_db"], sample_rate)
         params.update(bumps)
     return converted, params
+
+
+def warp_to_timing(waveform, source_boundaries_s, target_boundaries_s, length: int, sample_rate: int = SAMPLE_RATE,
+                   max_ratio: float = 5.0) -> np.ndarray:
+    """Time-warp ``waveform`` so that its phone boundaries land on ``target_boundaries_s``.
+
+    Phone ``i`` spans ``[source_boundaries_s[i], source_boundaries_s[i + 1])`` in ``waveform`` and must
+    span ``[target_boundaries_s[i], target_boundaries_s[i + 1])`` afterwards: its relative duration
+    ``(t_{i+1} - t_i) / (s_{i+1} - s_i)`` (clipped to ``[1/max_ratio, max_ratio]``) goes into a Praat
+    DurationTier, held constant inside the phone, and PSOLA resynthesis ("overlap-add") stretches or
+    squeezes each phone without changing its pitch or spectrum.
+
+    Args:
+        waveform: ``(L_s,)`` the source utterance.
+        source_boundaries_s, target_boundaries_s: ``(P + 1,)`` non-decreasing phone boundaries in
+            seconds, first = start of the first phone, last = end of the last.
+        length: samples of the result (the target utterance's length); trimmed or zero-padded.
+
+    Returns:
+        ``(length,)`` float32.
+    """
+    import parselmouth
+    from parselmouth.praat import call
+
+    wave = _check_clip(waveform)
+    source, target = (np.asarray(b, dtype=np.float64) for b in (source_boundaries_s, target_boundaries_s))
+    if source.ndim != 1 or source.shape != target.shape or source.size < 2:
+        raise ValueError(f"boundaries must be two 1-D arrays of one length >= 2 (phones + 1), got {source.shape} and {target.shape}")
+    if (np.diff(source) < 0).any() or (np.diff(target) < 0).any():
+        raise ValueError("phone boundaries must be non-decreasing")
+    if length <= 0:
+        raise ValueError(f"length must be > 0 samples, got {length}")
+    sound = parselmouth.Sound(wave, sampling_frequency=sample_rate)
+    manipulation = call(sound, "To Manipulation", 0.01, 60.0, 600.0)
+    tier = call("Create DurationTier", "phone durations", 0.0, sound.duration)
+    edge = 1e-4  # two points per phone, just inside its edges: the ratio is constant within the phone
+    for start, end, target_duration in zip(source[:-1], source[1:], np.diff(target)):
+        if end - start > 2 * edge:
+            ratio = float(np.clip(target_duration / (end - start), 1.0 / max_ratio, max_ratio))
+            call(tier, "Add point", start + edge, ratio)
+            call(tier, "Add point", end - edge, ratio)
+    call([manipulation, tier], "Replace duration tier")
+    # PSOLA draws from Praat's own random generator; a fixed seed makes the warp a function of its inputs
+    parselmouth.praat.run("random_initializeWithSeedUnsafelyButPredictably (0)")
+    return _fit_length(call(manipulation, "Get resynthesis (overlap-add)").values[0], length)

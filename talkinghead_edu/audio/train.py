@@ -135,18 +135,10 @@ def train_asr(
     return encoder.eval(), history
 
 
-def _speaker_audio(utterances: Sequence) -> dict[str, np.ndarray]:
-    """speaker -> their utterances concatenated ``(L,)``."""
-    audio: dict[str, list] = {}
-    for u in utterances:
-        audio.setdefault(u.speaker, []).append(np.asarray(u.audio, dtype=np.float32))
-    return {s: np.concatenate(parts) for s, parts in audio.items()}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line: train ``asr`` or ``universal`` on the bundled speech (see the module docstring)."""
     from ..data import load_speech_dataset
-    from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal
+    from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal, parallel_positives, speaker_audio
     from ..paths import dataset_root
 
     parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.audio.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -159,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
     parser.add_argument("--pooling", choices=["mean", "sequence"], default=DecouplingConfig.pooling, help="how a segment becomes the vector f of eq 2")
+    parser.add_argument("--positives", choices=["parallel", "timbre"], default=DecouplingConfig.positives,
+                        help="parallel: other speakers' time-aligned recordings of the same sentence where they exist; timbre: Praat conversion only (the paper)")
+    parser.add_argument("--lambda-consistency", type=float, default=DecouplingConfig.lambda_consistency, help="weight of L_cons (0 = off; not in the paper)")
     parser.add_argument("--envelope-db", type=float, default=DecouplingConfig.envelope_db, help="± dB of the positives' random formant-region EQ (0 = off)")
     parser.add_argument("--paper-form", action="store_true", help="eq 2 as printed (positive not in the denominator)")
     parser.add_argument("--lr", type=float, default=DecouplingConfig.lr, help="decoupling learning rate")
+    parser.add_argument("--cosine-decay", action=argparse.BooleanOptionalAction, default=DecouplingConfig.cosine_decay, help="decay the learning rate to 0 along a cosine")
     parser.add_argument("--k", type=int, default=DecouplingConfig.k, help="negatives per anchor (k of eq 2)")
     parser.add_argument("--segment-seconds", type=float, default=DecouplingConfig.segment_seconds, help="length of each Fig. 3 segment")
     parser.add_argument("--seed", type=int, default=0)
@@ -184,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
             steps=args.steps, temperature=args.temperature, lambda_text=args.lambda_text, pooling=args.pooling,
             include_positive=not args.paper_form, lr=args.lr, seed=args.seed,
             k=args.k, segment_seconds=args.segment_seconds, envelope_db=args.envelope_db,
+            positives=args.positives, lambda_consistency=args.lambda_consistency, cosine_decay=args.cosine_decay,
         )
-        encoder, history = fine_tune_universal(asr, _speaker_audio(train), config)
+        parallel = parallel_positives(train) if config.positives == "parallel" else None
+        encoder, history = fine_tune_universal(asr, speaker_audio(train), config, parallel=parallel)
         metrics = evaluate_encoder(encoder, train, test)
         meta = {"stage": "universal", "train": dataclasses.asdict(config), "before": evaluate_encoder(asr, train, test)}
     meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": "python -m talkinghead_edu.audio.train " + " ".join(argv)})

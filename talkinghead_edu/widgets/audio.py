@@ -117,16 +117,25 @@ def temperature_explorer(similarities: Sequence[float]):
 
 
 def contrastive_set_figure(sample, sample_rate: int = SAMPLE_RATE) -> go.Figure:
-    """Log-mel spectrograms of a Figure-3 set: anchor, its timbre-converted positive, the negatives."""
-    clips = [("anchor", sample.anchor), ("positive (timbre converted)", sample.positive)] + [(f"negative {i + 1}", n) for i, n in enumerate(sample.negatives)]
+    """Log-mel spectrograms of a Figure-3 set: anchor, its positive, the negatives.
+
+    The positive is another speaker's aligned recording when ``sample.timbre`` holds
+    ``"parallel_row"`` (:func:`~talkinghead_edu.decoupling.parallel_positives`), else the anchor timbre-converted.
+    """
+    parallel = "parallel_row" in sample.timbre
+    positive_name = "positive (another speaker)" if parallel else "positive (timbre converted)"
+    clips = [("anchor", sample.anchor), (positive_name, sample.positive)] + [(f"negative {i + 1}", n) for i, n in enumerate(sample.negatives)]
     fig = make_subplots(rows=1, cols=len(clips), subplot_titles=[name for name, _ in clips], horizontal_spacing=0.02)
     for col, (_, clip) in enumerate(clips, start=1):
         mel = log_mel(np.asarray(clip, dtype=np.float32)).numpy()
         fig.add_trace(go.Heatmap(z=mel.T, colorscale="Viridis", showscale=False), 1, col)
         fig.update_xaxes(showticklabels=False, row=1, col=col)
         fig.update_yaxes(showticklabels=col == 1, row=1, col=col)
-    timbre = ", ".join(f"{k} {v:.2f}" for k, v in sample.timbre.items())
-    fig.update_layout(height=300, title=f"anchor = segment {sample.anchor_index}; positive: {timbre}")
+    if parallel:
+        described = f"recording of the same words by other speaker #{sample.timbre['parallel_row']}, time-aligned"
+    else:
+        described = ", ".join(f"{k} {v:.2f}" for k, v in sample.timbre.items() if np.isscalar(v))
+    fig.update_layout(height=300, title=f"anchor = segment {sample.anchor_index}; positive: {described}")
     return fig
 
 
