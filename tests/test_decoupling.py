@@ -260,7 +260,7 @@ def test_fine_tune_with_parallel_positives_and_consistency():
     rng = np.random.default_rng(0)
     audio = {s: (0.1 * rng.standard_normal(640 * 30)).astype(np.float32) for s in ("s1", "s2")}
     parallel = {"s1": audio["s2"][None], "s2": audio["s1"][None]}  # pretend each recorded the other's words
-    config = dc.DecouplingConfig(steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, lambda_consistency=5.0)
+    config = dc.DecouplingConfig(steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, lambda_consistency=5.0, cosine_decay=False)
     with pytest.raises(ValueError, match="parallel_positives"):
         dc.fine_tune_universal(asr, audio, config, progress=False)
     universal, history = dc.fine_tune_universal(asr, audio, config, progress=False, parallel=parallel)
