@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from talkinghead_edu import decoupling as dc
 from talkinghead_edu.audio.encoder import AudioEncoder, EncoderConfig
+from talkinghead_edu.data.speech import Phoneme
 
 
 def test_info_nce_by_hand():
@@ -92,13 +93,6 @@ def test_parallel_positive_is_the_aligned_span_else_the_timbre_conversion():
 
 
 @dataclass
-class _Phone:
-    symbol: str
-    start_s: float
-    end_s: float
-
-
-@dataclass
 class _SpokenUtterance:
     speaker: str
     sentence_id: str
@@ -113,7 +107,7 @@ def _voiced(phone_seconds, f0, rng):
     for symbol, seconds in phone_seconds:
         n = int(round(seconds * 16000))
         pieces += [0.3 * sum(np.sin(2 * np.pi * h * f0 * np.arange(n) / 16000) / h for h in range(1, 6)), np.zeros(640)]
-        phones += [_Phone(symbol, start / 16000, (start + n) / 16000), _Phone("", (start + n) / 16000, (start + n + 640) / 16000)]
+        phones += [Phoneme(symbol, "", start / 16000, (start + n) / 16000), Phoneme("", "sil", (start + n) / 16000, (start + n + 640) / 16000)]
         start += n + 640
     audio = np.concatenate(pieces)
     return (audio + 1e-4 * rng.standard_normal(audio.size)).astype(np.float32), phones
