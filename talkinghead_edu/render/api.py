@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -110,18 +111,26 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
         from . import fast
 
         chosen = "fast" if fast.available() else "reference"
-    project = project_gaussians
+    project, stage = project_gaussians, nullcontext
     if chosen == "fast":
+        from .fast import stage
         from .fast_projection import project_gaussians_fast as project
     opacities = gaussians.opacities
-    projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera.to(device=device), eps2d)
+    with stage("projection"):
+        projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera.to(device=device),
+                             eps2d)
     means2d = projection.means2d
     if means2d.requires_grad:
         means2d.retain_grad()
-    if gaussians.sh_degree is None:
-        rgb = gaussians.colors
-    else:
-        rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center.to(device=device, dtype=dtype))
+    with stage("sh"):
+        if gaussians.sh_degree is None:
+            rgb = gaussians.colors
+        elif chosen == "fast":
+            from .fast_sh import sh_to_rgb_fast
+
+            rgb = sh_to_rgb_fast(gaussians.colors, gaussians.means, camera.center.to(device=device, dtype=dtype))
+        else:
+            rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center.to(device=device, dtype=dtype))
     channels = [rgb, projection.depths[:, None]] + ([features.to(dtype)] if features is not None else [])
     channels = torch.cat(channels, dim=-1)  # (N, 3 + 1 + C): colour, depth, features share one pass
     args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,
