@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from talkinghead_edu.flame import builder, builder_geometry as geo
+from talkinghead_edu.synth import head_builder as builder, head_geometry as geo
 from talkinghead_edu.paths import ASSETS_DIR
 from talkinghead_edu.semantics import LABEL_NAMES, label_id
 

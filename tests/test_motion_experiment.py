@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import pytest
 from _motion_fixtures import synthetic_examples, tiny_head
 
-from talkinghead_edu.motion import TrainConfig, experiment
+from talkinghead_edu.motion import TrainConfig
+from talkinghead_edu.recipes import train_motion as experiment
 
 from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 

@@ -6,6 +6,7 @@ from _motion_fixtures import synthetic_examples, tiny_head
 from talkinghead_edu.motion import (
     LipTrainConfig, MotionExample, TrainConfig, load_translator, save_translator, train_lip_encoder, train_translator,
 )
+from talkinghead_edu.motion.features import LogMelFrameFeatures
 from talkinghead_edu.motion.losses import reconstruction_loss
 
 from _motion_fixtures import one_thread as _one_thread  # noqa: E402
@@ -112,7 +113,7 @@ def test_load_warns_when_encoder_weights_changed(tmp_path):
     from talkinghead_edu.motion import MotionTranslator
 
     translator = MotionTranslator(["a"], 160, 6, d_model=16, window=3, feature_encoder="log_mel")
-    translator.feature_fingerprint = "log_mel-40"
+    translator.feature_fingerprint = LogMelFrameFeatures.fingerprint
     path = save_translator(tmp_path / "same.safetensors", translator)
     import warnings
 

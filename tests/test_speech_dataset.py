@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from talkinghead_edu.data import (ARTICULATION_NAMES, SAMPLES_PER_FRAME, HeadMotionMap, Phoneme, SpeakerStyle,
-                                  Utterance, concatenate_utterances, load_head_motion_map, load_speech_dataset,
-                                  synthesize_utterance)
-from talkinghead_edu.data.espeak import EspeakResult, TimedPhone, clean_phone_events
-from talkinghead_edu.data.speech import FPS, coarticulate, phonemes_from_espeak
-from talkinghead_edu.data.visemes import VISEMES, split_phone, viseme_of
+from talkinghead_edu.conventions import FPS, SAMPLES_PER_FRAME
+from talkinghead_edu.data import (ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance,
+                                  concatenate_utterances, load_head_motion_map, load_speech_dataset)
+from talkinghead_edu.synth.espeak import EspeakResult, TimedPhone, clean_phone_events
+from talkinghead_edu.synth.speech_motion import coarticulate, phonemes_from_espeak, synthesize_utterance
+from talkinghead_edu.synth.visemes import VISEMES, split_phone, viseme_of
 from talkinghead_edu.paths import ASSETS_DIR
 
 COLUMN = {name: i for i, name in enumerate(ARTICULATION_NAMES)}
@@ -197,7 +197,7 @@ def test_loader_errors(tmp_path, ds):
 def test_remap_only_relinks_to_a_new_head_without_espeak(tmp_path, ds):
     import shutil
 
-    from talkinghead_edu.data.generate import remap_speech_expressions
+    from talkinghead_edu.synth.speech_generate import remap_speech_expressions
 
     shutil.copytree(ds.root, tmp_path / "speech")
     head = _fake_head(num_expr=9)
@@ -329,8 +329,8 @@ def test_phone_spans_always_tile_the_audio(events, length, seed):
 def test_regenerated_utterances_match_the_committed_files(ds):
     if ctypes.util.find_library("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (needed only to regenerate; `apt-get install espeak-ng`)")
-    from talkinghead_edu.data.espeak import VoiceSpec, synthesize_isolated
-    from talkinghead_edu.data.generate import utterance_from_espeak
+    from talkinghead_edu.synth.espeak import VoiceSpec, synthesize_isolated
+    from talkinghead_edu.synth.speech_generate import utterance_from_espeak
 
     metadata = ds.metadata
     items = [metadata["utterances"][0], metadata["utterances"][-1]]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkinghead_edu.data.mesh_render import project, world_to_camera
+from talkinghead_edu.synth.mesh_render import project, world_to_camera
 from talkinghead_edu.data.video_dataset import (
     FACE_MASK_LABELS,
     FlameParams,

@@ -258,7 +258,7 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         if not path.is_file():
             raise FileNotFoundError(
                 f"bundled {name!r} encoder checkpoint {path} is missing; "
-                f"recreate it with `python -m talkinghead_edu.audio.train {name}`"
+                f"recreate it with `python -m talkinghead_edu.recipes.train_audio {name}`"
             )
         return load_encoder_checkpoint(path, device)
     path = Path(name)

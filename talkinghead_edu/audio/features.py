@@ -21,6 +21,8 @@ import functools
 import numpy as np
 import torch
 
+from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+
 __all__ = [
     "SAMPLE_RATE",
     "FPS",
@@ -37,9 +39,6 @@ __all__ = [
     "frame_context",
 ]
 
-SAMPLE_RATE = 16000
-FPS = 25
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640
 LOG_FLOOR = 1e-10
 
 

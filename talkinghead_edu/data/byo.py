@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.io import atomic_save_npz, atomic_write_text
-from .video_dataset import SAMPLES_PER_FRAME, FlameParams, VideoDataset, face_mask_from_labels
+from ..conventions import POSE_SLICES, SAMPLES_PER_FRAME
+from .video_dataset import FlameParams, VideoDataset, face_mask_from_labels
 
 __all__ = ["load_byo_video", "export_byo", "BYOFormatError", "OPENGL_TO_OPENCV"]
 
@@ -276,10 +277,10 @@ def export_byo(video: VideoDataset, folder: str | Path, frames: np.ndarray | sli
             folder / flame_rel,
             shape=tracked.shape,
             expr=tracked.expression[t][None],
-            rotation=tracked.pose[t, 0:3][None],
-            neck_pose=tracked.pose[t, 3:6][None],
-            jaw_pose=tracked.pose[t, 6:9][None],
-            eyes_pose=tracked.pose[t, 9:15][None],
+            rotation=tracked.pose[t, POSE_SLICES["global"]][None],
+            neck_pose=tracked.pose[t, POSE_SLICES["neck"]][None],
+            jaw_pose=tracked.pose[t, POSE_SLICES["jaw"]][None],
+            eyes_pose=tracked.pose[t, POSE_SLICES["eye_left"].start : POSE_SLICES["eye_right"].stop][None],
             translation=tracked.translation[t][None],
         )
         c2w = np.linalg.inv(video.viewmats[t].astype(np.float64)) @ OPENGL_TO_OPENCV

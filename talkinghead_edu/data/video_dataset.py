@@ -1,6 +1,6 @@
 """Loader for the bundled target-speaker videos (``datasets_small/video/<speaker>/``).
 
-On-disk format of one speaker (written by :mod:`talkinghead_edu.data.video_generate`)::
+On-disk format of one speaker (written by :mod:`talkinghead_edu.synth.video_generate`)::
 
     video/metadata.json            speakers, seed, generator version, sha256 of every file
     video/<speaker>/meta.json      fps, size, number of frames, splits, codec and its PSNR,
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..conventions import SAMPLES_PER_FRAME
 from ..paths import dataset_root
 from ..semantics import LABEL_IDS
 
@@ -41,7 +42,6 @@ __all__ = [
     "SAMPLES_PER_FRAME",
 ]
 
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
 
 #: Labels inside the facial mask M of eq 19: the head the Gaussians re-render (face,
 #: lips, teeth, mouth interior, eyes, brows, hair) — not the neck/torso, not the background.

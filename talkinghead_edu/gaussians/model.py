@@ -36,13 +36,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..conventions import SH_C0
 from .binding import axis_angle_to_quat, local_to_world, quat_multiply, triangle_frames
 
-__all__ = ["GaussianHead", "BoundGaussians", "SH_C0", "psi_from_flame"]
-
-#: The zeroth real spherical harmonic, ``Y_00 = 1 / (2 sqrt(pi))``; ``rgb = SH_C0 κ0 + 0.5``.
-SH_C0 = 0.28209479177387814
-
+__all__ = ["GaussianHead", "BoundGaussians", "psi_from_flame"]
 
 def psi_from_flame(jaw_pose: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
     """``ψ = [θ_jaw, ε]``: ``(B, 3)`` jaw axis-angle and ``(B, E)`` expression -> ``(B, 3 + E)``."""

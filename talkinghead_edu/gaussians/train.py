@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
-from ..metrics import landmark_distance, psnr, ssim
+from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
+from ..eval.metrics import landmark_distance, psnr, ssim
 from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
 from .model import GaussianHead, psi_from_flame

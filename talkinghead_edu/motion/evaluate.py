@@ -3,7 +3,7 @@
 Measures (all self-driven: an utterance's own audio, its own speaker's style):
 
 * **lip vertex error** (mm): mean over frames and lip vertices ``M_L`` of ``||v − v̂||``;
-* **lip LMD** (mm): :func:`talkinghead_edu.metrics.landmark_distance` over the 20 mouth
+* **lip LMD** (mm): :func:`talkinghead_edu.eval.metrics.landmark_distance` over the 20 mouth
   landmarks (iBUG 48–67) of the 3-D mesh;
 * **jitter** (mm/frame²): mean norm of the second difference of the lip vertices
   ``||v_{t+1} − 2 v_t + v_{t−1}||`` (compare with the ground truth's own jitter);
@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..metrics import landmark_distance
+from ..eval.metrics import landmark_distance
 from .model import MotionTranslator
 from .sequence import FlameSequence
 from .train import MotionExample

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..conventions import SAMPLES_PER_FRAME
 from .sequence import FlameSequence, parameter_size
 
 __all__ = ["IdentityEmbedding", "fuse_identity", "BandedSelfAttention", "MotionDecoder", "MotionTranslator", "UnknownSpeakerError"]
@@ -344,11 +345,11 @@ class MotionTranslator(nn.Module):
         if speaker_id is not None:
             self.speaker_index(speaker_id)
         wave = torch.as_tensor(np.asarray(audio, dtype=np.float32)).flatten()
-        if wave.numel() < 640:
-            raise ValueError(f"translate: audio has {wave.numel()} samples; need at least 640 (one 25-fps frame at 16 kHz)")
-        remainder = wave.numel() % 640
+        if wave.numel() < SAMPLES_PER_FRAME:
+            raise ValueError(f"translate: audio has {wave.numel()} samples; need at least {SAMPLES_PER_FRAME} (one 25-fps frame at 16 kHz)")
+        remainder = wave.numel() % SAMPLES_PER_FRAME
         if remainder:
-            wave = torch.nn.functional.pad(wave, (0, 640 - remainder))
+            wave = torch.nn.functional.pad(wave, (0, SAMPLES_PER_FRAME - remainder))
         with torch.no_grad():
             features = extractor(wave[None])[0]
         return self.predict(features.float(), speaker_id)

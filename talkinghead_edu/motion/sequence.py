@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-POSE_SIZE = 15  # FLAME pose: [global, neck, jaw, eye_l, eye_r] x axis-angle (3)
-NECK_SLICE = slice(3, 6)
-JAW_SLICE = slice(6, 9)
+from ..conventions import FPS, pack_pose
 
 
 def parameter_size(n_expr: int) -> int:
@@ -37,7 +35,7 @@ class FlameSequence:
     jaw_pose: torch.Tensor
     neck_pose: torch.Tensor
 
-    fps: int = 25
+    fps: int = FPS
 
     def __post_init__(self) -> None:
         frames = self.expression.shape[0]
@@ -60,13 +58,10 @@ class FlameSequence:
     @property
     def flame_pose(self) -> torch.Tensor:
         """``(T, 15)`` full FLAME pose with zero global rotation and eyes."""
-        pose = self.expression.new_zeros(self.num_frames, POSE_SIZE)
-        pose[:, NECK_SLICE] = self.neck_pose
-        pose[:, JAW_SLICE] = self.jaw_pose
-        return pose
+        return pack_pose(neck_pose=self.neck_pose, jaw_pose=self.jaw_pose)
 
     @classmethod
-    def from_params(cls, params: torch.Tensor, fps: int = 25) -> "FlameSequence":
+    def from_params(cls, params: torch.Tensor, fps: int = FPS) -> "FlameSequence":
         """Split ``(T, P)`` parameter vectors back into a sequence."""
         if params.dim() != 2 or params.shape[1] < 7:
             raise ValueError(f"FlameSequence.from_params: expected (T, E + 6) parameters, got {tuple(params.shape)}")
@@ -85,7 +80,4 @@ def params_to_flame_inputs(params: torch.Tensor, n_expr: int) -> tuple[torch.Ten
     flat = params.reshape(-1, params.shape[-1])
     if flat.shape[1] != parameter_size(n_expr):
         raise ValueError(f"parameters have {flat.shape[1]} entries per frame, expected E + 6 = {parameter_size(n_expr)}")
-    pose = flat.new_zeros(flat.shape[0], POSE_SIZE)
-    pose[:, JAW_SLICE] = flat[:, n_expr : n_expr + 3]
-    pose[:, NECK_SLICE] = flat[:, n_expr + 3 :]
-    return flat[:, :n_expr], pose
+    return flat[:, :n_expr], pack_pose(jaw_pose=flat[:, n_expr : n_expr + 3], neck_pose=flat[:, n_expr + 3 :])

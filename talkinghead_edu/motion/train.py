@@ -245,7 +245,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
         if translator.feature_fingerprint and current != translator.feature_fingerprint:
             warnings.warn(f"{path}: the translator was trained on {translator.feature_encoder!r} features from encoder weights "
                           f"{translator.feature_fingerprint}, but the current encoder file is {current}; its motion may be off. "
-                          "Retrain it with `python -m talkinghead_edu.motion.experiment`.", stacklevel=2)
+                          "Retrain it with `python -m talkinghead_edu.recipes.train_motion`.", stacklevel=2)
     translator.history = meta.get("history", [])
     if with_lip_encoder:
         return translator, _lip_encoder_from_checkpoint(tensors, meta)

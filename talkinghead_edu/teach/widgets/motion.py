@@ -17,9 +17,9 @@ import numpy as np
 import plotly.graph_objects as go
 import torch
 
-from ..motion.model import MotionTranslator
-from ..motion.sequence import FlameSequence, params_to_flame_inputs
-from ..semantics import LABEL_COLORS, LABEL_IDS
+from ...motion.model import MotionTranslator
+from ...motion.sequence import FlameSequence, params_to_flame_inputs
+from ...semantics import LABEL_COLORS, LABEL_IDS
 
 __all__ = [
     "jaw_angle_deg", "lip_aperture_mm", "identity_interpolation_figure", "identity_interpolation_widget",

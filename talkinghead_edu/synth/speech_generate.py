@@ -1,9 +1,9 @@
-"""``talkinghead-edu make-dataset``: regenerate ``datasets_small/`` deterministically from a seed.
+"""The speech part of ``datasets_small/``, regenerated deterministically from a seed.
 
 Speech part (this module): 8 espeak-ng speakers x 6 languages, each utterance with
 16 kHz FLAC audio, exact phoneme times and per-frame ground-truth FLAME motion; see
 ``datasets_small/README.md`` for the format. Video part: delegated to
-``talkinghead_edu.data.video_generate.generate_video_part(root, seed)``.
+``talkinghead_edu.synth.video_generate.generate_video_part(root, seed)``.
 
 espeak-ng is needed only here (``apt-get install espeak-ng``). The per-utterance motion
 files store the head-independent articulation curves; the link to the head model
@@ -28,13 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from tqdm.auto import tqdm
+
+from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..data.speech import ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, VoiceSpec, load_head_motion_map
 from ..utils.io import atomic_write_bytes, atomic_write_text
-from .espeak import VoiceSpec
-from .speech import (ARTICULATION_NAMES, FPS, SAMPLE_RATE, SAMPLES_PER_FRAME, HeadMotionMap, SpeakerStyle,
-                     load_head_motion_map, phonemes_from_espeak, synthesize_motion)
+from .espeak import synthesize_isolated
+from .speech_motion import phonemes_from_espeak, synthesize_motion
 from .visemes import VISEMES
 
-__all__ = ["main", "generate_speech_part", "utterance_from_espeak", "remap_speech_expressions", "SPEAKER_VOICES", "SENTENCES",
+__all__ = ["generate_speech_part", "utterance_from_espeak", "remap_speech_expressions", "SPEAKER_VOICES", "SENTENCES",
            "HELD_OUT_LANGUAGE", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
@@ -194,10 +197,6 @@ def generate_speech_part(root: Path, seed: int = DEFAULT_SEED, workers: int = 2,
 
     ``head`` maps articulation to FLAME expression (default: the bundled head asset).
     """
-    from tqdm.auto import tqdm
-
-    from .espeak import synthesize_isolated
-
     head = head or load_head_motion_map()
     out = Path(root) / "speech"
     speakers = _speakers(seed)
@@ -255,34 +254,3 @@ def remap_speech_expressions(root: Path, head: HeadMotionMap | None = None) -> i
     head = head or load_head_motion_map()
     _write_metadata(out, metadata["seed"], metadata["speakers"], metadata["utterances"], head)
     return len(metadata["utterances"])
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="talkinghead-edu make-dataset",
-                                     description="Regenerate datasets_small/ deterministically from a seed.")
-    parser.add_argument("--part", choices=("speech", "video", "all"), default="all", help="which part to regenerate")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
-    parser.add_argument("--root", type=Path, default=None, help="output folder (default: the bundled datasets_small/)")
-    parser.add_argument("--remap-only", action="store_true",
-                        help="speech: only relink the stored articulation curves to the current head asset")
-    parser.add_argument("--workers", type=int, default=2, help="espeak worker processes (default 2)")
-    parser.add_argument("--head", type=Path, default=None, help="head asset npz (default: the bundled procedural head)")
-    args = parser.parse_args(argv)
-    from ..paths import dataset_root
-
-    root = args.root or dataset_root()
-    if args.part in ("speech", "all"):
-        head = load_head_motion_map(args.head)
-        if args.remap_only:
-            print(f"remapped {remap_speech_expressions(root, head)} utterances in {root / 'speech'}")
-        else:
-            print(f"wrote {generate_speech_part(root, args.seed, args.workers, head)}")
-    if args.part in ("video", "all"):
-        from .video_generate import generate_video_part
-
-        generate_video_part(root, args.seed)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from importlib.metadata import version as package_version
 
 import numpy as np
 import torch
@@ -47,10 +48,8 @@ def setup_notebook(seed: int = 0, device: str | None = None, verbose: bool = Tru
         pio.renderers.default = os.environ.get("TALKINGHEAD_PLOTLY_RENDERER", "plotly_mimetype+notebook")
 
     if verbose:
-        from . import __version__
-
         print(
-            f"talkinghead_edu {__version__} | torch {torch.__version__} | device {chosen} | "
+            f"talkinghead_edu {package_version('talkinghead_edu')} | torch {torch.__version__} | device {chosen} | "
             f"{torch.get_num_threads()} CPU threads | seed {seed}"
         )
     return chosen

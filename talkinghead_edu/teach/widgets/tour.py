@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..semantics import LABEL_COLORS, LABEL_NAMES
+from ...semantics import LABEL_COLORS, LABEL_NAMES
 
 __all__ = [
     "pipeline_diagram",
@@ -72,7 +72,7 @@ def phoneme_spectrogram_figure(audio: np.ndarray, phonemes, sample_rate: int = 1
         phonemes: sequence of objects with ``symbol``, ``viseme``, ``start_s``, ``end_s``.
         sample_rate: audio rate.
     """
-    from ..audio.features import log_mel
+    from ...audio.features import log_mel
 
     spectrogram = log_mel(np.asarray(audio, dtype=np.float32), sample_rate=sample_rate).numpy()  # (F, 80), 10 ms hop
     times = np.arange(spectrogram.shape[0]) * 0.01
@@ -180,7 +180,7 @@ def style_comparison_figure(utterances, articulation_names=None, columns=("jaw_o
         columns: which articulations to plot.
     """
     if articulation_names is None:
-        from ..data.speech import ARTICULATION_NAMES as articulation_names
+        from ...data.speech import ARTICULATION_NAMES as articulation_names
     names = list(articulation_names)
     rows = 1 + len(columns)
     titles = ["jaw rotation (deg)"] + list(columns)

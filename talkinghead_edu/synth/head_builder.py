@@ -1,6 +1,6 @@
 """Build the bundled procedural head ("the package's own FLAME").
 
-    python -m talkinghead_edu.flame.builder --seed 0 --out talkinghead_edu/flame/assets/procedural_head.npz
+    python -m talkinghead_edu.synth.head_builder --seed 0 --out talkinghead_edu/flame/assets/procedural_head.npz
     talkinghead-edu build-head --seed 0 --out procedural_head.npz
 
 The official FLAME model is learnt from thousands of registered 3D scans: its identity
@@ -52,8 +52,8 @@ from scipy.optimize import nnls
 
 from ..paths import ASSETS_DIR
 from ..utils.io import atomic_save_npz
-from . import builder_geometry as geo
-from .builder_articulations import ARTICULATION_NAMES, EXTRA_ARTICULATIONS, JAW_OPEN_MAX_RAD, articulation_field, micro_fields
+from . import head_geometry as geo
+from .head_articulations import ARTICULATION_NAMES, EXTRA_ARTICULATIONS, JAW_OPEN_MAX_RAD, articulation_field, micro_fields
 
 __all__ = ["build_head", "main", "BUILDER_VERSION", "KINTREE_PARENTS"]
 

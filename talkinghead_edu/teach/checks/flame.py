@@ -9,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from ..flame import lbs as flame_lbs
+from ...flame import lbs as flame_lbs
 from ._core import compare_to_library
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 ::
 
-    python -m talkinghead_edu.audio.train asr        # E_asr + D_asr, CTC on the train split
-    python -m talkinghead_edu.audio.train universal  # E_uni, decoupling fine-tuned from E_asr (eqs 2-3)
+    python -m talkinghead_edu.recipes.train_audio asr        # E_asr + D_asr, CTC on the train split
+    python -m talkinghead_edu.recipes.train_audio universal  # E_uni, decoupling fine-tuned from E_asr (eqs 2-3)
 
 Both write ``datasets_small/checkpoints/{asr,universal}_encoder.safetensors`` (atomically;
 ``--out`` to write elsewhere) with the training settings and measured numbers in the
@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .encoder import BLANK, ENCODER_NAMES, AudioEncoder, EncoderConfig, encode_phonemes, load_encoder_checkpoint, normalize_phoneme, save_encoder
+from ..audio.encoder import BLANK, ENCODER_NAMES, AudioEncoder, EncoderConfig, encode_phonemes, load_encoder_checkpoint, normalize_phoneme, save_encoder
 
 __all__ = ["build_vocabulary", "spec_augment", "AsrConfig", "train_asr", "main"]
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal, parallel_positives, speaker_audio
     from ..paths import dataset_root
 
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.audio.train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_audio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=sorted(ENCODER_NAMES), help="which encoder to train")
     parser.add_argument("--root", type=Path, default=None, help="speech dataset folder (default: datasets_small/speech)")
     parser.add_argument("--out", type=Path, default=None, help="output file (default: datasets_small/checkpoints/<stage>_encoder.safetensors)")
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder, history = fine_tune_universal(asr, speaker_audio(train), config, parallel=parallel)
         metrics = evaluate_encoder(encoder, train, test)
         meta = {"stage": "universal", "train": dataclasses.asdict(config), "before": evaluate_encoder(asr, train, test)}
-    meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": "python -m talkinghead_edu.audio.train " + " ".join(argv)})
+    meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": "python -m talkinghead_edu.recipes.train_audio " + " ".join(argv)})
     save_encoder(out, encoder, meta)
     print(f"wrote {out}: {metrics}")
     return 0

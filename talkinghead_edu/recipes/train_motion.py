@@ -3,7 +3,7 @@
 Run (reproduces ``datasets_small/checkpoints/motion_translator.safetensors`` and the ablation
 checkpoints ``motion_ablation_<variant>.safetensors`` next to it)::
 
-    python -m talkinghead_edu.motion.experiment --steps 1000 --lip-steps 500
+    python -m talkinghead_edu.recipes.train_motion --steps 1000 --lip-steps 500
 
 Each variant is independent (same seed, same ``E_lip``), so they can run as parallel processes,
 one ``--variants NAME`` each (about 70 s of training per variant on one core). ``--seed`` changes
@@ -32,9 +32,9 @@ from typing import Sequence
 import torch
 
 from ..utils.io import atomic_write_text
-from .evaluate import evaluate_translator, style_ratio, summarize
-from .features import get_feature_extractor
-from .train import LipTrainConfig, MotionExample, TrainConfig, load_translator, prepare_examples, save_translator, train_lip_encoder, train_translator
+from ..motion.evaluate import evaluate_translator, style_ratio, summarize
+from ..motion.features import get_feature_extractor
+from ..motion.train import LipTrainConfig, MotionExample, TrainConfig, load_translator, prepare_examples, save_translator, train_lip_encoder, train_translator
 
 __all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
 
@@ -105,7 +105,7 @@ def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.motion.experiment", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lip-steps", type=int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")

@@ -30,19 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["VoiceSpec", "TimedPhone", "EspeakResult", "EspeakUnavailable", "espeak_synthesize",
-           "synthesize_isolated", "clean_phone_events", "LANGUAGE_VOICES"]
+from ..data.speech import LANGUAGE_VOICES, VoiceSpec
 
-#: Dataset language code -> espeak-ng voice name. ``cmn`` is read from pinyin with tone
-#: digits (espeak-ng 1.51 misreads Chinese characters); Korean is read from Hangul.
-LANGUAGE_VOICES: dict[str, str] = {
-    "en": "en",
-    "fr": "fr",
-    "es": "es",
-    "de": "de",
-    "ko": "ko",
-    "cmn": "cmn-latn-pinyin",
-}
+__all__ = ["TimedPhone", "EspeakResult", "EspeakUnavailable", "espeak_synthesize",
+           "synthesize_isolated", "clean_phone_events"]
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -66,29 +57,6 @@ _BURST_SYMBOLS = ("p", "t", "k", "q", "c", "ʈ")  # prefixes: also covers tʃ ts
 
 class EspeakUnavailable(RuntimeError):
     """The espeak-ng shared library is not installed (only the generator needs it)."""
-
-
-@dataclass(frozen=True)
-class VoiceSpec:
-    """An espeak-ng voice: language voice + variant (timbre) + prosody.
-
-    Attributes:
-        variant: espeak-ng voice variant (file in ``espeak-ng-data/voices/!v``), e.g. ``"m3"``.
-        pitch: base pitch 0..100 (espeak's scale; 50 is the default).
-        pitch_range: intonation range 0..100.
-        rate: speaking rate in words per minute (espeak default 175).
-    """
-
-    variant: str
-    pitch: int = 50
-    pitch_range: int = 50
-    rate: int = 165
-
-    def voice_name(self, language: str) -> str:
-        """espeak-ng voice name, e.g. ``"fr+m3"``."""
-        if language not in LANGUAGE_VOICES:
-            raise ValueError(f"unknown language {language!r}; expected one of {sorted(LANGUAGE_VOICES)}")
-        return f"{LANGUAGE_VOICES[language]}+{self.variant}"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..flame.model import FlameModel, JOINT_NAMES
-from ..semantics import LABEL_COLORS, LABEL_IDS
+from ...flame.model import FlameModel, JOINT_NAMES
+from ...semantics import LABEL_COLORS, LABEL_IDS
 
 __all__ = [
     "NATURAL_COLORS",

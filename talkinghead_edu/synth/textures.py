@@ -5,7 +5,7 @@ head template (``v_template``, metres, +y up, +z out of the face), of the semant
 of its triangle, and of the 68 landmarks (which say where the eyes, nose and mouth are).
 :func:`bake_textures` evaluates them at the centre of every texel of the head's UV layout
 (``vt``/``ft``), so that the frame renderer only needs a UV lookup
-(:func:`talkinghead_edu.data.mesh_render.sample_texture`).
+(:func:`talkinghead_edu.synth.mesh_render.sample_texture`).
 
 Besides the static albedo there are *crease maps*: expression-dependent detail that the
 mesh does not carry — nasolabial folds and crow's feet that appear with a smile, forehead

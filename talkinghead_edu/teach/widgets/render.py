@@ -15,9 +15,9 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..render import Camera, Gaussians, project_gaussians, render
-from ..render.projection import TILE_SIZE
-from ..render.reference import bin_gaussians
+from ...render import Camera, Gaussians, project_gaussians, render
+from ...render.projection import TILE_SIZE
+from ...render.reference import bin_gaussians
 
 __all__ = ["ellipse_figure", "ellipse_widget", "compositing_figure", "compositing_widget", "tiles_figure",
            "orbit_figure", "orbit_widget", "image_trace"]
@@ -138,7 +138,7 @@ def tiles_figure(gaussians: Gaussians, camera: Camera, backend: str = "fast") ->
 def orbit_figure(gaussians: Gaussians, azimuth_deg: float = 0.0, elevation_deg: float = 0.0, size: int = 128,
                  backend: str = "fast") -> go.Figure:
     """Render the head scene from an orbiting camera; with SH colours the shading follows the view."""
-    from ..render.scenes import head_camera
+    from ...render.scenes import head_camera
 
     with torch.no_grad():
         out = render(gaussians, head_camera(size, size, azimuth_deg=azimuth_deg, elevation_deg=elevation_deg),

@@ -9,8 +9,8 @@ from typing import Callable
 
 import torch
 
-from ..render.projection import conic_from_covariance_2d, covariance_2d, perspective_jacobian, quat_to_rotmat
-from ..render.reference import composite_tile
+from ...render.projection import conic_from_covariance_2d, covariance_2d, perspective_jacobian, quat_to_rotmat
+from ...render.reference import composite_tile
 from ._core import compare_to_library
 
 __all__ = ["check_projection_jacobian", "check_covariance_2d", "check_conic", "check_composite"]

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..audio.features import SAMPLE_RATE, log_mel, mel_filter_bank
+from ...audio.features import SAMPLE_RATE, log_mel, mel_filter_bank
 
 __all__ = [
     "spectrogram_figure",

@@ -7,11 +7,11 @@ For each target speaker (:data:`TARGET_SPEAKERS`):
    (:func:`talkinghead_edu.data.speech.synthesize_utterance`), then joined into one track
    of at least ``min_seconds`` (:func:`~talkinghead_edu.data.speech.concatenate_utterances`).
 2. **Identity and appearance.** Shape coefficients ``β ~ N(0, shape_std²)`` (seeded) give
-   the face shape; :func:`talkinghead_edu.data.textures.bake_textures` gives skin tone,
+   the face shape; :func:`talkinghead_edu.synth.textures.bake_textures` gives skin tone,
    lips, eyes, brows, hair/cap, teeth and the expression creases.
 3. **Frames.** The head model (:func:`talkinghead_edu.flame.load_head_model`) poses the mesh
    with the *true* parameters; a static torso and a static background complete the frame;
-   :mod:`talkinghead_edu.data.mesh_render` draws it at 2× supersampling (box-filtered down)
+   :mod:`talkinghead_edu.synth.mesh_render` draws it at 2× supersampling (box-filtered down)
    with a key and a fill light. The label map is rasterized at 1× (one label per pixel
    centre); the mask M of eq 19 is :func:`~talkinghead_edu.data.video_dataset.face_mask_from_labels`.
 4. **Tracking.** What a face tracker would deliver: true parameters + i.i.d. frame jitter +
@@ -31,15 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..conventions import POSE_SLICES
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
-from .generate import DEFAULT_SEED
+from .speech_generate import DEFAULT_SEED
 from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
-from .speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, concatenate_utterances, load_head_motion_map,
-                     synthesize_utterance)
+from ..data.speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, VoiceSpec, concatenate_utterances,
+                           load_head_motion_map)
+from .espeak import synthesize_isolated
+from .speech_motion import synthesize_utterance
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
-from .video_dataset import FlameParams, face_mask_from_labels
+from ..data.video_dataset import FlameParams, face_mask_from_labels
 
 __all__ = [
     "TargetSpeakerSpec",
@@ -68,7 +71,7 @@ class TargetSpeakerSpec:
         name: folder name under ``video/``.
         voice: espeak-ng voice (variant, pitch, range, rate) as ``VoiceSpec`` fields.
         style: talking style as ``SpeakerStyle`` fields.
-        appearance: colours (:class:`~talkinghead_edu.data.textures.Appearance`).
+        appearance: colours (:class:`~talkinghead_edu.synth.textures.Appearance`).
         shape_seed: seed of the identity coefficients.
         shape_scale: scale on ``shape_std`` (how far from the mean face).
         sentences: ``(language, text)`` pairs spoken in order (repeated until long enough).
@@ -239,8 +242,8 @@ def simulate_tracking(true: FlameParams, shape_std: np.ndarray, rng: np.random.G
     expression = (true.expression + rng.normal(size=(T, E)) * (0.1 * motion_std + 0.01)
                   + _slow_bias(rng, T, E, 0.15 * motion_std + 0.01))
     pose = true.pose.copy()
-    pose[:, 3:6] += rng.normal(size=(T, 3)) * 0.004 + _slow_bias(rng, T, 3, np.full(3, 0.015))
-    pose[:, 6:9] += rng.normal(size=(T, 3)) * 0.008 + _slow_bias(rng, T, 3, np.full(3, 0.01))
+    pose[:, POSE_SLICES["neck"]] += rng.normal(size=(T, 3)) * 0.004 + _slow_bias(rng, T, 3, np.full(3, 0.015))
+    pose[:, POSE_SLICES["jaw"]] += rng.normal(size=(T, 3)) * 0.008 + _slow_bias(rng, T, 3, np.full(3, 0.01))
     translation = true.translation + rng.normal(size=(T, 3)) * 0.0004 + _slow_bias(rng, T, 3, np.full(3, 0.0015))
     shape = true.shape + rng.normal(size=true.shape.shape) * 0.1 * shape_std[: len(true.shape)]
     as32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
@@ -369,8 +372,6 @@ def _decode_jpeg(data: bytes) -> np.ndarray:
 # --------------------------------------------------------------------------- one speaker
 def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int, head_map: HeadMotionMap):
     """The speaker's concatenated utterances (audio + true motion), at least ``min_seconds`` long."""
-    from .espeak import VoiceSpec, synthesize_isolated
-
     voice, style = VoiceSpec(**spec.voice), SpeakerStyle.from_dict(spec.style)
     sentences = list(spec.sentences)
     results = synthesize_isolated([(text, language, voice) for language, text in sentences])

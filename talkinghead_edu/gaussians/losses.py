@@ -3,7 +3,7 @@
 * image similarity (eq 20): ``L_rgb = λ1 L1 + λ2 L_vgg + λ3 L_ssim`` —
   :func:`l1_loss`, :class:`PerceptualLoss` (VGG features from a *user-supplied* weights
   file; nothing is downloaded), :func:`ssim_loss` (``1 − SSIM``, SSIM written in
-  :mod:`talkinghead_edu.metrics`, no extra dependency);
+  :mod:`talkinghead_edu.eval.metrics`, no extra dependency);
 * Gaussian attributes (eq 21): :func:`attribute_loss`, hinge penalties on the local
   position ``ū'`` and local scale ``s̄``;
 * semantic category (eqs 22–23): :func:`gaussian_label_colors` gives each Gaussian the
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .metrics import ssim
-from .semantics import LABEL_COLORS
+from ..eval.metrics import ssim
+from ..semantics import LABEL_COLORS
 
 __all__ = [
     "l1_loss",

@@ -17,7 +17,7 @@ def _params(generator: torch.Generator):
 
 def check_fusion(user_fn: Callable) -> bool:
     """``user_fn(audio_features (B, T, D), identity_features (B, D)) -> (B, T, D)``: eq 4's decoder input."""
-    from ..motion import fuse_identity
+    from ...motion import fuse_identity
 
     def make_inputs(g):
         return torch.randn(2, 9, 16, generator=g), torch.randn(2, 16, generator=g)
@@ -28,7 +28,7 @@ def check_fusion(user_fn: Callable) -> bool:
 
 def check_reconstruction_loss(user_fn: Callable) -> bool:
     """``user_fn(params_pred, params_true, vertices_pred, vertices_true, lambda_y, lambda_v)`` (eq 5)."""
-    from ..motion import reconstruction_loss
+    from ...motion import reconstruction_loss
 
     def make_inputs(g):
         y_hat, y = _params(g)
@@ -41,7 +41,7 @@ def check_reconstruction_loss(user_fn: Callable) -> bool:
 
 def check_smoothness_loss(user_fn: Callable) -> bool:
     """``user_fn(params_pred (B, T, N), params_true (B, T, N), lambda_sth) -> scalar`` (eq 6)."""
-    from ..motion import smoothness_loss
+    from ...motion import smoothness_loss
 
     def make_inputs(g):
         y_hat, y = _params(g)
@@ -53,7 +53,7 @@ def check_smoothness_loss(user_fn: Callable) -> bool:
 
 def check_latent_consistency_loss(user_fn: Callable) -> bool:
     """``user_fn(asr_features (B, T, D), lip_features (B, T, D), lambda_lat) -> scalar`` (eq 7)."""
-    from ..motion import latent_consistency_loss
+    from ...motion import latent_consistency_loss
 
     def make_inputs(g):
         return torch.randn(2, 8, 12, generator=g), torch.randn(2, 8, 12, generator=g), 0.3
@@ -64,6 +64,6 @@ def check_latent_consistency_loss(user_fn: Callable) -> bool:
 
 def smoothness_exercise(user_fn: Callable) -> Callable:
     """The notebook's exercise: return the learner's ``L_sth`` if correct, the library's if not written yet."""
-    from ..motion import smoothness_loss
+    from ...motion import smoothness_loss
 
     return exercise_or_library("smoothness loss exercise (eq 6)", user_fn, smoothness_loss, check_smoothness_loss)

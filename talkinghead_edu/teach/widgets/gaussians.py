@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..gaussians import GaussianHead, triangle_frames
-from ..gaussians.binding import barycentric_origin
+from ...conventions import SH_C0
+from ...gaussians import GaussianHead, triangle_frames
+from ...gaussians.binding import barycentric_origin
 
 __all__ = [
     "triangle_frame_figure",
@@ -119,7 +120,7 @@ def lip_gaussians_figure(flame, head: GaussianHead, jaw_rad: float = 0.0, articu
     near = np.abs(v[f].mean(1) - center).max(1) < radius
     fig = go.Figure(_mesh_trace(v, f[near], opacity=0.3))
     m = bound.means[0].numpy()
-    colors = (255 * np.clip(0.28209479177387814 * head.gaussian_params["sh_dc"][:, 0].detach().numpy() + 0.5, 0, 1)).astype(int)
+    colors = (255 * np.clip(SH_C0 * head.gaussian_params["sh_dc"][:, 0].detach().numpy() + 0.5, 0, 1)).astype(int)
     fig.add_trace(go.Scatter3d(x=m[:, 0], y=m[:, 1], z=m[:, 2], mode="markers", marker=dict(size=3, color=[f"rgb({r},{g},{b})" for r, g, b in colors]), name=f"{head.num_gaussians} lip Gaussians"))
     return _scene_layout(fig, f"jaw {jaw_rad:.2f} rad, {articulation} {amount:.2f}", center, radius)
 

@@ -10,8 +10,8 @@ __all__ = ["library_projection", "check_projection", "check_face_mask"]
 
 
 def library_projection(points_world: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
-    """The package's projection (``data.mesh_render``) on torch tensors: ``(N, 3)`` world -> ``(N, 2)`` pixels."""
-    from ..data.mesh_render import project, world_to_camera
+    """The package's projection (``synth.mesh_render``) on torch tensors: ``(N, 3)`` world -> ``(N, 2)`` pixels."""
+    from ...synth.mesh_render import project, world_to_camera
 
     return torch.from_numpy(project(world_to_camera(points_world.numpy(), viewmat.numpy()), K.numpy()))
 
@@ -38,7 +38,7 @@ def check_projection(user_fn) -> bool:
 
 def check_face_mask(user_fn) -> bool:
     """``user_fn(labels (H, W) long) -> (H, W) bool``: the mask M of eq 19."""
-    from ..data.video_dataset import face_mask_from_labels
+    from ...data.video_dataset import face_mask_from_labels
 
     def make_inputs(generator: torch.Generator):
         return (torch.randint(0, 9, (32, 32), generator=generator),)
