@@ -23,7 +23,7 @@ def test_tiny_overfit_reaches_near_zero_reconstruction():
     translator, history = train_translator(examples, head, config, progress=False)
     assert history[-1]["rec"] < 0.02 * history[0]["rec"]
     for example in examples:  # standardized parameter MSE on the training utterances
-        predicted = translator.normalize(translator.predict(example.features, example.speaker).params)
+        predicted = translator.normalize(translator.predict(example.features, example.speaker).motion_vector)
         error = reconstruction_loss(predicted[None], translator.normalize(example.params)[None]).item()
         assert error < 0.01, f"{example.id}: standardized MSE {error:.4f} after overfitting"
 
@@ -77,7 +77,7 @@ def test_checkpoint_round_trip(tmp_path):
     loaded, loaded_lip = load_translator(path, attach_feature_extractor=False, with_lip_encoder=True)
     assert loaded.speakers == translator.speakers and loaded.config == translator.config
     features = examples[0].features
-    torch.testing.assert_close(loaded.predict(features, "spk_b").params, translator.predict(features, "spk_b").params)
+    torch.testing.assert_close(loaded.predict(features, "spk_b").motion_vector, translator.predict(features, "spk_b").motion_vector)
     lips = torch.randn(1, 5, lip_encoder.num_lip_vertices, 3) * 0.01
     torch.testing.assert_close(loaded_lip(lips), lip_encoder(lips))
     bad = tmp_path / "bad.safetensors"

@@ -18,7 +18,6 @@ from .model import (
     UnknownSpeakerError,
     fuse_identity,
 )
-from .sequence import FlameSequence, parameter_size
 from .train import (
     LipTrainConfig,
     MotionExample,
@@ -32,9 +31,9 @@ from .train import (
 )
 
 __all__ = [
-    "BandedSelfAttention", "FlameSequence", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
+    "BandedSelfAttention", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
     "MotionDecoder", "MotionExample", "MotionTranslator", "TrainConfig", "UnknownSpeakerError", "fuse_identity",
     "get_feature_extractor", "head_vertices", "latent_consistency_loss", "lip_reading_loss", "load_translator",
-    "parameter_size", "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
+    "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
     "train_lip_encoder", "train_translator",
 ]

@@ -35,7 +35,7 @@ from .features import get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
 from .model import MotionTranslator
-from .sequence import params_to_flame_inputs
+from ..flame.params import FlameParams
 from .vertex_subset import VertexSubsetHead
 
 __all__ = [
@@ -83,8 +83,8 @@ def prepare_examples(utterances: Sequence, feature_extractor: Callable, asr_extr
 
 def head_vertices(head, params: torch.Tensor) -> torch.Tensor:
     """FLAME vertices of a parameter sequence: ``(..., P)`` -> ``(..., V, 3)`` (zero identity shape)."""
-    expression, pose = params_to_flame_inputs(params, head.n_expr)
-    vertices = head(expression=expression, pose=pose).vertices
+    motion = FlameParams.from_motion_vector(params, n_expr=head.n_expr)
+    vertices = head(expression=motion.expression, pose=motion.pose).vertices
     return vertices.reshape(*params.shape[:-1], *vertices.shape[-2:])
 
 
