@@ -14,7 +14,7 @@ from talkinghead_edu.flame import FlameParams
 from talkinghead_edu.flame import FlameModel
 from talkinghead_edu.gaussians import GaussianHead
 from talkinghead_edu.gaussians.density import DensityConfig
-from talkinghead_edu.gaussians.train import RendererTrainer, TrainConfig
+from talkinghead_edu.gaussians.train import RendererTrainer, RendererConfig
 from talkinghead_edu.render.camera import project_points
 from talkinghead_edu.gaussians.losses import LossWeights, gaussian_label_colors
 from talkinghead_edu.render import Camera, render
@@ -104,14 +104,14 @@ def scene():
     return flame, teacher_video(flame)[0]
 
 
-def small_config(**overrides) -> TrainConfig:
+def small_config(**overrides) -> RendererConfig:
     values = dict(
         steps=40, sh_degree=0, latent_dim=4, val_every=20, val_frames=1, backend="fast", init_opacity=0.5,
         lr_means=1e-3, lr_sh_dc=2e-2, losses=LossWeights(eps_position=0.02),
         density=DensityConfig(refine_start=5, refine_every=10, refine_stop=30, reset_every=0, grad_threshold=1e-4, clone_max_size=0.02, prune_max_size=1.0),
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return RendererConfig(**values)
 
 
 def test_project_points_matches_the_camera():

@@ -21,7 +21,7 @@ from .model import (
 from .train import (
     LipTrainConfig,
     MotionExample,
-    TrainConfig,
+    TranslatorConfig,
     head_vertices,
     load_translator,
     prepare_examples,
@@ -32,7 +32,7 @@ from .train import (
 
 __all__ = [
     "BandedSelfAttention", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
-    "MotionDecoder", "MotionExample", "MotionTranslator", "TrainConfig", "UnknownSpeakerError", "fuse_identity",
+    "MotionDecoder", "MotionExample", "MotionTranslator", "TranslatorConfig", "UnknownSpeakerError", "fuse_identity",
     "get_feature_extractor", "head_vertices", "latent_consistency_loss", "lip_reading_loss", "load_translator",
     "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
     "train_lip_encoder", "train_translator",
