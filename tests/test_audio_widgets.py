@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from talkinghead_edu.decoupling import ContrastiveSample
-from talkinghead_edu.widgets import audio as wa
+from talkinghead_edu.teach.widgets import audio as wa
 
 
 @dataclass

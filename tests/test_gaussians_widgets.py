@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import pytest
 import torch
 
-from talkinghead_edu.widgets import gaussians as w
+from talkinghead_edu.teach.widgets import gaussians as w
 
 
 def test_triangle_frame_figure_draws_the_frame_and_the_gaussian():
