@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from talkinghead_edu.render import Camera, Gaussians, render, resolve_backend
-from talkinghead_edu.render import fast
+from talkinghead_edu.render import Camera, Gaussians, fast, render, resolve_backend
 
 
 def small_scene():
@@ -106,7 +105,7 @@ def test_large_splat_centred_far_off_screen_is_drawn_in_full(backend):
                   torch.tensor([math.log(0.9 / 0.1)]), torch.ones(1, 3))
     p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
     (u, v), radius = p.means2d[0].tolist(), p.radii[0, 0].item()
-    assert u < -4 * (64 + 64) and u + radius > 64, "the splat must be centred beyond the old cap and reach past the image"
+    assert u < -4 * (64 + 64) and u + radius > 64, "centred beyond the old cap, reaching past the image"
     out = render(g, cam, backend=backend)
     # the splat evaluated at every pixel centre, without any tiles: alpha = min(0.999, o exp(−σ)), 0 below 1/255
     ys, xs = torch.meshgrid(torch.arange(64) + 0.5, torch.arange(64) + 0.5, indexing="ij")

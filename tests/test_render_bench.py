@@ -5,7 +5,8 @@ from talkinghead_edu.bench import render as bench
 
 
 def test_bench_writes_json_and_markdown(tmp_path):
-    assert bench.main(["--out", str(tmp_path), "--n", "300", "--sizes", "32", "--runs", "1", "--threads", "1", "2"]) == 0
+    argv = ["--out", str(tmp_path), "--n", "300", "--sizes", "32", "--runs", "1", "--threads", "1", "2"]
+    assert bench.main(argv) == 0
     report = json.loads((tmp_path / "render.json").read_text())
     assert [(row["backend"], row["threads"]) for row in report["rows"]][:2] == [("fast", 1), ("fast", 2)]
     assert {row["backend"] for row in report["rows"]} == {"fast", "reference"}

@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..utils.io import atomic_write_text
 
     parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=None, help="a trained head (RendererTrainer.save); default: the head-like stand-in")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a trained head (RendererTrainer.save); default: the head-like stand-in")
     parser.add_argument("--gaussians-per-triangle", type=int, default=2, help="stand-in density (no checkpoint)")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=20)
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     flame = load_head_model(device=device)
     head, source = build_head(flame, args.checkpoint, args.gaussians_per_triangle, device)
-    camera = Camera.look_at((0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0, width=args.size, height=args.size, device=device)
+    camera = Camera.look_at((0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0,
+                            width=args.size, height=args.size, device=device)
     generator = torch.Generator().manual_seed(0)
     expression = 0.5 * torch.randn(args.frames + 1, flame.n_expr, generator=generator).to(device)
     pose = torch.zeros(args.frames + 1, 15, device=device)
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         f"load average {result['load_average_1_5_15']}.\n\n"
         "| head | N Gaussians | resolution | backend | FLAME ms | binding ms | render ms | ms / frame | FPS |\n"
         "|---|---:|---:|---|---:|---:|---:|---:|---:|\n"
-        f"| {source} | {head.num_gaussians} | {args.size}² | {args.backend} | {ms['flame']:.1f} | {ms['binding']:.1f} | "
+        f"| {source} | {head.num_gaussians} | {args.size}² | {args.backend} | {ms['flame']:.1f} | "
+        f"{ms['binding']:.1f} | "
         f"{ms['render']:.1f} | {ms['frame']:.1f} | {result['fps']:.1f} |\n"
         + (f"\nRender stages (ms): {render_parts}.\n" if render_parts else "")
     )

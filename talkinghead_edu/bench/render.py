@@ -126,7 +126,8 @@ def to_markdown(rows: list[dict], header: str) -> str:
 def thread_scaling(rows: list[dict]) -> dict[tuple[int, int, int], float]:
     """``{(n, size, k): fwd+bwd wall with 1 thread ÷ with k threads}`` for the fast rows measured at several counts."""
     single = {(r["n"], r["size"]): r for r in rows if r["backend"] == "fast" and r.get("threads") == 1}
-    return {(r["n"], r["size"], r["threads"]): single[(r["n"], r["size"])]["forward_backward_s"] / r["forward_backward_s"]
+    return {(r["n"], r["size"], r["threads"]):
+            single[(r["n"], r["size"])]["forward_backward_s"] / r["forward_backward_s"]
             for r in rows if r["backend"] == "fast" and r.get("threads", 1) > 1 and (r["n"], r["size"]) in single}
 
 
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-max-n", type=int, default=30_000,
                         help="skip the (slow) reference above this N (default 30000)")
     parser.add_argument("--threads", type=int, nargs="+", default=[None],
-                        help="numba/torch thread counts to measure the fast backend at, e.g. 1 2 (default: numba's choice)")
+                        help="numba/torch thread counts for the fast backend, e.g. 1 2 (default: numba's choice)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be >= 1")
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     with multiprocessing.get_context("spawn").Pool(1) as pool:  # fresh process: honest peak memory
                         rows.append(pool.apply(measure, (backend, n, size, runs, 0, threads)))
                     print(f"{backend:9s} N={n:6d} {size}² threads {rows[-1]['threads']}: forward "
-                          f"{1e3 * rows[-1]['forward_s']:8.1f} ms, forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms",
+                          f"{1e3 * rows[-1]['forward_s']:8.1f} ms, "
+                          f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms",
                           flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     import numba

@@ -1,44 +1,16 @@
 """``render()``: the one entry point to every rasterization backend (eq 9, and eq 22 via ``features``)."""
 from __future__ import annotations
 
-import warnings
-from contextlib import nullcontext
-from dataclasses import dataclass
-
 import torch
 
 from .camera import Camera
 from .gaussians import Gaussians
+from .output import RenderOutput, warn_once  # noqa: F401 (re-exported: the public names live here)
+from .profiling import stage
 from .projection import EPS2D, project_gaussians
 from .sh import sh_to_rgb
 
 BACKENDS = ("auto", "reference", "fast", "gsplat")
-
-
-@dataclass
-class RenderOutput:
-    """What :func:`render` returns (H, W from the camera; N Gaussians; C feature channels).
-
-    Attributes:
-        image: (H, W, 3) composited colour over the background.
-        alpha: (H, W, 1) accumulated opacity ``1 − Π(1 − α_i)``.
-        depth: (H, W, 1) expected camera-space depth ``Σ w_i z_i / alpha`` (0 where alpha = 0).
-        features: (H, W, C) composited extra channels (no background), or ``None``.
-        means2d: (N, 2) pixel positions; a non-leaf tensor whose ``.grad`` is kept after
-            ``backward()`` (the view-space positional gradient used for densification).
-        radii: (N,) int screen radius in pixels (0 = culled).
-        visible: (N,) bool, ``radii > 0``.
-        backend: the backend that actually ran.
-    """
-
-    image: torch.Tensor
-    alpha: torch.Tensor
-    depth: torch.Tensor
-    features: torch.Tensor | None
-    means2d: torch.Tensor
-    radii: torch.Tensor
-    visible: torch.Tensor
-    backend: str
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -111,9 +83,8 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
         from . import fast
 
         chosen = "fast" if fast.available() else "reference"
-    project, stage = project_gaussians, nullcontext
+    project = project_gaussians
     if chosen == "fast":
-        from .fast import stage
         from .fast_projection import project_gaussians_fast as project
     opacities = gaussians.opacities
     with stage("projection"):
@@ -147,10 +118,3 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     return RenderOutput(image=image, alpha=alpha, depth=depth,
                         features=composited[..., 4:] if features is not None else None,
                         means2d=means2d, radii=radii, visible=radii > 0, backend=chosen)
-
-
-def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 (deliberate: one warning per message)
-    """Emit ``message`` as a single warning line, once per process."""
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -44,42 +44,14 @@ The projection and the SH colours have their own numba forward/backward in
 from __future__ import annotations
 
 import math
-import os
 import threading
-import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from ._jit import get_thread_id, njit, numba, numba_import_error, prange
+from .profiling import profile_stages, stage  # noqa: F401 (the profiler lives with the kernels it times)
 from .projection import ALPHA_MAX, ALPHA_MIN, TILE_SIZE, TRANSMITTANCE_MIN
-
-if not os.access(Path(__file__).parent, os.W_OK) and "NUMBA_CACHE_DIR" not in os.environ:
-    from ..paths import cache_dir
-
-    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir() / "numba")
-
-try:
-    import numba
-    from numba import get_thread_id, njit, prange
-
-    _IMPORT_ERROR = None
-except Exception as exc:  # pragma: no cover - numba ships with librosa; this is the no-numba path
-    numba = None
-    _IMPORT_ERROR = exc
-
-    def njit(*args, **kwargs):
-        return (lambda f: f) if not args or not callable(args[0]) else args[0]
-
-    prange = range
-
-    def get_thread_id():
-        return 0
-
-if numba is not None and "NUMBA_CACHE_DIR" in os.environ:
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
-
 
 # LLVM fast-math without reassociation or FMA contraction, so that the forward and backward kernels
 # compute bit-identical alphas (they must agree on which splats passed the 1/255 and 1e-4 tests)
@@ -364,7 +336,7 @@ _THREAD_GRADS_LOCK = threading.Lock()
 
 
 def _thread_grads(n_threads: int, n: int, n_params: int) -> np.ndarray:
-    """The per-thread gradient accumulators (n_threads, N, P) float32, zeroed; kept between calls (grown when needed)."""
+    """Per-thread gradient accumulators (n_threads, N, P) float32, zeroed; kept between calls, grown when needed."""
     buffer = _THREAD_GRADS.get("buffer")
     if buffer is None or buffer.size < n_threads * n * n_params:
         buffer = _THREAD_GRADS["buffer"] = np.empty(max(n_threads * n * n_params, 1), np.float32)
@@ -452,46 +424,6 @@ def rasterize_fast(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch
     return _RasterizeFast.apply(means2d, conics, opacities, channels, radii, depths, width, height)
 
 
-_PROFILE: list[dict[str, dict[str, float]] | None] = [None]
-
-
-@contextmanager
-def profile_stages():
-    """Collect the time each stage of ``render(backend="fast")`` takes while the block runs.
-
-    Yields ``{"wall": {stage: seconds}, "cpu": {stage: seconds}}`` (process CPU time, all
-    threads — the fairer number on a shared machine), summed over calls. Stages: ``projection``,
-    ``sh``, ``binning``, ``sort``, ``composite`` (forward) and ``backward: composite``,
-    ``backward: sh``, ``backward: projection`` (inside ``loss.backward()``).
-
-    Example:
-        >>> with profile_stages() as seconds:
-        ...     out = render(gaussians, camera, backend="fast")
-        >>> sorted(seconds["wall"])  # doctest: +SKIP
-        ['binning', 'composite', 'projection', 'sh', 'sort']
-    """
-    previous, _PROFILE[0] = _PROFILE[0], {"wall": {}, "cpu": {}}
-    try:
-        yield _PROFILE[0]
-    finally:
-        _PROFILE[0] = previous
-
-
-@contextmanager
-def stage(name: str):
-    """Add the block's wall and CPU time to ``name`` in the active :func:`profile_stages` dict (no-op otherwise)."""
-    times = _PROFILE[0]
-    if times is None:
-        yield
-        return
-    wall, cpu = time.perf_counter(), time.process_time()
-    try:
-        yield
-    finally:
-        times["wall"][name] = times["wall"].get(name, 0.0) + time.perf_counter() - wall
-        times["cpu"][name] = times["cpu"].get(name, 0.0) + time.process_time() - cpu
-
-
 _STATUS: dict[str, bool] = {}
 
 
@@ -500,7 +432,7 @@ def available() -> bool:
     if "ok" not in _STATUS:
         try:
             if numba is None:
-                raise RuntimeError(f"numba is not importable ({_IMPORT_ERROR})")
+                raise RuntimeError(f"numba is not importable ({numba_import_error})")
             with torch.enable_grad():
                 means2d = torch.tensor([[4.0, 4.0]], requires_grad=True)
                 conics = torch.tensor([[0.5, 0.0, 0.5]])
@@ -508,7 +440,7 @@ def available() -> bool:
                 color, alpha = rasterize_fast(means2d, conics, torch.tensor([0.9]), torch.ones(1, 2), radii,
                                               torch.ones(1), 8, 8)
                 (color.sum() + alpha.sum()).backward()
-                from . import fast_projection  # compiles the projection kernels too
+                from . import fast_projection, fast_sh  # compiles the projection and SH kernels too
                 from .camera import Camera
 
                 camera = Camera(torch.tensor([[8.0, 0, 4], [0, 8.0, 4], [0, 0, 1]]), torch.eye(4), 8, 8)
@@ -516,9 +448,11 @@ def available() -> bool:
                 projection = fast_projection.project_gaussians_fast(means, torch.tensor([[1.0, 0, 0, 0]]),
                                                                     torch.full((1, 3), 0.1), torch.ones(1), camera, 0.3)
                 projection.conics.sum().backward()
+                rgb = fast_sh.sh_to_rgb_fast(torch.zeros(1, 4, 3, requires_grad=True), means, torch.zeros(3))
+                rgb.sum().backward()
             _STATUS["ok"] = True
         except Exception as exc:  # any JIT/toolchain failure: fall back, say it once
-            from .api import warn_once
+            from .output import warn_once
 
             warn_once(f"render: fast CPU backend unavailable ({type(exc).__name__}: {exc}); using the reference backend.")
             _STATUS["ok"] = False

@@ -21,10 +21,10 @@ import math
 import numpy as np
 import torch
 
+from ._jit import njit, prange
 from .camera import Camera
-from .fast import njit, prange, stage
+from .profiling import stage
 from .projection import RADIUS_LIMIT, Projection
-
 
 _CHUNK = 256  # Gaussians per parallel work item (scratch matrices are allocated once per chunk)
 

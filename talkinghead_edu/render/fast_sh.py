@@ -19,7 +19,8 @@ import math
 import numpy as np
 import torch
 
-from .fast import njit, prange, stage
+from ._jit import njit, prange
+from .profiling import stage
 from .sh import SH_C0, SH_C1, SH_C2, SH_C3
 
 C20, C21, C22, C23, C24 = SH_C2
@@ -159,8 +160,8 @@ class _ShFast(torch.autograd.Function):
         with stage("backward: sh"):
             grad_coeffs, grad_means = np.empty_like(coeffs), np.empty_like(means)
             _sh_backward(coeffs, means, center, ctx.raw, _array(grad_rgb.to(coeffs_dtype)), grad_coeffs, grad_means)
-        return (torch.from_numpy(grad_coeffs).to(device), torch.from_numpy(grad_means).to(device=device, dtype=means_dtype),
-                None)
+        return (torch.from_numpy(grad_coeffs).to(device),
+                torch.from_numpy(grad_means).to(device=device, dtype=means_dtype), None)
 
 
 def sh_to_rgb_fast(coeffs: torch.Tensor, means: torch.Tensor, center: torch.Tensor) -> torch.Tensor:

@@ -111,7 +111,10 @@ def rasterize_reference(means2d: torch.Tensor, conics: torch.Tensor, opacities: 
             args = (pixels, means2d[ids], conics[ids], opacities[ids], channels[ids])
             # an empty tile composites to zeros but stays in the graph, so backward() works even if all is culled
             checkpointed = needs_grad and ids.numel() > 0
-            color, alpha = checkpoint(composite_tile, *args, use_reentrant=False) if checkpointed else composite_tile(*args)
+            if checkpointed:
+                color, alpha = checkpoint(composite_tile, *args, use_reentrant=False)
+            else:
+                color, alpha = composite_tile(*args)
             row_blocks.append(torch.cat([color, alpha[:, None]], dim=-1).reshape(y1 - y0, x1 - x0, n_channels + 1))
         rows.append(torch.cat(row_blocks, dim=1))
     result = torch.cat(rows, dim=0)
