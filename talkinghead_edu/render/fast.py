@@ -314,20 +314,14 @@ def _backward_kernel(means2d, conics, opacities, log_255o, channels, tile_offset
 
 
 @njit(parallel=True, cache=True)
-def _zero(buffer):
-    flat = buffer.reshape(-1)
-    for i in prange(flat.shape[0]):
-        flat[i] = 0.0
-
-
-@njit(parallel=True, cache=True)
 def _sum_threads(thread_grads, out):
-    """``out[g] = Σ_t thread_grads[t, g]`` (N, P), in parallel over splats."""
+    """``out[g] = Σ_t thread_grads[t, g]`` (N, P), in parallel over splats; zeroes ``thread_grads`` for next time."""
     for g in prange(out.shape[0]):
         for j in range(out.shape[1]):
             total = 0.0
             for t in range(thread_grads.shape[0]):
                 total += thread_grads[t, g, j]
+                thread_grads[t, g, j] = 0.0
             out[g, j] = total
 
 
@@ -336,13 +330,12 @@ _THREAD_GRADS_LOCK = threading.Lock()
 
 
 def _thread_grads(n_threads: int, n: int, n_params: int) -> np.ndarray:
-    """Per-thread gradient accumulators (n_threads, N, P) float32, zeroed; kept between calls, grown when needed."""
-    buffer = _THREAD_GRADS.get("buffer")
-    if buffer is None or buffer.size < n_threads * n * n_params:
-        buffer = _THREAD_GRADS["buffer"] = np.empty(max(n_threads * n * n_params, 1), np.float32)
-    view = buffer[: n_threads * n * n_params].reshape(n_threads, n, n_params)
-    _zero(view)
-    return view
+    """Per-thread gradient accumulators (n_threads, N, P) float32, all zero: kept between calls (grown when
+    needed) because :func:`_sum_threads` zeroes what it reads. Call with ``_THREAD_GRADS_LOCK`` held."""
+    size = n_threads * n * n_params
+    if _THREAD_GRADS.get("buffer") is None or _THREAD_GRADS["buffer"].size < size:
+        _THREAD_GRADS["buffer"] = np.zeros(max(size, 1), np.float32)
+    return _THREAD_GRADS["buffer"][:size].reshape(n_threads, n, n_params)
 
 
 def bin_gaussians_fast(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, opacities: np.ndarray,
@@ -406,12 +399,16 @@ class _RasterizeFast(torch.autograd.Function):
             n, n_channels = ctx.arrays[3].shape
             with _THREAD_GRADS_LOCK:
                 thread_grads = _thread_grads(numba.get_num_threads(), n, 6 + n_channels)
-                with numba.parallel_chunksize(1):
-                    _backward_kernel(*ctx.arrays[:3], log_255o, ctx.arrays[3], tile_offsets, gaussian_ids, tile_order,
-                                     tiles_x, ctx.final_transmittance, ctx.last, _as_numpy(grad_color),
-                                     _as_numpy(grad_alpha[..., 0]), thread_grads)
                 per_gaussian = np.empty((n, 6 + n_channels), np.float32)
-                _sum_threads(thread_grads, per_gaussian)
+                try:
+                    with numba.parallel_chunksize(1):
+                        _backward_kernel(*ctx.arrays[:3], log_255o, ctx.arrays[3], tile_offsets, gaussian_ids,
+                                         tile_order, tiles_x, ctx.final_transmittance, ctx.last, _as_numpy(grad_color),
+                                         _as_numpy(grad_alpha[..., 0]), thread_grads)
+                    _sum_threads(thread_grads, per_gaussian)
+                except BaseException:
+                    _THREAD_GRADS.clear()  # possibly left non-zero: allocate a fresh one next time
+                    raise
             per_gaussian = torch.from_numpy(per_gaussian)
             parts = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5], per_gaussian[:, 6:])
             grads = [part.to(device=device, dtype=dtype) for part, (device, dtype) in zip(parts, ctx.like)]
