@@ -8,9 +8,11 @@ a figure but never puts it in its tree (``interactive`` without ``auto_display``
 """
 from __future__ import annotations
 
+import base64
 import json
 
 import ipywidgets as widgets
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 from IPython.core.interactiveshell import InteractiveShell
@@ -33,13 +35,26 @@ def displayed(factory, *args, **kwargs) -> widgets.Widget:
     return widget
 
 
+def _decode(value):
+    """Plotly's JSON with its typed arrays (``{"dtype", "bdata", "shape"}``, base64) turned back into numpy arrays."""
+    if isinstance(value, dict) and "bdata" in value and "dtype" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        return array.reshape([int(n) for n in str(shape).split(",")] if shape is not None else -1)
+    if isinstance(value, dict):
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
 def _figures(widget: widgets.Widget):
     if isinstance(widget, go.FigureWidget):
         yield go.Figure(data=widget.data, layout=widget.layout)
     elif isinstance(widget, widgets.Output):
         for output in widget.outputs:
             if _PLOTLY in output.get("data", {}):
-                yield go.Figure(output["data"][_PLOTLY])
+                yield go.Figure(_decode({k: v for k, v in output["data"][_PLOTLY].items() if k != "config"}))
     for child in getattr(widget, "children", ()):
         yield from _figures(child)
 
