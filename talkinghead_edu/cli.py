@@ -1,7 +1,6 @@
 """The ``talkinghead-edu`` command.
 
-Each subcommand lives in the module of its stage and is imported only when used, so
-``talkinghead-edu --help`` is instant. Every subcommand function takes ``argv``.
+Each subcommand lives in a recipe (or the synthetic world) and is imported only when used. Every subcommand function takes ``argv``.
 """
 from __future__ import annotations
 
@@ -14,10 +13,10 @@ from pathlib import Path
 # name -> (module, function, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "course": ("talkinghead_edu.cli", "open_course", "open the notebooks in JupyterLab"),
-    "build-head": ("talkinghead_edu.flame.builder", "main", "rebuild the bundled procedural FLAME-compatible head"),
-    "make-dataset": ("talkinghead_edu.data.generate", "main", "regenerate datasets_small (speech/video) from a seed"),
-    "train-audio": ("talkinghead_edu.audio.train", "main", "train the ASR encoder or the decoupled universal encoder"),
-    "train-motion": ("talkinghead_edu.motion.experiment", "main", "train and evaluate the motion translator and its ablations"),
+    "build-head": ("talkinghead_edu.synth.head_builder", "main", "rebuild the bundled procedural FLAME-compatible head"),
+    "make-dataset": ("talkinghead_edu.recipes.make_dataset", "main", "regenerate datasets_small (speech/video) from a seed"),
+    "train-audio": ("talkinghead_edu.recipes.train_audio", "main", "train the ASR encoder or the decoupled universal encoder"),
+    "train-motion": ("talkinghead_edu.recipes.train_motion", "main", "train and evaluate the motion translator and its ablations"),
     "bench": ("talkinghead_edu.bench", "main", "run a benchmark (same as python -m talkinghead_edu.bench)"),
 }
 

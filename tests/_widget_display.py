@@ -2,9 +2,9 @@
 
 A widget is created and displayed inside a captured IPython display (the display publisher
 is swapped for a capturing one). The only thing displayed must be the widget itself; what it
-draws is then read from the widget tree, as the frontend renders it: the state of each plotly
-``FigureWidget`` and the plotly outputs held by each ``Output`` widget. A widget that computes
-a figure but never puts it in its tree (``interactive`` without ``auto_display``) draws nothing.
+draws is then read from the widget tree, as the frontend renders it: the plotly outputs held by
+its ``Output`` widgets. A widget that computes a figure but never puts it in its tree
+(``interactive`` without ``auto_display``) draws nothing.
 """
 from __future__ import annotations
 
@@ -49,9 +49,7 @@ def _decode(value):
 
 
 def _figures(widget: widgets.Widget):
-    if isinstance(widget, go.FigureWidget):
-        yield go.Figure(data=widget.data, layout=widget.layout)
-    elif isinstance(widget, widgets.Output):
+    if isinstance(widget, widgets.Output):
         for output in widget.outputs:
             if _PLOTLY in output.get("data", {}):
                 yield go.Figure(_decode({k: v for k, v in output["data"][_PLOTLY].items() if k != "config"}))

@@ -8,7 +8,7 @@ import torch
 from _widget_display import displayed, drawn, redraws
 
 from talkinghead_edu.decoupling import ContrastiveSample
-from talkinghead_edu.widgets import audio as wa
+from talkinghead_edu.teach.widgets import audio as wa
 
 
 @dataclass

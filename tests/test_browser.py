@@ -31,7 +31,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import pytest
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -87,10 +90,6 @@ def _free_port() -> int:
 
 def _smoke_copies(root: Path) -> list[Path]:
     """Copies of the notebooks with widgets, their smoke parameters injected (not executed)."""
-    import nbformat
-    from papermill.iorw import load_notebook_node
-    from papermill.parameterize import parameterize_notebook
-
     copies = []
     for name in EXPECTED_WIDGETS:
         notebook = load_notebook_node(str(NOTEBOOK_DIR / name))

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from talkinghead_edu.checks import CheckFailed, exercise_or_library
-from talkinghead_edu.checks import gaussians as checks
-from talkinghead_edu.losses import attribute_loss, l1_loss, semantic_loss
-from talkinghead_edu.metrics import ssim
+from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
+from talkinghead_edu.teach.checks import gaussians as checks
+from talkinghead_edu.gaussians.losses import attribute_loss, l1_loss, semantic_loss
+from talkinghead_edu.eval.metrics import ssim
 
 
 def hand_written_frame(v0, v1, v2, eta):

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 import talkinghead_edu as th
-from talkinghead_edu import cli, metrics, semantics
-from talkinghead_edu.checks import CheckFailed, compare_to_library, exercise_or_library
+from talkinghead_edu import cli, semantics
+from talkinghead_edu.eval import metrics
+from talkinghead_edu.teach.checks import CheckFailed, compare_to_library, exercise_or_library
 
 
 def test_setup_notebook_seeds_and_picks_device(capsys):

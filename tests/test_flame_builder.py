@@ -1,4 +1,4 @@
-"""Tests of the bundled procedural head (contract C1) and of its builder.
+"""Tests of the bundled procedural head and of its builder.
 
 Most tests read the shipped asset ``talkinghead_edu/flame/assets/procedural_head.npz``;
 the builder itself is exercised at a reduced resolution (a full build takes ~40 s).
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from talkinghead_edu.flame import builder, builder_geometry as geo
+from talkinghead_edu.synth import head_builder as builder, head_geometry as geo
 from talkinghead_edu.paths import ASSETS_DIR
 from talkinghead_edu.semantics import LABEL_NAMES, label_id
 

@@ -1,4 +1,4 @@
-"""Tests for talkinghead_edu.checks.flame — the notebook 03 self-checks accept right answers,
+"""Tests for talkinghead_edu.teach.checks.flame — the notebook 03 self-checks accept right answers,
 reject wrong ones with a hint, and let unfinished exercises fall back to the library."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import talkinghead_edu as th
-from talkinghead_edu.checks import CheckFailed, exercise_or_library
-from talkinghead_edu.checks import flame as flame_checks
+from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
+from talkinghead_edu.teach.checks import flame as flame_checks
 from talkinghead_edu.flame import lbs as flame_lbs
 
 
@@ -33,8 +33,8 @@ LIBRARY = {
 
 @pytest.mark.parametrize("name", sorted(LIBRARY))
 def test_checks_accept_the_library_and_are_reachable_from_th_checks(name, capsys):
-    assert getattr(th.checks, name) is getattr(flame_checks, name)
-    assert getattr(th.checks, name)(LIBRARY[name])
+    assert getattr(th.teach.checks, name) is getattr(flame_checks, name)
+    assert getattr(th.teach.checks, name)(LIBRARY[name])
     assert "✓" in capsys.readouterr().out
 
 

@@ -1,4 +1,4 @@
-"""Tests for talkinghead_edu.widgets.flame, headless: set a control's value, check the figure.
+"""Tests for talkinghead_edu.teach.widgets.flame, headless: set a control's value, check the figure.
 
 The figures' coordinates are compared with the model's own output (exact up to float32
 → float64 conversion, atol 1e-6 m).
@@ -13,7 +13,7 @@ from _widget_display import displayed, drawn, redraws
 
 from talkinghead_edu.flame import FlameModel, load_head_model
 from talkinghead_edu.semantics import LABEL_COLORS, LABEL_IDS
-from talkinghead_edu.widgets import flame as flame_widgets
+from talkinghead_edu.teach.widgets import flame as flame_widgets
 
 
 @pytest.fixture(scope="module")

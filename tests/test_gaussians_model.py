@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from talkinghead_edu.gaussians import SH_C0, GaussianHead, psi_from_flame, triangle_frames
+from talkinghead_edu.conventions import SH_C0
+from talkinghead_edu.gaussians import GaussianHead, psi_from_flame, triangle_frames
 from talkinghead_edu.gaussians.binding import axis_angle_to_quat, quat_to_rotmat
 
 

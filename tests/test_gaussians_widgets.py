@@ -7,7 +7,7 @@ import pytest
 import torch
 from _widget_display import displayed, redraws
 
-from talkinghead_edu.widgets import gaussians as w
+from talkinghead_edu.teach.widgets import gaussians as w
 
 
 def test_triangle_frame_figure_draws_the_frame_and_the_gaussian():

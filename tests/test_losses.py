@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from talkinghead_edu import losses, metrics
+from talkinghead_edu.eval import metrics
+from talkinghead_edu.gaussians import losses
 from talkinghead_edu.semantics import LABEL_COLORS
 
 

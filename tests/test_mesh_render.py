@@ -7,7 +7,7 @@ Lambert / Blinn–Phong formulas.
 import numpy as np
 import pytest
 
-from talkinghead_edu.data.mesh_render import (
+from talkinghead_edu.synth.mesh_render import (
     Fragments,
     face_values,
     interpolate,

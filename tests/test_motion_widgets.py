@@ -5,12 +5,12 @@ import torch
 from _widget_display import displayed, drawn, redraws
 from _motion_fixtures import tiny_head
 
-from talkinghead_edu.checks import CheckFailed
-from talkinghead_edu.checks.motion import (
+from talkinghead_edu.teach.checks import CheckFailed
+from talkinghead_edu.teach.checks.motion import (
     check_fusion, check_latent_consistency_loss, check_reconstruction_loss, check_smoothness_loss, smoothness_exercise,
 )
 from talkinghead_edu.motion import MotionTranslator, smoothness_loss
-from talkinghead_edu.widgets.motion import (
+from talkinghead_edu.teach.widgets.motion import (
     attention_figure, identity_interpolation_widget, lip_aperture_mm, mesh_animation_figure, motion_curves_figure,
     utterance_animation_widget,
 )

@@ -4,12 +4,12 @@ import pytest
 import torch
 from _widget_display import displayed, redraws
 
-from talkinghead_edu import checks
-from talkinghead_edu.checks import CheckFailed
+from talkinghead_edu.teach import checks
+from talkinghead_edu.teach.checks import CheckFailed
 from talkinghead_edu.render.projection import conic_from_covariance_2d
 from talkinghead_edu.render.reference import composite_tile
 from talkinghead_edu.render.scenes import head_camera, head_scene
-from talkinghead_edu.widgets import render as widgets
+from talkinghead_edu.teach.widgets import render as widgets
 
 
 def test_ellipse_widget_follows_rotation():

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from talkinghead_edu.data import (ARTICULATION_NAMES, SAMPLES_PER_FRAME, HeadMotionMap, Phoneme, SpeakerStyle,
-                                  Utterance, concatenate_utterances, load_head_motion_map, load_speech_dataset,
-                                  synthesize_utterance)
-from talkinghead_edu.data.espeak import EspeakResult, TimedPhone, clean_phone_events
-from talkinghead_edu.data.speech import FPS, coarticulate, phonemes_from_espeak
-from talkinghead_edu.data.visemes import VISEMES, split_phone, viseme_of
+from talkinghead_edu.conventions import FPS, SAMPLES_PER_FRAME
+from talkinghead_edu.data import (ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance,
+                                  concatenate_utterances, load_head_motion_map, load_speech_dataset)
+from talkinghead_edu.synth.espeak import EspeakResult, TimedPhone, clean_phone_events
+from talkinghead_edu.synth.speech_motion import coarticulate, phonemes_from_espeak, synthesize_utterance
+from talkinghead_edu.synth.visemes import VISEMES, split_phone, viseme_of
 from talkinghead_edu.paths import ASSETS_DIR
 
 COLUMN = {name: i for i, name in enumerate(ARTICULATION_NAMES)}
@@ -72,7 +72,7 @@ def test_expression_and_jaw_follow_the_stored_head_map(ds):
         np.testing.assert_allclose(u.expression, reordered @ matrix, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(u.jaw_pose[:, 0], u.articulation[:, COLUMN["jaw_open"]] * jaw_max, rtol=1e-6)
         assert np.all(u.jaw_pose[:, 1:] == 0)
-        pose = u.flame_pose
+        pose = u.flame.pose
         assert pose.shape == (u.num_frames, 15)
         np.testing.assert_array_equal(pose[:, 3:6], u.neck_pose)
         np.testing.assert_array_equal(pose[:, 6:9], u.jaw_pose)
@@ -127,7 +127,7 @@ def test_bilabials_close_the_mouth_of_the_head(ds):
 
     def lip_gap(samples):
         expression = torch.from_numpy(np.stack([u.expression[f] for u, f in samples]))
-        pose = torch.from_numpy(np.stack([u.flame_pose[f] for u, f in samples]))
+        pose = torch.from_numpy(np.stack([u.flame.pose[f] for u, f in samples]))
         with torch.no_grad():
             landmarks = head(expression=expression, pose=pose).landmarks  # (B, 68, 3)
         return (landmarks[:, 62] - landmarks[:, 66]).norm(dim=-1).numpy()
@@ -197,7 +197,7 @@ def test_loader_errors(tmp_path, ds):
 def test_remap_only_relinks_to_a_new_head_without_espeak(tmp_path, ds):
     import shutil
 
-    from talkinghead_edu.data.generate import remap_speech_expressions
+    from talkinghead_edu.synth.speech_generate import remap_speech_expressions
 
     shutil.copytree(ds.root, tmp_path / "speech")
     head = _fake_head(num_expr=9)
@@ -329,8 +329,8 @@ def test_phone_spans_always_tile_the_audio(events, length, seed):
 def test_regenerated_utterances_match_the_committed_files(ds):
     if ctypes.util.find_library("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed (needed only to regenerate; `apt-get install espeak-ng`)")
-    from talkinghead_edu.data.espeak import VoiceSpec, synthesize_isolated
-    from talkinghead_edu.data.generate import utterance_from_espeak
+    from talkinghead_edu.synth.espeak import VoiceSpec, synthesize_isolated
+    from talkinghead_edu.synth.speech_generate import utterance_from_espeak
 
     metadata = ds.metadata
     items = [metadata["utterances"][0], metadata["utterances"][-1]]

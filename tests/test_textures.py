@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from talkinghead_edu.data.mesh_render import face_values, interpolate, rasterize_uv
-from talkinghead_edu.data.textures import (
+from talkinghead_edu.synth.mesh_render import face_values, interpolate, rasterize_uv
+from talkinghead_edu.synth.textures import (
     CREASE_NAMES,
     Appearance,
     _hash01,

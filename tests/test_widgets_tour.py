@@ -9,7 +9,7 @@ from _widget_display import displayed, drawn, redraws
 from talkinghead_edu.data.speech import ARTICULATION_NAMES, Phoneme
 from talkinghead_edu.data.video_dataset import list_video_speakers, load_video_dataset
 from talkinghead_edu.semantics import LABEL_COLORS
-from talkinghead_edu.widgets.tour import (
+from talkinghead_edu.teach.widgets.tour import (
     label_image,
     phoneme_spectrogram_figure,
     pipeline_diagram,

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.io import load_audio
-from .espeak import VoiceSpec
-from .speech import SAMPLE_RATE, SAMPLES_PER_FRAME, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, load_head_motion_map
+from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
+from .speech import VoiceSpec, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, load_head_motion_map
 
 __all__ = ["SpeechDataset", "load_speech_dataset", "SPLITS"]
 

@@ -12,7 +12,7 @@ order: global (root), neck, jaw, left eye, right eye.
 Two sources fill it:
 
 * :func:`load_head_model` — the package's own procedural head
-  (``flame/assets/procedural_head.npz``, built by ``flame/builder.py``), which also
+  (``flame/assets/procedural_head.npz``, built by ``synth/head_builder.py``), which also
   carries per-triangle semantic labels, UVs and named articulations;
 * :func:`talkinghead_edu.flame.official.load_official_flame` — the official
   ``generic_model.pkl`` when you have downloaded it under its licence.
@@ -29,14 +29,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..conventions import JOINT_NAMES, pack_pose
 from ..paths import ASSETS_DIR
 from ..semantics import label_id
 from .lbs import lbs
 
-__all__ = ["FlameModel", "FlameOutput", "FlameModelError", "load_head_model", "JOINT_NAMES", "DEFAULT_HEAD_PATH"]
+__all__ = ["FlameModel", "FlameOutput", "FlameModelError", "load_head_model", "DEFAULT_HEAD_PATH"]
 
-#: The five FLAME joints, in pose order: pose[:, 3*j : 3*j+3] rotates joint j.
-JOINT_NAMES: tuple[str, ...] = ("global", "neck", "jaw", "eye_left", "eye_right")
 DEFAULT_HEAD_PATH = ASSETS_DIR / "procedural_head.npz"
 
 _REQUIRED_KEYS = ("v_template", "f", "shapedirs", "n_shape", "posedirs", "J_regressor", "weights", "kintree_table")
@@ -310,19 +309,44 @@ class FlameModel(nn.Module):
         expression: torch.Tensor | None = None,
         pose: torch.Tensor | None = None,
         translation: torch.Tensor | None = None,
+        *,
+        global_pose: torch.Tensor | None = None,
+        neck_pose: torch.Tensor | None = None,
+        jaw_pose: torch.Tensor | None = None,
+        eye_left_pose: torch.Tensor | None = None,
+        eye_right_pose: torch.Tensor | None = None,
     ) -> FlameOutput:
         """Posed mesh for a batch of parameters (eq 10).
+
+        Give the pose either packed (``pose``) or by joint, as smplx does
+        (``jaw_pose=...``, ``neck_pose=...``; a joint left out does not rotate).
 
         Args:
             shape:       (B, S') identity coefficients β, S' ≤ S (missing trailing ones are 0).
             expression:  (B, E') expression coefficients ε, E' ≤ E.
-            pose:        (B, 15) axis-angle ψ: global, neck, jaw, left eye, right eye.
+            pose:        (B, 15) axis-angle ψ: global, neck, jaw, left eye, right eye
+                         (layout in :mod:`talkinghead_edu.conventions`).
             translation: (B, 3) added to every output point.
+            global_pose, neck_pose, jaw_pose, eye_left_pose, eye_right_pose: (B, 3) axis-angle
+                         each, instead of ``pose``.
             Any may be ``None`` (zeros), 1-D (one sample) or have batch 1 (broadcast).
 
         Returns:
             :class:`FlameOutput` with vertices (B, V, 3), joints (B, 5, 3), landmarks (B, L, 3).
+
+        Example:
+            >>> head = load_head_model()
+            >>> open_mouth = head(jaw_pose=torch.tensor([[0.25, 0.0, 0.0]])).vertices  # (1, V, 3)
         """
+        named = {"global_pose": global_pose, "neck_pose": neck_pose, "jaw_pose": jaw_pose,
+                 "eye_left_pose": eye_left_pose, "eye_right_pose": eye_right_pose}
+        if any(value is not None for value in named.values()):
+            if pose is not None:
+                raise FlameModelError("FlameModel: give the pose either packed (pose=) or by joint (jaw_pose=...), not both")
+            if self.n_joints != len(JOINT_NAMES):
+                raise FlameModelError(f"FlameModel: named poses need FLAME's {len(JOINT_NAMES)} joints, this model has {self.n_joints}")
+            pose = pack_pose(**{name: torch.as_tensor(value, dtype=self.v_template.dtype, device=self.v_template.device)
+                                for name, value in named.items() if value is not None})
         given = [v for v in (shape, expression, pose, translation) if v is not None]
         batch = max((1 if torch.as_tensor(v).dim() == 1 else torch.as_tensor(v).shape[0]) for v in given) if given else 1
         shape = self._prepare(shape, "shape", self.n_shape, batch, allow_fewer=True)
@@ -378,7 +402,7 @@ def load_head_model(
     """
     path = Path(path) if path is not None else DEFAULT_HEAD_PATH
     if not path.is_file():
-        hint = " (build it with talkinghead_edu.flame.builder)" if path == DEFAULT_HEAD_PATH else ""
+        hint = " (build it with talkinghead_edu.synth.head_builder)" if path == DEFAULT_HEAD_PATH else ""
         raise FlameModelError(f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys {', '.join(_REQUIRED_KEYS)}")
     try:
         with np.load(path, allow_pickle=False) as archive:

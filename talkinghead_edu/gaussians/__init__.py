@@ -7,7 +7,7 @@
 """
 from .binding import TriangleFrames, barycentric_origin, local_to_world, triangle_frames
 from .density import DensityConfig, DensityController, protect_last_per_triangle
-from .model import SH_C0, BoundGaussians, GaussianHead, psi_from_flame
+from .model import BoundGaussians, GaussianHead, psi_from_flame
 
 __all__ = [
     "TriangleFrames",
@@ -17,7 +17,6 @@ __all__ = [
     "GaussianHead",
     "BoundGaussians",
     "psi_from_flame",
-    "SH_C0",
     "DensityConfig",
     "DensityController",
     "protect_last_per_triangle",

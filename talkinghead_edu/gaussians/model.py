@@ -36,13 +36,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..conventions import SH_C0
+from ..render import Gaussians
 from .binding import axis_angle_to_quat, local_to_world, quat_multiply, triangle_frames
 
-__all__ = ["GaussianHead", "BoundGaussians", "SH_C0", "psi_from_flame"]
-
-#: The zeroth real spherical harmonic, ``Y_00 = 1 / (2 sqrt(pi))``; ``rgb = SH_C0 κ0 + 0.5``.
-SH_C0 = 0.28209479177387814
-
+__all__ = ["GaussianHead", "BoundGaussians", "psi_from_flame"]
 
 def psi_from_flame(jaw_pose: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
     """``ψ = [θ_jaw, ε]``: ``(B, 3)`` jaw axis-angle and ``(B, E)`` expression -> ``(B, 3 + E)``."""
@@ -70,7 +68,6 @@ class BoundGaussians:
 
     def frame(self, index: int):
         """The render API's :class:`~talkinghead_edu.render.Gaussians` of frame ``index``."""
-        from ..render import Gaussians
 
         return Gaussians(
             means=self.means[index],

@@ -3,7 +3,7 @@
 Measures (all self-driven: an utterance's own audio, its own speaker's style):
 
 * **lip vertex error** (mm): mean over frames and lip vertices ``M_L`` of ``||v − v̂||``;
-* **lip LMD** (mm): :func:`talkinghead_edu.metrics.landmark_distance` over the 20 mouth
+* **lip LMD** (mm): :func:`talkinghead_edu.eval.metrics.landmark_distance` over the 20 mouth
   landmarks (iBUG 48–67) of the 3-D mesh;
 * **jitter** (mm/frame²): mean norm of the second difference of the lip vertices
   ``||v_{t+1} − 2 v_t + v_{t−1}||`` (compare with the ground truth's own jitter);
@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..metrics import landmark_distance
+from ..eval.metrics import landmark_distance
 from .model import MotionTranslator
-from .sequence import FlameSequence
+from ..flame.params import FlameParams
 from .train import MotionExample
 from .vertex_subset import VertexSubsetHead
 
@@ -124,7 +124,7 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
         if speaker is None and unseen == "nearest" and translator.identity is not None:
             half = max(1, example.num_frames // 2)
             speaker = translator.nearest_speaker(example.features[:half], example.params[:half])
-        predicted = translator.predict(example.features, speaker).params
+        predicted = translator.predict(example.features, speaker).motion_vector
         truth = example.params
         (lips_pred, mouth_pred), (lips_true, mouth_true) = probe(predicted), probe(truth)
         scores.append(UtteranceScores(
@@ -132,8 +132,8 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
             lip_error_mm=_mean_distance_mm(lips_pred, lips_true),
             lip_lmd_mm=1000.0 * landmark_distance(mouth_pred, mouth_true).item() if probe.has_landmarks else float("nan"),
             jitter_pred_mm=_jitter_mm(lips_pred), jitter_true_mm=_jitter_mm(lips_true),
-            jaw_pred=jaw_amplitude(FlameSequence.from_params(predicted).jaw_pose),
-            jaw_true=jaw_amplitude(FlameSequence.from_params(truth).jaw_pose),
+            jaw_pred=jaw_amplitude(FlameParams.from_motion_vector(predicted).jaw_pose),
+            jaw_true=jaw_amplitude(FlameParams.from_motion_vector(truth).jaw_pose),
         ))
     return scores
 

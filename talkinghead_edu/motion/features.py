@@ -6,7 +6,8 @@ The translator accepts any callable with that signature. By name:
   the decoupled Universal Audio Encoder ``E_uni`` and the raw ASR encoder ``E_asr``;
 * a path: an encoder checkpoint file or Hugging Face Wav2Vec 2.0 folder (``load_encoder(path)``);
 * ``"log_mel"``: :class:`LogMelFrameFeatures`, a training-free fallback (40 log-mel bands
-  every 10 ms, four of them stacked per 40-ms video frame: ``D = 160``).
+  every 10 ms from :func:`talkinghead_edu.audio.features.log_mel`, four of them stacked per
+  40-ms video frame: ``D = 160``).
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["LogMelFrameFeatures", "EncoderFrameFeatures", "get_feature_extractor", "SAMPLES_PER_FRAME"]
+from ..audio.encoder import ENCODER_NAMES, load_encoder
+from ..audio.features import log_mel
+from ..conventions import SAMPLES_PER_FRAME
+from ..paths import dataset_root
 
-SAMPLE_RATE = 16_000
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
+__all__ = ["LogMelFrameFeatures", "EncoderFrameFeatures", "get_feature_extractor"]
 
 
 def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
@@ -33,34 +36,25 @@ class LogMelFrameFeatures:
     """Log-mel features at 25 fps: 4 hops of 10 ms x ``n_mels`` bands per frame -> ``D = 4 n_mels``."""
 
     name = "log_mel"
-    fingerprint = "log_mel-40"
+    fingerprint = "log_mel-40-v2"
 
     def __init__(self, n_mels: int = 40, device: str | torch.device = "cpu"):
-        import librosa
-
         self.n_mels, self.n_fft, self.hop = n_mels, 512, 160
         self.feature_dim = 4 * n_mels
-        mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=self.n_fft, n_mels=n_mels)  # (n_mels, n_fft//2+1)
-        self.mel_filters = torch.as_tensor(mel, dtype=torch.float32, device=device)
-        self.window = torch.hann_window(self.n_fft, device=device)
+        self.device = torch.device(device)
 
     def __call__(self, waveform: torch.Tensor) -> torch.Tensor:
-        waveform = _check_waveform(waveform).to(self.window.device)
+        waveform = _check_waveform(waveform).to(self.device)
         B, L = waveform.shape
         T = L // SAMPLES_PER_FRAME
-        spectrum = torch.stft(waveform, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
-        power = spectrum.abs() ** 2  # (B, n_fft//2+1, L//hop + 1)
-        log_mel = torch.log(self.mel_filters @ power + 1e-6)[:, :, : 4 * T]  # (B, n_mels, 4T)
-        return log_mel.transpose(1, 2).reshape(B, T, self.feature_dim)
+        bands = log_mel(waveform, n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop)[:, : 4 * T]  # (B, 4T, n_mels)
+        return bands.reshape(B, T, self.feature_dim)
 
 
 class EncoderFrameFeatures:
     """Adapter around ``talkinghead_edu.audio.load_encoder(name)`` (``"universal"`` or ``"asr"``)."""
 
     def __init__(self, name: str, device: str | torch.device = "cpu"):
-        from talkinghead_edu.audio.encoder import ENCODER_NAMES, load_encoder
-        from talkinghead_edu.paths import dataset_root
-
         self.name = name
         self.encoder = load_encoder(name, device=device)
         self.feature_dim = self.encoder.feature_dim

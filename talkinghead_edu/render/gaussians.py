@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 
 import torch
 
+from ..conventions import SH_C0
+
 
 @dataclass
 class Gaussians:
@@ -112,5 +114,5 @@ class Gaussians:
         else:
             k = (sh_degree + 1) ** 2
             colors = 0.2 * (2 * uniform(n, k, 3) - 1)
-            colors[:, 0] = (rgb - 0.5) / 0.28209479177387814  # SH DC: rgb = c0 * Y00 + 0.5
+            colors[:, 0] = (rgb - 0.5) / SH_C0  # SH DC: rgb = c0 * Y00 + 0.5
         return cls(means, quats, log_scales, opacity_logits, colors).to(device=device)

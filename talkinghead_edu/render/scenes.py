@@ -7,7 +7,7 @@ import torch
 
 from .camera import Camera
 from .gaussians import Gaussians
-from .sh import SH_C0
+from ..conventions import SH_C0
 
 HEAD_SEMI_AXES = (0.075, 0.1, 0.09)  # metres: a head about 0.15 wide, 0.2 tall, 0.18 deep
 

@@ -1,0 +1,47 @@
+"""``talkinghead-edu make-dataset``: regenerate ``datasets_small/`` deterministically from a seed.
+
+The speech part is :mod:`talkinghead_edu.synth.speech_generate` (needs espeak-ng), the video
+part :mod:`talkinghead_edu.synth.video_generate`; see ``datasets_small/README.md``.
+
+Usage::
+
+    talkinghead-edu make-dataset [--part speech|video|all] [--seed N] [--root DIR] [--remap-only]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..data.speech import load_head_motion_map
+from ..paths import dataset_root
+from ..synth.speech_generate import DEFAULT_SEED, generate_speech_part, remap_speech_expressions
+from ..synth.video_generate import generate_video_part
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="talkinghead-edu make-dataset",
+                                     description="Regenerate datasets_small/ deterministically from a seed.")
+    parser.add_argument("--part", choices=("speech", "video", "all"), default="all", help="which part to regenerate")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default {DEFAULT_SEED})")
+    parser.add_argument("--root", type=Path, default=None, help="output folder (default: the bundled datasets_small/)")
+    parser.add_argument("--remap-only", action="store_true",
+                        help="speech: only relink the stored articulation curves to the current head asset")
+    parser.add_argument("--workers", type=int, default=2, help="espeak worker processes (default 2)")
+    parser.add_argument("--head", type=Path, default=None, help="head asset npz (default: the bundled procedural head)")
+    args = parser.parse_args(argv)
+    root = args.root or dataset_root()
+    if args.part in ("speech", "all"):
+        head = load_head_motion_map(args.head)
+        if args.remap_only:
+            print(f"remapped {remap_speech_expressions(root, head)} utterances in {root / 'speech'}")
+        else:
+            print(f"wrote {generate_speech_part(root, args.seed, args.workers, head)}")
+    if args.part in ("video", "all"):
+        generate_video_part(root, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,4 +1,0 @@
-"""Interactive figures for the notebooks, one module per stage (``widgets.flame``,
-``widgets.render`` ...). Each widget is a thin ``ipywidgets`` wrapper around a pure
-update function that returns a figure; those functions are tested headless in ``tests/``.
-"""
