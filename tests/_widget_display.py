@@ -6,6 +6,7 @@ draws is then read from the widget tree, as the frontend renders it: the plotly 
 its ``Output`` widgets. A widget that computes a figure but never puts it in its tree
 (``interactive`` without ``auto_display``) draws nothing.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,7 +32,8 @@ def displayed(factory, *args, **kwargs) -> widgets.Widget:
         display(widget)
     shown = [output.data for output in captured.outputs]
     assert len(shown) == 1 and shown[0].get(_WIDGET_VIEW, {}).get("model_id") == widget.model_id, (
-        f"expected exactly the widget's own view to be displayed, got {[list(d) for d in shown]}")
+        f"expected exactly the widget's own view to be displayed, got {[list(d) for d in shown]}"
+    )
     return widget
 
 
@@ -74,5 +76,6 @@ def redraws(widget: widgets.Widget, control: int, value) -> tuple[go.Figure, go.
     widget.children[control].value = value
     after = drawn(widget)
     assert json.loads(_data_json(before)) != json.loads(_data_json(after)), (
-        f"setting {widget.children[control].description!r} to {value!r} did not change the drawn figure's data")
+        f"setting {widget.children[control].description!r} to {value!r} did not change the drawn figure's data"
+    )
     return before, after

@@ -17,6 +17,7 @@ A screenshot of each widget after its change is saved to a temporary folder; the
 update latencies (mouse release -> new figure data in the page) are printed (``pytest -s``).
 Skipped, with the reason, only when Chromium or playwright is missing.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,11 +41,24 @@ CHROMIUM = Path("/usr/bin/chromium")
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 # Interactive widgets each notebook shows (update when a notebook gains or loses one).
 EXPECTED_WIDGETS = {
-    "00_tour.ipynb": 1, "01_audio_features.ipynb": 1, "02_contrastive_decoupling.ipynb": 1, "03_flame_deformation.ipynb": 1,
-    "04_motion_translator.ipynb": 2, "05_gaussian_binding.ipynb": 2, "06_rasterization.ipynb": 3, "07_losses_and_training.ipynb": 1,
+    "00_tour.ipynb": 1,
+    "01_audio_features.ipynb": 1,
+    "02_contrastive_decoupling.ipynb": 1,
+    "03_flame_deformation.ipynb": 1,
+    "04_motion_translator.ipynb": 2,
+    "05_gaussian_binding.ipynb": 2,
+    "06_rasterization.ipynb": 3,
+    "07_losses_and_training.ipynb": 1,
 }
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # JupyterLab user settings for the test: no autosave, every cell kept in the DOM, no news/update checks.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
@@ -72,7 +86,8 @@ _FIGURE_DIGEST = """(output) => {
         text = JSON.stringify(plot.data, (key, value) => ArrayBuffer.isView(value) ? Array.from(value) : value);
     } else {
         const images = [...output.querySelectorAll('img')].map(img => img.src);
-        const canvases = [...output.querySelectorAll('canvas')].map(c => c.width > 0 && c.height > 0 ? c.toDataURL() : '');
+        const canvases = [...output.querySelectorAll('canvas')]
+            .map(c => c.width > 0 && c.height > 0 ? c.toDataURL() : '');
         text = images.concat(canvases).join('|');
     }
     if (!text) return null;
@@ -107,17 +122,37 @@ def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen, str, str]:
         path = settings / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
-    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")])),
+    )
     port, token = _free_port(), secrets.token_hex(16)
     log = open(home / "jupyterlab.log", "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.extension_manager=readonly",
+            "--ServerApp.terminals_enabled=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -156,7 +191,9 @@ def _leftover_pids(marker: str) -> list[int]:
 
 
 def _drag_first_control(page, output) -> str:
-    """Move the widget's first slider with the mouse (or pick the next option of its first dropdown); returns what moved."""
+    """Drag the widget's first slider with the mouse (else pick the next option of its first dropdown).
+
+    Returns the moved control's label."""
     sliders = output.locator(".widget-slider")
     if sliders.count():
         slider = sliders.first
@@ -164,7 +201,11 @@ def _drag_first_control(page, output) -> str:
         handle.scroll_into_view_if_needed()
         hbox, tbox = handle.bounding_box(), track.bounding_box()
         x0, y = hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2
-        x1 = x0 + 0.3 * tbox["width"] if x0 + 0.3 * tbox["width"] < tbox["x"] + tbox["width"] else x0 - 0.3 * tbox["width"]
+        x1 = (
+            x0 + 0.3 * tbox["width"]
+            if x0 + 0.3 * tbox["width"] < tbox["x"] + tbox["width"]
+            else x0 - 0.3 * tbox["width"]
+        )
         page.mouse.move(x0, y)
         page.mouse.down()
         page.mouse.move(x1, y, steps=8)
@@ -179,15 +220,21 @@ def _drag_first_control(page, output) -> str:
 
 
 def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
-    """Figure drawn, first control moved, figure data changed; returns (notebook, index, control, latency s, screenshot)."""
+    """Figure drawn, first control moved, figure data changed.
+
+    Returns (notebook, index, control, latency s, screenshot)."""
     handle = output.element_handle()
     output.scroll_into_view_if_needed()
     page.wait_for_function(f"(o) => ({_FIGURE_DIGEST})(o) !== null", arg=handle, timeout=60_000)
     before = page.evaluate(_FIGURE_DIGEST, handle)
     moved = _drag_first_control(page, output)
     released = time.perf_counter()
-    page.wait_for_function(f"([o, before]) => {{ const d = ({_FIGURE_DIGEST})(o); return d !== null && d !== before; }}",
-                           arg=[handle, before], timeout=60_000, polling=50)
+    page.wait_for_function(
+        f"([o, before]) => {{ const d = ({_FIGURE_DIGEST})(o); return d !== null && d !== before; }}",
+        arg=[handle, before],
+        timeout=60_000,
+        polling=50,
+    )
     latency = time.perf_counter() - released
     page.wait_for_timeout(300)  # let plotly finish painting before the screenshot
     assert "Traceback" not in output.inner_text(), f"{name} widget {index}: traceback in its output"
@@ -197,17 +244,32 @@ def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
 
 
 def _check_notebook(page, base: str, token: str, name: str, shots: Path, report: list) -> None:
-    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}")  # a fresh workspace: only this notebook
-    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
-                           "&& window.jupyterapp.shell.currentWidget.sessionContext", timeout=120_000)
-    page.wait_for_function("async () => { await window.jupyterapp.shell.currentWidget.sessionContext.ready; "
-                           "const s = window.jupyterapp.shell.currentWidget.sessionContext.session; "
-                           "return s && s.kernel && s.kernel.status === 'idle'; }", timeout=120_000, polling=500)
+    page.goto(
+        f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}"
+    )  # a fresh workspace: only this notebook
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+        "&& window.jupyterapp.shell.currentWidget.sessionContext",
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "async () => { await window.jupyterapp.shell.currentWidget.sessionContext.ready; "
+        "const s = window.jupyterapp.shell.currentWidget.sessionContext.session; "
+        "return s && s.kernel && s.kernel.status === 'idle'; }",
+        timeout=120_000,
+        polling=500,
+    )
     started = time.perf_counter()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    timeout_s = json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300) * 3
-    page.wait_for_function(f"() => {{ const s = ({_NOTEBOOK_STATE})(); return (s.pending === 0 && s.kernel === 'idle') || s.errors.length; }}",
-                           timeout=timeout_s * 1000, polling=1000)
+    timeout_s = (
+        json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300) * 3
+    )
+    page.wait_for_function(
+        f"() => {{ const s = ({_NOTEBOOK_STATE})(); "
+        "return (s.pending === 0 && s.kernel === 'idle') || s.errors.length; }",
+        timeout=timeout_s * 1000,
+        polling=1000,
+    )
     state = page.evaluate(_NOTEBOOK_STATE)
     assert not state["errors"], f"{name}: cells failed: {state['errors']}"
     run_s = time.perf_counter() - started
@@ -215,7 +277,9 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
     page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
     body = page.locator("body").inner_text()
     assert "Error displaying widget" not in body, f"{name}: 'Error displaying widget' in the page"
-    assert outputs.count() == EXPECTED_WIDGETS[name], f"{name}: {outputs.count()} widgets shown, expected {EXPECTED_WIDGETS[name]}"
+    assert outputs.count() == EXPECTED_WIDGETS[name], (
+        f"{name}: {outputs.count()} widgets shown, expected {EXPECTED_WIDGETS[name]}"
+    )
     for index in range(outputs.count()):
         output = outputs.nth(index)
         try:
@@ -244,8 +308,12 @@ def browser_lab(tmp_path_factory):
     try:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 1000})
+                str(profile),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )
             try:
                 yield context, base, token, shots
             finally:
@@ -254,7 +322,9 @@ def browser_lab(tmp_path_factory):
         _stop(lab)
         for pid in _leftover_pids(str(profile)):
             os.kill(pid, signal.SIGKILL)
-    assert {path.name: path.stat().st_mtime_ns for path in NOTEBOOK_DIR.iterdir()} == originals, "notebooks/ was written to"
+    assert {path.name: path.stat().st_mtime_ns for path in NOTEBOOK_DIR.iterdir()} == originals, (
+        "notebooks/ was written to"
+    )
 
 
 @pytest.mark.notebook
@@ -266,8 +336,15 @@ def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
     try:
         _check_notebook(page, base, token, name, shots, report)
     finally:
-        page.evaluate("() => window.jupyterapp.shell.currentWidget && window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+        page.evaluate(
+            "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.sessionContext.shutdown(); }"
+        )
         page.close()  # without the "leave the page?" prompt of the unsaved notebook
     for notebook, index, moved, seconds, shot in report:
-        print(f"\n{notebook} run all: {seconds:.1f} s" if shot is None else
-              f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] redrawn {seconds:.2f} s after the release; screenshot {shot}", end="")
+        print(
+            f"\n{notebook} run all: {seconds:.1f} s"
+            if shot is None
+            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] redrawn {seconds:.2f} s after the release; "
+            f"screenshot {shot}",
+            end="",
+        )

@@ -13,6 +13,7 @@ or ``figure.show()``, so nothing depends on a frontend routing outputs to the ri
 (``plotly.graph_objects.FigureWidget`` would restyle in place, but it cannot hold animation
 frames and, as an anywidget in JupyterLab 4.6, sometimes renders an empty plot on first display.)
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping
@@ -27,8 +28,11 @@ __all__ = ["LiveFigure", "figure_output"]
 def figure_output(figure: go.Figure) -> dict:
     """The notebook output (``display_data``) of a plotly figure, as JupyterLab's plotly renderer reads it."""
     bundle = pio.renderers["plotly_mimetype"].to_mimebundle(figure.to_dict())
-    return {"output_type": "display_data", "metadata": {},
-            "data": {**bundle, "text/plain": f"<plotly figure: {figure.layout.title.text or 'untitled'}>"}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {**bundle, "text/plain": f"<plotly figure: {figure.layout.title.text or 'untitled'}>"},
+    }
 
 
 class LiveFigure(widgets.VBox):
@@ -59,7 +63,9 @@ class LiveFigure(widgets.VBox):
         return {name: control.value for name, control in self.controls.items()}
 
     def redraw(self, change: Any = None) -> None:
-        """Draw the figure for the current values and make it the view's only output (``change``: the trait event, unused)."""
+        """Draw the figure for the current values and make it the view's only output.
+
+        ``change``: the trait event of the control that changed (unused)."""
         figure = self.draw(**self.values)
         if not isinstance(figure, go.Figure):
             raise TypeError(f"LiveFigure: draw must return a plotly go.Figure, got {type(figure).__name__}")
