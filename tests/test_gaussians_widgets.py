@@ -55,10 +55,10 @@ def test_lip_gaussians_follow_the_jaw():
 def test_render_browser_draws_each_test_frame():
     from talkinghead_edu.data.video_dataset import list_video_speakers, load_video_dataset
     from talkinghead_edu.flame import load_head_model
-    from talkinghead_edu.gaussians.train import RendererTrainer, TrainConfig
+    from talkinghead_edu.gaussians.train import RendererConfig, RendererTrainer
 
     video = load_video_dataset(list_video_speakers()[0], resolution=32)
-    trainer = RendererTrainer(video, load_head_model(), TrainConfig(seed=0))
+    trainer = RendererTrainer(video, load_head_model(), RendererConfig(seed=0))
     widget = displayed(w.render_browser_widget, trainer, "test")
     first, second = redraws(widget, 0, 1)
     frames = [int(i) for i in video.splits["test"][:2]]
