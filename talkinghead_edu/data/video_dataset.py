@@ -248,7 +248,7 @@ def _read_meta(path: Path, keys: tuple[str, ...]) -> dict:
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The ``keys`` of an npz as finite numeric arrays; a missing, truncated or damaged file is a :class:`DatasetError`."""
+    """The ``keys`` of an npz as arrays of text or finite numbers; a missing, truncated or damaged file is a :class:`DatasetError`."""
     if not path.is_file():
         raise MissingFileError(f"{path} does not exist; regenerate the data with `talkinghead-edu make-dataset`")
     try:
@@ -262,8 +262,8 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError (pickled arrays)...
         raise DatasetError(f"{path} is not a readable npz of plain arrays ({type(exc).__name__}: {exc})") from None
     for key, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise DatasetError(f"{path}: {key!r} has dtype {array.dtype}; expected numbers")
+        if array.dtype.kind not in "biufU":
+            raise DatasetError(f"{path}: {key!r} has dtype {array.dtype}; expected numbers (or text)")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise DatasetError(f"{path}: {key!r} {array.shape} holds {int((~np.isfinite(array)).sum())} NaN or infinite value(s)")
     return arrays
