@@ -44,6 +44,9 @@ _REQUIRED_KEYS = ("v_template", "f", "shapedirs", "n_shape", "posedirs", "J_regr
 
 #: How far a row of skinning weights may stray from summing to 1 (float32 files store ~1e-7).
 WEIGHT_SUM_TOLERANCE = 1e-3
+#: Largest magnitude accepted in a model array or a parameter: heads are in metres, coefficients
+#: ~N(0, 1), poses in radians — anything larger is a damaged file or a unit mistake (and overflows).
+MAX_MAGNITUDE = 1e4
 
 
 class FlameModelError(TalkingHeadError):
@@ -211,13 +214,14 @@ class FlameModel(nn.Module):
             raise FlameModelError(f"{self.source}: {key!r} must have shape {expected}, got {tuple(got)}")
 
     def _check_values(self, key: str, array: np.ndarray) -> None:
-        """A model array must be real numbers, all finite."""
+        """A model array must be real numbers, finite and below :data:`MAX_MAGNITUDE` (checked in float32)."""
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise FlameModelError(f"{self.source}: {key!r} must be a numeric array, got dtype {array.dtype}")
-        finite = np.isfinite(array)
-        if not finite.all():
-            raise FlameModelError(f"{self.source}: {key!r} {array.shape} holds {int((~finite).sum())} NaN or infinite "
-                                  "value(s); expected finite numbers")
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.abs(array.astype(np.float32)) <= MAX_MAGNITUDE  # False for NaN, inf and overflow in float32
+        if not ok.all():
+            raise FlameModelError(f"{self.source}: {key!r} {array.shape} holds {int((~ok).sum())} NaN, infinite or huge "
+                                  f"value(s); expected finite numbers with |value| <= {MAX_MAGNITUDE:g} (metres, unit coefficients)")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -323,9 +327,9 @@ class FlameModel(nn.Module):
         if value.dim() != 2 or not ok_width or value.shape[0] not in (1, batch):
             expected = f"at most {width}" if allow_fewer else f"{width}"
             raise InputError(f"FlameModel: {name} must be (B, {expected}) with B = {batch} or 1, got shape {tuple(value.shape)}")
-        if not bool(torch.isfinite(value).all()):  # after the cast: float64 1e39 is inf in float32
-            raise InputError(f"FlameModel: {name} holds NaN or infinite values (in {dtype}, the model's dtype); "
-                             "expected finite coefficients")
+        if value.numel() and not bool(value.abs().max() <= MAX_MAGNITUDE):  # after the cast: float64 1e39 is inf in float32
+            raise InputError(f"FlameModel: {name} holds NaN or infinite values (in {dtype}, the model's dtype) or values "
+                             f"beyond ±{MAX_MAGNITUDE:g}; expected finite coefficients, radians and metres")
         if value.shape[-1] < width:  # fewer shape/expression components: the rest are zero
             value = torch.cat([value, value.new_zeros(value.shape[0], width - value.shape[-1])], dim=-1)
         return value.expand(batch, width)
