@@ -214,9 +214,11 @@ class FlameModel(nn.Module):
             raise FlameModelError(f"{self.source}: {key!r} must have shape {expected}, got {tuple(got)}")
 
     def _check_values(self, key: str, array: np.ndarray) -> None:
-        """A model array must be real numbers, finite and below :data:`MAX_MAGNITUDE` (checked in float32)."""
+        """A model array must be numbers; floating ones finite and below :data:`MAX_MAGNITUDE` (checked in float32)."""
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise FlameModelError(f"{self.source}: {key!r} must be a numeric array, got dtype {array.dtype}")
+        if np.issubdtype(array.dtype, np.integer):
+            return  # indices: their ranges are checked where they are used
         with np.errstate(over="ignore", invalid="ignore"):
             ok = np.abs(array.astype(np.float32)) <= MAX_MAGNITUDE  # False for NaN, inf and overflow in float32
         if not ok.all():
