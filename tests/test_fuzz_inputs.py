@@ -493,7 +493,8 @@ def _tiny_video(folder: Path) -> VideoDataset:
     zeros = np.zeros((N_BYO, 15), np.float32)
     return VideoDataset(speaker="tiny", fps=25, height=8, width=8, labels=np.ones((N_BYO, 8, 8), np.uint8), face_mask=None,
                         K=np.array([[10, 0, 4], [0, 10, 4], [0, 0, 1]], np.float32), viewmats=np.tile(np.eye(4, dtype=np.float32), (N_BYO, 1, 1)),
-                        flame_tracked=FlameParams(np.zeros(4, np.float32), np.zeros((N_BYO, 2), np.float32), zeros, np.zeros((N_BYO, 3), np.float32)),
+                        flame_tracked=FlameParams(expression=np.zeros((N_BYO, 2), np.float32), pose=zeros,
+                                                          translation=np.zeros((N_BYO, 3), np.float32), shape=np.zeros(4, np.float32)),
                         flame_true=None, landmarks2d=None, audio=np.sin(np.arange(640 * N_BYO) / 7.0).astype(np.float32) * 0.3,
                         splits={"train": np.arange(2), "val": np.arange(2, 3), "test": np.arange(2, 3)}, meta={},
                         frame_paths=[folder / f"images/{t:05d}.png" for t in range(N_BYO)])
