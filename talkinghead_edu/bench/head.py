@@ -15,7 +15,6 @@ a similar load (same count, same coverage of the image).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -32,18 +31,16 @@ STAGES = ("flame", "binding", "render")
 def build_head(flame, checkpoint: Path | None, gaussians_per_triangle: int, device):
     """The :class:`GaussianHead` to time and a description: a trained checkpoint, or the head-like stand-in."""
     from ..gaussians import GaussianHead
-    from ..utils.io import load_checkpoint
+    from ..utils.io import checkpoint_contents, load_checkpoint
 
     if checkpoint is not None:
         tensors, meta = load_checkpoint(checkpoint, device=device)
-        config = meta["config"]
-        head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, sh_degree=config["sh_degree"],
-                            latent_dim=config["latent_dim"], device=device)
-        for name in list(head.gaussian_params):
-            head.gaussian_params[name] = torch.nn.Parameter(tensors[f"gaussian/{name}"])
-        head.triangle_ids = tensors["triangle_ids"].long()
-        head.latent_mlp.load_state_dict({k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")})
-        return head, f"{checkpoint.name} (step {meta['step']})"
+        with checkpoint_contents(checkpoint, "trained Gaussian head (RendererTrainer.save)"):
+            config = meta["config"]
+            head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, sh_degree=config["sh_degree"],
+                                latent_dim=config["latent_dim"], device=device)
+            head.load_tensors(tensors, source=f"checkpoint {checkpoint}")
+            return head, f"{checkpoint.name} (step {meta['step']})"
     head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, gaussians_per_triangle=gaussians_per_triangle,
                         sh_degree=1, init_opacity=0.9, device=device)
     with torch.no_grad():
@@ -60,30 +57,27 @@ def main(argv: list[str] | None = None) -> int:
     from ..gaussians import psi_from_flame
     from ..paths import cache_dir
     from ..render import Camera, fast, render
+    from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
     from ..utils.io import atomic_write_text
 
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=None,
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=existing_file, default=None,
                         help="a trained head (RendererTrainer.save); default: the head-like stand-in")
-    parser.add_argument("--gaussians-per-triangle", type=int, default=2, help="stand-in density (no checkpoint)")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=1, help="passes over the frames (the median covers all)")
-    parser.add_argument("--threads", type=int, default=None, help="numba and torch threads (default: their choice)")
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--gaussians-per-triangle", type=positive_int, default=2, help="stand-in density (no checkpoint)")
+    parser.add_argument("--size", type=positive_int, default=256)
+    parser.add_argument("--frames", type=positive_int, default=20)
+    parser.add_argument("--repeats", type=positive_int, default=1, help="passes over the frames (the median covers all)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="numba and torch threads (default: their choice)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "reference", "fast", "gsplat"])
+    parser.add_argument("--device", type=torch_device, default="cpu")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <cache>/bench)")
     args = parser.parse_args(argv)
-    if args.frames < 1 or args.repeats < 1 or args.size < 8 or args.gaussians_per_triangle < 1:
-        parser.error("--frames, --repeats and --gaussians-per-triangle must be >= 1 and --size >= 8")
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error("--threads must be >= 1")
         torch.set_num_threads(args.threads)
         if fast.numba is not None:
             fast.numba.set_num_threads(args.threads)
 
-    device = torch.device(args.device)
+    device = args.device
     flame = load_head_model(device=device)
     head, source = build_head(flame, args.checkpoint, args.gaussians_per_triangle, device)
     camera = Camera.look_at((0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0,

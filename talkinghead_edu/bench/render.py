@@ -14,7 +14,6 @@ Writes ``render.json`` and ``render.md`` (atomically) into ``--out`` and prints 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -28,6 +27,7 @@ import torch
 
 from ..render import render
 from ..render.scenes import head_camera, head_scene
+from ..utils.args import ArgumentParser, non_negative_int, positive_int
 from ..utils.io import atomic_write_text
 
 
@@ -132,22 +132,17 @@ def thread_scaling(rows: list[dict]) -> dict[tuple[int, int, int], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes (square)")
+    parser.add_argument("--runs", type=positive_int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--n", type=positive_int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[256, 512], help="image sizes (square)")
     parser.add_argument("--backends", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
-    parser.add_argument("--reference-max-n", type=int, default=30_000,
+    parser.add_argument("--reference-max-n", type=non_negative_int, default=30_000,
                         help="skip the (slow) reference above this N (default 30000)")
-    parser.add_argument("--threads", type=int, nargs="+", default=[None],
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[None],
                         help="numba/torch thread counts for the fast backend, e.g. 1 2 (default: numba's choice)")
     args = parser.parse_args(argv)
-    if args.runs < 1:
-        parser.error("--runs must be >= 1")
-
-    if any(k is not None and k < 1 for k in args.threads):
-        parser.error("--threads must be >= 1")
 
     rows = []
     for size in args.sizes:

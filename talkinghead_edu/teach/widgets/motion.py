@@ -20,6 +20,7 @@ import torch
 from ...motion.model import MotionTranslator
 from ...flame.params import FlameParams
 from ...semantics import LABEL_COLORS, LABEL_IDS
+from ._display import LiveFigure
 
 __all__ = [
     "jaw_angle_deg", "lip_aperture_mm", "identity_interpolation_figure", "identity_interpolation_widget",
@@ -63,12 +64,12 @@ def identity_interpolation_figure(translator: MotionTranslator, features: torch.
     return figure
 
 
-def identity_interpolation_widget(translator: MotionTranslator, features: torch.Tensor, speaker_a: str, speaker_b: str):
-    """``ipywidgets.interactive`` with a slider ``alpha`` (children[0]); ``.result`` is the figure."""
+def identity_interpolation_widget(translator: MotionTranslator, features: torch.Tensor, speaker_a: str, speaker_b: str) -> LiveFigure:
+    """A :class:`~talkinghead_edu.teach.widgets._display.LiveFigure` with a slider ``alpha`` (children[0])."""
     import ipywidgets as widgets
 
-    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="α (a→b)")
-    return widgets.interactive(lambda alpha: identity_interpolation_figure(translator, features, speaker_a, speaker_b, alpha), alpha=slider)
+    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="α (a→b)", continuous_update=False)
+    return LiveFigure(lambda alpha: identity_interpolation_figure(translator, features, speaker_a, speaker_b, alpha), dict(alpha=slider))
 
 
 def motion_curves_figure(predicted: FlameParams, truth: FlameParams | None = None, head=None, title: str = "") -> go.Figure:
@@ -147,8 +148,8 @@ def mesh_animation_figure(head, sequence: FlameParams, max_frames: int = 40, str
     return figure
 
 
-def utterance_animation_widget(translator: MotionTranslator, head, features_by_utterance: Mapping[str, torch.Tensor], max_frames: int = 40, stride: int = 2):
-    """Dropdowns ``utterance`` (children[0]) and ``speaker`` (children[1], the target style) -> animated mesh (``.result``)."""
+def utterance_animation_widget(translator: MotionTranslator, head, features_by_utterance: Mapping[str, torch.Tensor], max_frames: int = 40, stride: int = 2) -> LiveFigure:
+    """Dropdowns ``utterance`` (children[0]) and ``speaker`` (children[1], the target style) -> animated mesh."""
     import ipywidgets as widgets
 
     if not features_by_utterance:
@@ -160,4 +161,5 @@ def utterance_animation_widget(translator: MotionTranslator, head, features_by_u
         sequence = translator.predict(features_by_utterance[utterance], style)
         return mesh_animation_figure(head, sequence, max_frames=max_frames, stride=stride, title=f"{utterance} in the style of {speaker}")
 
-    return widgets.interactive(update, utterance=widgets.Dropdown(options=list(features_by_utterance)), speaker=widgets.Dropdown(options=speakers))
+    return LiveFigure(update, dict(utterance=widgets.Dropdown(options=list(features_by_utterance), description="utterance"),
+                                   speaker=widgets.Dropdown(options=speakers, description="style of")))
