@@ -188,8 +188,8 @@ class AudioEncoder(nn.Module):
 
     #: longest input (video frames, 20 s) encoded in one pass; longer audio goes in windows
     window_frames: int = 500
-    #: frames of extra audio (2 s) on each side of a window, encoded and then discarded
-    context_frames: int = 50
+    #: frames of extra audio (5 s) on each side of a window, encoded and then discarded
+    context_frames: int = 125
 
     def frame_features(self, waveform, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Audio features at 25 fps (eq 1: ``f_t = E(A_t)``).
