@@ -141,7 +141,7 @@ class Speech:
     Attributes:
         audio: the input audio as given, ``(L,)`` or ``(L, C)`` float32 at ``sample_rate``.
         sample_rate: its rate in Hz.
-        motion: the translator's :class:`~talkinghead_edu.motion.FlameSequence` ``(T, …)``.
+        motion: the translator's :class:`~talkinghead_edu.flame.FlameParams` ``(T, …)``.
         num_frames: ``T = ceil(L_16k / 640)`` video frames at 25 fps.
         timings: seconds per stage (:data:`STAGES`); the rendering stages grow while you iterate.
         frames_done: frames rendered so far.

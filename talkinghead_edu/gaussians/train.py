@@ -33,17 +33,18 @@ from torch import nn
 
 from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
 from ..eval.metrics import landmark_distance, psnr, ssim
+from ..render import Camera, project_points, render
 from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
 from .model import GaussianHead, psi_from_flame
 
-__all__ = ["TrainConfig", "RendererTrainer", "project_points"]
+__all__ = ["RendererConfig", "RendererTrainer"]
 
 _JAW = slice(6, 9)  # the jaw's axis-angle inside FLAME's (15,) pose vector
 
 
 @dataclass
-class TrainConfig:
+class RendererConfig:
     """Everything that defines a training run (stored in every checkpoint).
 
     Learning rates follow 3DGS's proportions; positions are in metres (a head is ~0.2 m).
@@ -81,18 +82,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> "RendererConfig":
         values = dict(values)
         values["losses"] = LossWeights(**values["losses"])
         values["density"] = DensityConfig(**values["density"])
         return cls(**values)
-
-
-def project_points(points: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
-    """Pinhole projection: ``(…, P, 3)`` world points -> ``(…, P, 2)`` pixels (``u = K x_cam / z``)."""
-    cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]
-    pixels = cam @ K.T
-    return pixels[..., :2] / pixels[..., 2:3].clamp_min(1e-9)
 
 
 class RendererTrainer:
@@ -101,17 +95,17 @@ class RendererTrainer:
     Args:
         video: the target speaker's video (frames, labels, face masks, cameras, tracked FLAME).
         flame: the FLAME-compatible head model (:func:`talkinghead_edu.flame.load_head_model`).
-        config: :class:`TrainConfig`.
+        config: :class:`RendererConfig`.
         device: where to train (``"cpu"``; on CUDA ``backend="auto"`` picks gsplat).
 
     Example:
-        >>> trainer = RendererTrainer(video, flame, TrainConfig(steps=500))
+        >>> trainer = RendererTrainer(video, flame, RendererConfig(steps=500))
         >>> trainer.train(checkpoint_path="head.safetensors")
         >>> trainer.evaluate("test")
     """
 
-    def __init__(self, video, flame, config: TrainConfig | None = None, device: str | torch.device = "cpu"):
-        self.config = config or TrainConfig()
+    def __init__(self, video, flame, config: RendererConfig | None = None, device: str | torch.device = "cpu"):
+        self.config = config or RendererConfig()
         self.device = torch.device(device)
         self.video = video
         self.flame = flame.to(self.device)
@@ -208,8 +202,6 @@ class RendererTrainer:
         stored corrections of this frame (used by :meth:`refine_tracking`); ``truth`` renders
         with the true FLAME parameters (see :meth:`flame_inputs`).
         """
-        from ..render import Camera, render
-
         frames = torch.tensor([index], device=self.device)
         inputs = self.flame_inputs(frames, finetuned and offsets is None, truth)
         if offsets is not None:
@@ -422,7 +414,7 @@ class RendererTrainer:
         for key, value in expected.items():
             if meta.get(key) != value:
                 raise ValueError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
-        trainer = cls(video, flame, TrainConfig.from_dict(meta["config"]), device=device)
+        trainer = cls(video, flame, RendererConfig.from_dict(meta["config"]), device=device)
         head = trainer.head
         for name in list(head.gaussian_params):
             head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].clone())

@@ -36,7 +36,7 @@ import torch
 from ..data.video_dataset import load_video_dataset
 from ..flame.model import load_head_model
 from ..gaussians.density import DensityConfig
-from ..gaussians.train import RendererTrainer, TrainConfig
+from ..gaussians.train import RendererConfig, RendererTrainer
 from ..inpaint import InpaintConfig, InpaintingUNet, train_inpainter
 from ..paths import cache_dir, dataset_root
 from ..utils.io import save_checkpoint
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = args.work or cache_dir() / f"train_head_{args.speaker}_{args.resolution}px_{args.steps}steps_seed{args.seed}.safetensors"
     video = load_video_dataset(args.speaker, resolution=args.resolution)
     flame = load_head_model()
-    config = TrainConfig(steps=args.steps, seed=args.seed,
+    config = RendererConfig(steps=args.steps, seed=args.seed,
                          density=DensityConfig(refine_start=200, refine_every=200, refine_stop=min(2400, int(0.8 * args.steps)), reset_every=0,
                                                clone_max_size=0.003, max_gaussians=args.max_gaussians))
     started = time.perf_counter()

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import torch
 
 from ...motion.model import MotionTranslator
-from ...motion.sequence import FlameSequence, params_to_flame_inputs
+from ...flame.params import FlameParams
 from ...semantics import LABEL_COLORS, LABEL_IDS
 
 __all__ = [
@@ -29,14 +29,14 @@ __all__ = [
 UPPER_INNER_LIP, LOWER_INNER_LIP = 62, 66  # iBUG-68 (0-based) inner-lip midpoints
 
 
-def jaw_angle_deg(sequence: FlameSequence) -> np.ndarray:
+def jaw_angle_deg(sequence: FlameParams) -> np.ndarray:
     """``(T,)`` jaw rotation angle in degrees (norm of the axis-angle)."""
     return np.degrees(sequence.jaw_pose.detach().cpu().norm(dim=-1).numpy())
 
 
-def lip_aperture_mm(head, sequence: FlameSequence) -> np.ndarray:
+def lip_aperture_mm(head, sequence: FlameParams) -> np.ndarray:
     """``(T,)`` distance between the inner-lip midpoint landmarks (mm) on the posed mesh."""
-    expression, pose = params_to_flame_inputs(sequence.params.detach(), head.n_expr)
+    expression, pose = sequence.expression.detach(), sequence.pose.detach()
     with torch.no_grad():
         landmarks = head(expression=expression.to(head.v_template.device), pose=pose.to(head.v_template.device)).landmarks
     return 1000.0 * (landmarks[:, UPPER_INNER_LIP] - landmarks[:, LOWER_INNER_LIP]).norm(dim=-1).cpu().numpy()
@@ -71,7 +71,7 @@ def identity_interpolation_widget(translator: MotionTranslator, features: torch.
     return widgets.interactive(lambda alpha: identity_interpolation_figure(translator, features, speaker_a, speaker_b, alpha), alpha=slider)
 
 
-def motion_curves_figure(predicted: FlameSequence, truth: FlameSequence | None = None, head=None, title: str = "") -> go.Figure:
+def motion_curves_figure(predicted: FlameParams, truth: FlameParams | None = None, head=None, title: str = "") -> go.Figure:
     """Jaw angle (and, with ``head``, inner-lip aperture) over time, predicted vs ground truth."""
     from plotly.subplots import make_subplots
 
@@ -102,7 +102,7 @@ def attention_figure(weights: torch.Tensor, head_index: int = 0, title: str = ""
 _FACE_LABELS = ("skin", "lips", "teeth", "mouth_interior", "eyes", "eyebrows")
 
 
-def mesh_animation_figure(head, sequence: FlameSequence, max_frames: int = 40, stride: int = 1, title: str = "") -> go.Figure:
+def mesh_animation_figure(head, sequence: FlameParams, max_frames: int = 40, stride: int = 1, title: str = "") -> go.Figure:
     """The front of the head (face labels, centroid ``z > 0``) animated by ``sequence`` at 25/stride fps.
 
     Args:
@@ -121,7 +121,7 @@ def mesh_animation_figure(head, sequence: FlameSequence, max_frames: int = 40, s
     used, local_faces = np.unique(faces[keep], return_inverse=True)
     local_faces = local_faces.reshape(-1, 3)
     frame_ids = np.arange(0, sequence.num_frames, stride)[:max_frames]
-    expression, pose = params_to_flame_inputs(sequence.params.detach()[frame_ids], head.n_expr)
+    expression, pose = sequence.expression.detach()[frame_ids], sequence.pose.detach()[frame_ids]
     with torch.no_grad():
         vertices = head(expression=expression.to(head.v_template.device), pose=pose.to(head.v_template.device)).vertices[:, used].cpu().numpy()
     vertices = np.round(vertices, 5)
