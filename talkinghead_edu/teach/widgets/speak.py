@@ -48,15 +48,17 @@ def load_head(head: str, style: str, resolution: int, pose: str = "track") -> Ta
     return TalkingHead.load(head, style=style, resolution=resolution, pose=pose)
 
 
-def speak_to_mp4(head: str, style: str, audio, out: str | Path, resolution: int = 256, pose: str = "track", progress: bool = True) -> tuple[Path, Speech]:
-    """The widget's callback: ``audio`` (a file path) spoken by ``head`` in ``style`` -> ``out`` (mp4 with sound)."""
-    speech = load_head(head, style, resolution, pose).speak(audio)
+def speak_to_mp4(head: str, style: str, audio, out: str | Path, resolution: int = 256, pose: str = "track", progress: bool = True,
+                 sample_rate: int | None = None) -> tuple[Path, Speech]:
+    """The widget's callback: ``audio`` (a file path, or an array at ``sample_rate``) spoken by ``head`` in ``style`` -> ``out`` (mp4 with sound)."""
+    speech = load_head(head, style, resolution, pose).speak(audio, sample_rate)
     return speech.write_mp4(out, progress=progress), speech
 
 
-def side_by_side_mp4(head: str, styles: tuple[str, str], audio, out: str | Path, resolution: int = 256, progress: bool = True) -> Path:
-    """The same audio in two mouth styles, the two videos side by side in one mp4 (width ``2W``)."""
-    left, right = (load_head(head, style, resolution).speak(audio) for style in styles)
+def side_by_side_mp4(head: str, styles: tuple[str, str], audio, out: str | Path, resolution: int = 256, progress: bool = True,
+                     sample_rate: int | None = None) -> Path:
+    """The same audio (a file path, or an array at ``sample_rate``) in two mouth styles, side by side in one mp4 (width ``2W``)."""
+    left, right = (load_head(head, style, resolution).speak(audio, sample_rate) for style in styles)
     frames = (np.concatenate(pair, axis=1) for pair in zip(left.frames(progress=progress), right.frames()))
     return write_mp4(out, frames, left.audio, left.sample_rate)
 
