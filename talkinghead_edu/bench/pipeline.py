@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     name = "pipeline_motion" if args.motion_only else "pipeline"
     atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2))
     stages = [k for k in STAGES if k in result["fps_per_stage"]]
-    table = (f"| mode | audio (s) | frames | wall (s) | peak RSS (MB) | " + " | ".join(f"{k} FPS" for k in stages) + " |\n"
+    table = ("| mode | audio (s) | frames | wall (s) | peak RSS (MB) | " + " | ".join(f"{k} FPS" for k in stages) + " |\n"
              + "|---" * (5 + len(stages)) + "|\n"
              + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | {result['peak_rss_mb']:.0f} | "
              + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages) + " |\n")
