@@ -44,7 +44,7 @@ def feature_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     """``(N, D)`` features -> mean ``(D,)`` and unbiased covariance ``(D, D)``, float64."""
     if features.dim() != 2 or features.shape[0] < 2:
         raise ValueError(f"feature_statistics: need (N >= 2, D) features, got {tuple(features.shape)}")
-    x = features.double()
+    x = features.detach().double()
     mean = x.mean(dim=0)
     centred = x - mean
     return mean, centred.T @ centred / (x.shape[0] - 1)

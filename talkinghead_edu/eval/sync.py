@@ -76,26 +76,30 @@ class SyncExpert(nn.Module):
     """Audio encoder + visual encoder into a shared unit sphere.
 
     Args:
-        n_mels: mel bands of the log-mel input.
-        crop: side ``S`` of the mouth crops.
+        n_mels: mel bands ``M`` of the log-mel input (a multiple of 8).
+        crop: side ``S`` of the mouth crops (a multiple of 8).
         window: video frames per window (5 = 0.2 s at 25 fps).
         dim: embedding size ``D``.
 
+    Both encoders are three stride-2 convolutions and a linear layer (about 2 MFLOP per
+    window each: small enough to train on a shared laptop CPU in minutes).
     Buffers ``mel_mean``/``mel_std`` ``(n_mels,)`` standardise the log-mel (set from training data).
     """
 
     def __init__(self, n_mels: int = 40, crop: int = 32, window: int = 5, dim: int = 64):
         super().__init__()
+        if crop % 8 or n_mels % 8:
+            raise ValueError(f"SyncExpert: crop and n_mels must be multiples of 8, got {crop} and {n_mels}")
         self.config = dict(n_mels=n_mels, crop=crop, window=window, dim=dim)
         self.hops_per_frame = SAMPLES_PER_FRAME // 160
-        self.visual = nn.Sequential(  # (B, 3w, S, S) -> (B, 128, S/8, S/8)
-            _conv(3 * window, 32, 1), _conv(32, 64, 2), _conv(64, 96, 2), _conv(96, 128, 2), nn.Flatten(),
-            nn.Linear(128 * (crop // 8) ** 2, dim),
+        self.visual = nn.Sequential(  # (B, 3w, S, S) -> (B, 64, S/8, S/8)
+            _conv(3 * window, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2), nn.Flatten(),
+            nn.Linear(64 * (crop // 8) ** 2, dim),
         )
         frames = window * self.hops_per_frame
-        self.audio = nn.Sequential(  # (B, 1, 20, M) -> (B, 128, 5, M/8)
-            _conv(1, 32, 1), _conv(32, 64, (1, 2)), _conv(64, 96, 2), _conv(96, 128, 2), nn.Flatten(),
-            nn.Linear(128 * ((frames + 3) // 4) * ((n_mels + 7) // 8), dim),
+        self.audio = nn.Sequential(  # (B, 1, 20, M) -> (B, 64, 5, M/8)
+            _conv(1, 16, (1, 2)), _conv(16, 32, 2), _conv(32, 64, 2), nn.Flatten(),
+            nn.Linear(64 * ((frames + 3) // 4) * (n_mels // 8), dim),
         )
         self.register_buffer("mel_mean", torch.zeros(n_mels))
         self.register_buffer("mel_std", torch.ones(n_mels))
