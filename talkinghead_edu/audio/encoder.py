@@ -32,8 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..utils.io import load_checkpoint, save_checkpoint
+from ..errors import CheckpointError
+from ..paths import dataset_root
+from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .features import SAMPLES_PER_FRAME, as_waveform_tensor, log_mel
+from .hf import load_hf_encoder
 
 __all__ = [
     "EncoderConfig",
@@ -230,9 +233,10 @@ def load_encoder_checkpoint(path: str | Path, device: str | torch.device = "cpu"
     """
     tensors, meta = load_checkpoint(path, device=device)
     if "config" not in meta:
-        raise ValueError(f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)")
-    encoder = AudioEncoder(EncoderConfig(**meta["config"])).to(device)
-    encoder.load_state_dict(tensors)
+        raise CheckpointError(f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)")
+    with checkpoint_contents(path, "audio encoder"):
+        encoder = AudioEncoder(EncoderConfig(**meta["config"])).to(device)
+        encoder.load_state_dict(tensors)
     encoder.training_meta = {k: v for k, v in meta.items() if k != "config"}
     return encoder.eval()
 
@@ -251,8 +255,6 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         an encoder in eval mode with ``feature_dim``, ``frame_features(waveform (B, L)) -> (B, T, D)``
         and ``phoneme_logits``.
     """
-    from ..paths import dataset_root
-
     if name in ENCODER_NAMES:
         path = dataset_root() / "checkpoints" / ENCODER_NAMES[name]
         if not path.is_file():
@@ -263,8 +265,6 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         return load_encoder_checkpoint(path, device)
     path = Path(name)
     if path.is_dir():
-        from .hf import load_hf_encoder
-
         return load_hf_encoder(path, device=device)
     if path.is_file():
         return load_encoder_checkpoint(path, device)

@@ -8,10 +8,19 @@ Video part: :func:`load_video_dataset` -> :class:`VideoDataset` for a target spe
 bring-your-own ``transforms.json`` + per-frame ``flame_param`` layout.
 """
 from .byo import BYOFormatError, export_byo, load_byo_video
-from .speech import (ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, VoiceSpec,
-                     concatenate_utterances, load_head_motion_map)
+from .speech import (
+                     ARTICULATION_NAMES,
+                     HeadMotionMap,
+                     Phoneme,
+                     SpeakerStyle,
+                     Utterance,
+                     VoiceSpec,
+                     concatenate_utterances,
+                     load_head_motion_map,
+)
 from .speech_dataset import SpeechDataset, load_speech_dataset
-from .video_dataset import FlameParams, VideoDataset, list_video_speakers, load_video_dataset
+from ..flame.params import FlameParams
+from .video_dataset import VideoDataset, list_video_speakers, load_video_dataset
 
 __all__ = [
     "ARTICULATION_NAMES", "HeadMotionMap", "Phoneme", "SpeakerStyle", "SpeechDataset", "Utterance", "VoiceSpec",

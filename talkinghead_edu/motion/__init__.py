@@ -10,17 +10,30 @@
 from .features import LogMelFrameFeatures, get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
-from .model import BandedSelfAttention, IdentityEmbedding, MotionDecoder, MotionTranslator, UnknownSpeakerError, fuse_identity
-from .sequence import FlameSequence, parameter_size
+from .model import (
+    BandedSelfAttention,
+    IdentityEmbedding,
+    MotionDecoder,
+    MotionTranslator,
+    UnknownSpeakerError,
+    fuse_identity,
+)
 from .train import (
-    LipTrainConfig, MotionExample, TrainConfig, head_vertices, load_translator, prepare_examples,
-    save_translator, train_lip_encoder, train_translator,
+    LipTrainConfig,
+    MotionExample,
+    TranslatorConfig,
+    head_vertices,
+    load_translator,
+    prepare_examples,
+    save_translator,
+    train_lip_encoder,
+    train_translator,
 )
 
 __all__ = [
-    "BandedSelfAttention", "FlameSequence", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
-    "MotionDecoder", "MotionExample", "MotionTranslator", "TrainConfig", "UnknownSpeakerError", "fuse_identity",
+    "BandedSelfAttention", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
+    "MotionDecoder", "MotionExample", "MotionTranslator", "TranslatorConfig", "UnknownSpeakerError", "fuse_identity",
     "get_feature_extractor", "head_vertices", "latent_consistency_loss", "lip_reading_loss", "load_translator",
-    "parameter_size", "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
+    "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
     "train_lip_encoder", "train_translator",
 ]

@@ -22,7 +22,6 @@ Variants (one table, paper §3.2, issue 6):
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -31,14 +30,27 @@ from typing import Sequence
 
 import torch
 
-from ..utils.io import atomic_write_text
+from ..data import load_speech_dataset
+from ..flame.model import load_head_model
 from ..motion.evaluate import evaluate_translator, style_ratio, summarize
 from ..motion.features import get_feature_extractor
-from ..motion.train import LipTrainConfig, MotionExample, TrainConfig, load_translator, prepare_examples, save_translator, train_lip_encoder, train_translator
+from ..motion.train import (
+    LipTrainConfig,
+    MotionExample,
+    TranslatorConfig,
+    load_translator,
+    prepare_examples,
+    save_translator,
+    train_lip_encoder,
+    train_translator,
+)
+from ..paths import dataset_root
+from ..utils.args import ArgumentParser, non_negative_int, positive_int
+from ..utils.io import atomic_write_text
 
 __all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
 
-#: variant -> (TrainConfig overrides, feature extractor role: "content" = the decoupled encoder, "raw" = E_asr)
+#: variant -> (TranslatorConfig overrides, feature extractor role: "content" = the decoupled encoder, "raw" = E_asr)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "full": ({}, "content"),
     "no_identity": ({"use_identity": False}, "content"),
@@ -51,7 +63,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 def available_encoders() -> tuple[str, str]:
     """``(content encoder, raw encoder)`` names: ``("universal", "asr")`` when the bundled
     checkpoints exist, else ``("log_mel", "log_mel")`` (said plainly wherever it is used)."""
-    from ..paths import dataset_root
 
     folder = dataset_root() / "checkpoints"
     if (folder / "universal_encoder.safetensors").is_file() and (folder / "asr_encoder.safetensors").is_file():
@@ -85,7 +96,7 @@ def style_speakers(dataset, speakers: Sequence[str]) -> tuple[str, str]:
     return ranked[-1], ranked[0]
 
 
-def train_variant(name: str, examples: dict, head, base: TrainConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
+def train_variant(name: str, examples: dict, head, base: TranslatorConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
                   progress=True, fingerprints: tuple[str, str] = ("", "")):
     """Train one variant of :data:`VARIANTS` on ``examples[role]["train"]``."""
     overrides, role = VARIANTS[name]
@@ -105,23 +116,20 @@ def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--lip-steps", type=int, default=500)
+    parser = ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=positive_int, default=1000)
+    parser.add_argument("--lip-steps", type=non_negative_int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
     parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
                         help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+    parser.add_argument("--seed", type=int, default=TranslatorConfig.seed,
                         help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from ..data import load_speech_dataset
-    from ..flame.model import load_head_model
-    from ..paths import dataset_root
 
     out = args.out or dataset_root() / "checkpoints"
     dataset = load_speech_dataset()
@@ -135,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")
     pair = style_speakers(dataset, sorted({e.speaker for e in examples["content"]["test"]}))
-    base = TrainConfig(steps=args.steps, seed=args.seed)
+    base = TranslatorConfig(steps=args.steps, seed=args.seed)
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")

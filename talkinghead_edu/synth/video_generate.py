@@ -26,23 +26,35 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ..conventions import POSE_SLICES
+from ..data.speech import (
+    ARTICULATION_NAMES,
+    HeadMotionMap,
+    SpeakerStyle,
+    VoiceSpec,
+    concatenate_utterances,
+    load_head_motion_map,
+)
+from ..data.video_dataset import face_mask_from_labels
+from ..flame.params import FlameParams
+from ..flame import load_head_model
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
-from .speech_generate import DEFAULT_SEED
-from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
-from ..data.speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, VoiceSpec, concatenate_utterances,
-                           load_head_motion_map)
 from .espeak import synthesize_isolated
+from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
+from .speech_generate import DEFAULT_SEED
 from .speech_motion import synthesize_utterance
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
-from ..data.video_dataset import FlameParams, face_mask_from_labels
 
 __all__ = [
     "TargetSpeakerSpec",
@@ -247,7 +259,7 @@ def simulate_tracking(true: FlameParams, shape_std: np.ndarray, rng: np.random.G
     translation = true.translation + rng.normal(size=(T, 3)) * 0.0004 + _slow_bias(rng, T, 3, np.full(3, 0.0015))
     shape = true.shape + rng.normal(size=true.shape.shape) * 0.1 * shape_std[: len(true.shape)]
     as32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
-    return FlameParams(as32(shape), as32(expression), as32(pose), as32(translation))
+    return FlameParams(shape=as32(shape), expression=as32(expression), pose=as32(pose), translation=as32(translation))
 
 
 # --------------------------------------------------------------------------- frames
@@ -355,7 +367,6 @@ class FrameRenderer:
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     """``(H, W, 3)`` uint8 -> JPEG bytes, 4:4:4 chroma (no subsampling)."""
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=True)
@@ -363,8 +374,6 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 
 def _decode_jpeg(data: bytes) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"))
 
@@ -398,11 +407,7 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     Returns:
         The speaker's ``meta.json`` content.
     """
-    import soundfile
-    import torch
-    from tqdm.auto import tqdm
 
-    from ..flame import load_head_model
 
     out_dir = Path(out_dir)
     with np.load(head_path, allow_pickle=False) as asset:
@@ -414,8 +419,7 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     T = track.num_frames
     shape_std = np.asarray(head_arrays["shape_std"], dtype=np.float64)
     shape = (rng.normal(size=head.n_shape) * spec.shape_scale * shape_std).astype(np.float32)
-    true = FlameParams(shape, track.expression.astype(np.float32), track.flame_pose.astype(np.float32),
-                       np.zeros((T, 3), np.float32))
+    true = replace(track.flame, shape=shape)
     tracked = simulate_tracking(true, shape_std, rng)
 
     with torch.no_grad():
