@@ -158,7 +158,7 @@ def _speech_clips(splits: tuple[str, ...], progress: bool, limit: int | None = N
             utterances = [utterances[i] for i in np.unique(np.linspace(0, len(utterances) - 1, limit).round().astype(int))] if limit else []
         for index, u in tqdm(utterances, desc=f"rendering speech {split}", disable=not progress):
             head = heads[index % 2]
-            frames, landmarks = head.render(u.expression, u.flame_pose, u.articulation)
+            frames, landmarks = head.render(u.expression, u.flame.pose, u.articulation)
             clips.append(Clip(f"render/{split}/{u.id}", head.speaker, u.speaker, "train" if split == "train" else "test",
                               _region_patches(frames, head.region), landmarks, clip_log_mel(u.audio).numpy()))
     return clips
