@@ -1,7 +1,6 @@
 """Notebook 09's self-checks accept the reference solutions and reject typical mistakes."""
 import numpy as np
 import pytest
-import torch
 
 from talkinghead_edu.teach.checks import (CheckFailed, check_frechet_distance, check_lmd, check_lse_scores,
                                           check_offset_distances, solution_frechet_distance, solution_lmd,
