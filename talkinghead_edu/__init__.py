@@ -14,12 +14,20 @@ and ``teach`` (self-checks and widgets for the notebooks). Notebooks write
 """
 __version__ = "0.1.0"
 
-from . import conventions  # noqa: E402  (layer 0 first)
-from . import audio, eval, flame, render  # noqa: E402
-from . import decoupling, gaussians, inpaint  # noqa: E402
-from . import motion  # noqa: E402
-from . import data  # noqa: E402
-from . import synth, teach  # noqa: E402
+from . import (  # noqa: E402  # noqa: E402  # noqa: E402
+           audio,
+           conventions,  # noqa: E402  (layer 0 first)
+           data,  # noqa: E402
+           decoupling,
+           eval,
+           flame,
+           gaussians,
+           inpaint,
+           motion,  # noqa: E402
+           render,
+           synth,
+           teach,
+)
 from .teach.notebook import setup_notebook  # noqa: E402
 
 __all__ = ["__version__", "audio", "conventions", "data", "decoupling", "eval", "flame", "gaussians", "inpaint",

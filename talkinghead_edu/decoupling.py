@@ -47,10 +47,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 from .audio.encoder import BLANK, AudioEncoder, ctc_greedy_decode, encode_phonemes
 from .audio.features import SAMPLES_PER_FRAME
-from .audio.timbre import random_timbre
+from .audio.timbre import random_timbre, warp_to_timing
 
 __all__ = [
     "ContrastiveSample",
@@ -179,9 +180,7 @@ def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str,
     Returns:
         speaker -> ``(S - 1, L)`` float32, aligned sample for sample with :func:`speaker_audio`.
     """
-    from tqdm.auto import tqdm
 
-    from .audio.timbre import warp_to_timing
 
     by_sentence: dict = {}
     for u in utterances:
@@ -334,8 +333,6 @@ def fine_tune_universal(
     Returns:
         ``(E_uni in eval mode, history)`` with per-step ``{"step", "lr", "loss", "adv", "text", "cons"}``.
     """
-    from tqdm.auto import tqdm
-
     if config.positives not in ("parallel", "timbre"):
         raise ValueError(f"config.positives must be 'parallel' or 'timbre', got {config.positives!r}")
     if config.positives == "parallel" and parallel is None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 __all__ = ["InpaintingUNet", "composite", "blend", "border_holes", "InpaintConfig", "train_inpainter", "hole_repair_error"]
 
@@ -149,8 +150,6 @@ def train_inpainter(
     Returns:
         The per-step losses.
     """
-    from tqdm.auto import tqdm
-
     config = config or InpaintConfig()
     _check({"originals": originals, "renders": renders}, masks)
     if alphas.shape != masks.shape:

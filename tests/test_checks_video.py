@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
-from talkinghead_edu.teach.checks.video import check_face_mask, check_projection, library_projection
+from talkinghead_edu.render.camera import project_points as library_projection
+from talkinghead_edu.teach.checks.video import check_face_mask, check_projection
 from talkinghead_edu.data.video_dataset import face_mask_from_labels
 
 

@@ -1,4 +1,4 @@
-"""Tests of the bundled procedural head (contract C1) and of its builder.
+"""Tests of the bundled procedural head and of its builder.
 
 Most tests read the shipped asset ``talkinghead_edu/flame/assets/procedural_head.npz``;
 the builder itself is exercised at a reduced resolution (a full build takes ~40 s).

@@ -13,7 +13,8 @@ from talkinghead_edu.data.video_dataset import FlameParams, VideoDataset
 from talkinghead_edu.flame import FlameModel
 from talkinghead_edu.gaussians import GaussianHead
 from talkinghead_edu.gaussians.density import DensityConfig
-from talkinghead_edu.gaussians.train import RendererTrainer, TrainConfig, project_points
+from talkinghead_edu.gaussians.train import RendererTrainer, TrainConfig
+from talkinghead_edu.render.camera import project_points
 from talkinghead_edu.gaussians.losses import LossWeights, gaussian_label_colors
 from talkinghead_edu.render import Camera, render
 from talkinghead_edu.semantics import LABEL_COLORS

@@ -1,7 +1,9 @@
-"""Audio: file loading and resampling (``io``); features and encoders are added by later stages."""
+"""Audio (paper eq 1): loading and resampling (``io``), log-mel/MFCC/F0 and 25 fps alignment
+(``features``), timbre conversion (``timbre``), the Wav2Vec 2.0-structured encoder with its CTC
+phoneme head (``encoder``) and the loader of real Wav2Vec 2.0 checkpoints (``hf``)."""
+from .encoder import AudioEncoder, EncoderConfig, load_encoder
+from .features import align_to_video_frames, frame_context, log_mel, mfcc
 from .io import AudioLoadError, load_audio
 
-__all__ = ["AudioLoadError", "load_audio"]
-from .encoder import AudioEncoder, EncoderConfig, load_encoder  # noqa: E402  (AUDIO helper: encoders, contract C6)
-from .features import align_to_video_frames, frame_context, log_mel, mfcc  # noqa: E402
-__all__ += ["AudioEncoder", "EncoderConfig", "load_encoder", "align_to_video_frames", "frame_context", "log_mel", "mfcc"]  # noqa: E402
+__all__ = ["AudioEncoder", "AudioLoadError", "EncoderConfig", "align_to_video_frames", "frame_context", "load_audio",
+           "load_encoder", "log_mel", "mfcc"]

@@ -32,8 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..paths import dataset_root
 from ..utils.io import load_checkpoint, save_checkpoint
 from .features import SAMPLES_PER_FRAME, as_waveform_tensor, log_mel
+from .hf import load_hf_encoder
 
 __all__ = [
     "EncoderConfig",
@@ -251,8 +253,6 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         an encoder in eval mode with ``feature_dim``, ``frame_features(waveform (B, L)) -> (B, T, D)``
         and ``phoneme_logits``.
     """
-    from ..paths import dataset_root
-
     if name in ENCODER_NAMES:
         path = dataset_root() / "checkpoints" / ENCODER_NAMES[name]
         if not path.is_file():
@@ -263,8 +263,6 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         return load_encoder_checkpoint(path, device)
     path = Path(name)
     if path.is_dir():
-        from .hf import load_hf_encoder
-
         return load_hf_encoder(path, device=device)
     if path.is_file():
         return load_encoder_checkpoint(path, device)

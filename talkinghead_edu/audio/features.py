@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 
+import librosa
 import numpy as np
 import torch
 
@@ -84,8 +85,6 @@ def frame_index_of_time(seconds: float | np.ndarray, fps: int = FPS) -> int | np
 
 @functools.lru_cache(maxsize=16)
 def _mel_filter_bank_cached(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
-    import librosa
-
     return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)).float()
 
 
@@ -173,8 +172,6 @@ def f0(waveform, sample_rate: int = SAMPLE_RATE, hop_length: int = 160, fmin: fl
         ``(f0_hz (F,), voiced (F,) bool)``: ``f0_hz`` is NaN where the frame is unvoiced;
         ``F = 1 + L // hop_length`` (centred frames, same grid as :func:`log_mel`).
     """
-    import librosa
-
     wave = as_waveform_tensor(waveform).numpy()
     if wave.ndim != 1:
         raise ValueError(f"f0 takes one clip of shape (L,), got {tuple(wave.shape)}")

@@ -13,6 +13,8 @@ from math import gcd
 from pathlib import Path
 
 import numpy as np
+import soundfile
+from scipy.signal import resample_poly
 
 __all__ = ["AudioLoadError", "load_audio", "resample"]
 
@@ -25,7 +27,6 @@ class AudioLoadError(ValueError):
 
 def resample(audio: np.ndarray, source_sr: int, target_sr: int) -> np.ndarray:
     """Polyphase resampling of (L,) or (L, C) float audio from ``source_sr`` to ``target_sr`` Hz."""
-    from scipy.signal import resample_poly
 
     if source_sr == target_sr:
         return audio
@@ -47,8 +48,6 @@ def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: 
         AudioLoadError: the file is missing, empty, not audio/corrupt, has no samples,
             contains NaN/inf, is silent, or is shorter than ``min_duration_s``.
     """
-    import soundfile
-
     path = Path(path)
     if target_sr <= 0:
         raise ValueError(f"target_sr must be a positive sample rate in Hz, got {target_sr}")

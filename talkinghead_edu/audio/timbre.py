@@ -37,7 +37,10 @@ from __future__ import annotations
 import warnings
 from typing import Callable, Sequence
 
+import librosa
 import numpy as np
+import parselmouth
+from parselmouth.praat import call
 
 from .features import SAMPLE_RATE
 
@@ -93,9 +96,6 @@ def change_gender(
         ``(L,)`` float32, same length. Clips with too little voicing for a pitch median
         (pauses, short fricative stretches) only get the formant shift.
     """
-    import parselmouth
-    from parselmouth.praat import call
-
     wave = _check_clip(waveform)
     if not 0.5 <= formant_shift_ratio <= 2.0:
         raise ValueError(f"formant_shift_ratio={formant_shift_ratio} is outside the usable range [0.5, 2]")
@@ -111,7 +111,6 @@ def change_gender(
 
 def naive_pitch_shift(waveform, sample_rate: int = SAMPLE_RATE, n_steps: float = 4.0) -> np.ndarray:
     """The baseline: ``librosa.effects.pitch_shift`` by ``n_steps`` semitones (formants move too)."""
-    import librosa
 
     wave = _check_clip(waveform).astype(np.float32)
     return _fit_length(librosa.effects.pitch_shift(wave, sr=sample_rate, n_steps=n_steps), wave.shape[0])
@@ -159,7 +158,6 @@ def envelope_eq(waveform, centers_hz: Sequence[float], widths_octaves: Sequence[
 
 def median_f0(waveform, sample_rate: int = SAMPLE_RATE, pitch_floor: float = 60.0, pitch_ceiling: float = 600.0) -> float:
     """Median F0 in Hz over voiced frames (Praat's autocorrelation pitch); NaN if nothing is voiced."""
-    import parselmouth
 
     pitch = parselmouth.Sound(_check_clip(waveform), sampling_frequency=sample_rate).to_pitch(pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling)
     voiced = pitch.selected_array["frequency"]
@@ -179,8 +177,6 @@ def random_timbre(waveform, rng: np.random.Generator, sample_rate: int = SAMPLE_
         ``(converted (L,), params)``: ``{"formant_shift_ratio", "new_pitch_median", "pitch_range_factor",
         "tilt_db_per_octave"}`` and, with the EQ, ``"envelope_centers_hz", "envelope_widths_octaves", "envelope_gains_db"``.
     """
-    import parselmouth
-
     ranges = ranges or TIMBRE_RANGES
     params = {key: float(np.exp(rng.uniform(np.log(low), np.log(high)))) for key, (low, high) in ranges.items()}
     tilt = float(rng.uniform(*TILT_RANGE))
@@ -220,9 +216,6 @@ def warp_to_timing(waveform, source_boundaries_s, target_boundaries_s, length: i
     Returns:
         ``(length,)`` float32.
     """
-    import parselmouth
-    from parselmouth.praat import call
-
     wave = _check_clip(waveform)
     source, target = (np.asarray(b, dtype=np.float64) for b in (source_boundaries_s, target_boundaries_s))
     if source.ndim != 1 or source.shape != target.shape or source.size < 2:

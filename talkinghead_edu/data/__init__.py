@@ -8,8 +8,16 @@ Video part: :func:`load_video_dataset` -> :class:`VideoDataset` for a target spe
 bring-your-own ``transforms.json`` + per-frame ``flame_param`` layout.
 """
 from .byo import BYOFormatError, export_byo, load_byo_video
-from .speech import (ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, VoiceSpec,
-                     concatenate_utterances, load_head_motion_map)
+from .speech import (
+                     ARTICULATION_NAMES,
+                     HeadMotionMap,
+                     Phoneme,
+                     SpeakerStyle,
+                     Utterance,
+                     VoiceSpec,
+                     concatenate_utterances,
+                     load_head_motion_map,
+)
 from .speech_dataset import SpeechDataset, load_speech_dataset
 from .video_dataset import FlameParams, VideoDataset, list_video_speakers, load_video_dataset
 

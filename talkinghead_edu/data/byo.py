@@ -24,7 +24,7 @@ Monocular FLAME trackers (the GaussianAvatars / VHAP export, NeRF-style datasets
 ``transform_matrix`` is camera-to-world in the OpenGL/Blender convention of NeRF datasets
 (camera x right, y up, looking down −z); set ``"camera_convention": "opencv"`` if your
 tracker writes OpenCV axes. The loader converts to the package's world-to-camera OpenCV
-``viewmats`` (contract C3): ``w2c = inverse(c2w_gl · diag(1, −1, −1, 1))``.
+``viewmats`` (the camera convention of `talkinghead_edu.conventions`): ``w2c = inverse(c2w_gl · diag(1, −1, −1, 1))``.
 
 Each ``flame_param`` npz holds ``shape`` (S,), ``expr`` (1, E), ``rotation`` (1, 3) (global),
 ``neck_pose`` (1, 3), ``jaw_pose`` (1, 3), ``eyes_pose`` (1, 6), ``translation`` (1, 3); only

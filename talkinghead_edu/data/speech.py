@@ -175,7 +175,7 @@ class Utterance:
         return [self.phonemes[i].viseme for i in self.frame_phoneme_index()]
 
 
-# ---------------------------------------------------------------- head asset link (contract C1)
+# ---------------------------------------------------------------- head asset link
 @dataclass(frozen=True)
 class HeadMotionMap:
     """What the motion model needs from the head asset: articulation -> FLAME expression.
@@ -217,7 +217,7 @@ def load_head_motion_map(path: str | Path | None = None) -> HeadMotionMap:
     with np.load(path, allow_pickle=False) as asset:
         missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
         if missing:
-            raise ValueError(f"head asset {path} lacks {sorted(missing)} (contract C1)")
+            raise ValueError(f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)")
         names = tuple(str(n) for n in asset["articulation_names"])
         matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)
         jaw_max = float(asset["jaw_open_max_rad"])

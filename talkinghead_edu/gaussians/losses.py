@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from ..eval.metrics import ssim
@@ -139,8 +140,6 @@ def _read_vgg_state(path: Path, network: nn.Sequential) -> dict[str, torch.Tenso
     if not path.is_file():
         raise ValueError(f"VGG weights file {path} does not exist (pass the path of a vgg16 .safetensors/.pth you downloaded yourself)")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         state = load_file(str(path))
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)

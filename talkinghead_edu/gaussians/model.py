@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..conventions import SH_C0
+from ..render import Gaussians
 from .binding import axis_angle_to_quat, local_to_world, quat_multiply, triangle_frames
 
 __all__ = ["GaussianHead", "BoundGaussians", "psi_from_flame"]
@@ -67,7 +68,6 @@ class BoundGaussians:
 
     def frame(self, index: int):
         """The render API's :class:`~talkinghead_edu.render.Gaussians` of frame ``index``."""
-        from ..render import Gaussians
 
         return Gaussians(
             means=self.means[index],

@@ -33,11 +33,12 @@ from torch import nn
 
 from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
 from ..eval.metrics import landmark_distance, psnr, ssim
+from ..render import Camera, project_points, render
 from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
 from .model import GaussianHead, psi_from_flame
 
-__all__ = ["TrainConfig", "RendererTrainer", "project_points"]
+__all__ = ["TrainConfig", "RendererTrainer"]
 
 _JAW = slice(6, 9)  # the jaw's axis-angle inside FLAME's (15,) pose vector
 
@@ -86,13 +87,6 @@ class TrainConfig:
         values["losses"] = LossWeights(**values["losses"])
         values["density"] = DensityConfig(**values["density"])
         return cls(**values)
-
-
-def project_points(points: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
-    """Pinhole projection: ``(…, P, 3)`` world points -> ``(…, P, 2)`` pixels (``u = K x_cam / z``)."""
-    cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]
-    pixels = cam @ K.T
-    return pixels[..., :2] / pixels[..., 2:3].clamp_min(1e-9)
 
 
 class RendererTrainer:
@@ -208,8 +202,6 @@ class RendererTrainer:
         stored corrections of this frame (used by :meth:`refine_tracking`); ``truth`` renders
         with the true FLAME parameters (see :meth:`flame_inputs`).
         """
-        from ..render import Camera, render
-
         frames = torch.tensor([index], device=self.device)
         inputs = self.flame_inputs(frames, finetuned and offsets is None, truth)
         if offsets is not None:

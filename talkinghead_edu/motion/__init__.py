@@ -10,11 +10,25 @@
 from .features import LogMelFrameFeatures, get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
-from .model import BandedSelfAttention, IdentityEmbedding, MotionDecoder, MotionTranslator, UnknownSpeakerError, fuse_identity
+from .model import (
+    BandedSelfAttention,
+    IdentityEmbedding,
+    MotionDecoder,
+    MotionTranslator,
+    UnknownSpeakerError,
+    fuse_identity,
+)
 from .sequence import FlameSequence, parameter_size
 from .train import (
-    LipTrainConfig, MotionExample, TrainConfig, head_vertices, load_translator, prepare_examples,
-    save_translator, train_lip_encoder, train_translator,
+    LipTrainConfig,
+    MotionExample,
+    TrainConfig,
+    head_vertices,
+    load_translator,
+    prepare_examples,
+    save_translator,
+    train_lip_encoder,
+    train_translator,
 )
 
 __all__ = [

@@ -10,7 +10,7 @@ Pipeline::
 Batches are random crops of ``crop_frames`` frames from random training utterances (every
 crop in a batch has the same length, so no padding). The head model is any module with
 ``head(expression=(M, E), pose=(M, 15)) -> out.vertices (M, V, 3)`` and
-``head.lip_vertex_ids`` (the FLAME API of the package, contract C2).
+``head.lip_vertex_ids``.
 
 Checkpoints (``utils.io.save_checkpoint``: safetensors, atomic) hold the translator, the
 lip encoder, the Adam state, both random-number-generator states and the loss history, so
@@ -28,8 +28,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..utils.io import load_checkpoint, save_checkpoint
+from .features import get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
 from .model import MotionTranslator
@@ -65,7 +67,7 @@ class MotionExample:
 
 
 def prepare_examples(utterances: Sequence, feature_extractor: Callable, asr_extractor: Callable | None = None) -> list[MotionExample]:
-    """Speech-dataset utterances (contract C4) -> :class:`MotionExample` list (features computed once).
+    """Speech-dataset utterances -> :class:`MotionExample` list (features computed once).
 
     Each utterance needs ``id, speaker, audio (L,), expression (T, E), jaw_pose (T, 3), neck_pose (T, 3)``.
     """
@@ -149,7 +151,6 @@ def _stack(examples, indices, starts, length, attribute: str) -> torch.Tensor:
 
 def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainConfig = LipTrainConfig(), progress: bool = True) -> tuple[LipReadingEncoder, list[float]]:
     """Train ``E_lip`` so that ``E_lip(V_gt[M_L]) ≈ E_asr(A)`` on ground-truth motion. Returns ``(encoder, loss history)``."""
-    from tqdm.auto import tqdm
 
     if any(e.asr_features is None for e in examples):
         raise ValueError("train_lip_encoder: every example needs asr_features (prepare_examples(..., asr_extractor=...))")
@@ -238,8 +239,6 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
     tensors, meta = load_checkpoint(path)
     translator = _translator_from_checkpoint(tensors, meta).to(device).eval()
     if attach_feature_extractor and translator.feature_encoder:
-        from .features import get_feature_extractor
-
         translator.feature_extractor = get_feature_extractor(translator.feature_encoder, device=device)
         current = getattr(translator.feature_extractor, "fingerprint", "")
         if translator.feature_fingerprint and current != translator.feature_fingerprint:
@@ -277,8 +276,6 @@ def train_translator(
     Returns:
         ``(translator in eval mode, history)``; ``history[i]`` has ``rec``, ``sth``, ``lat``, ``total``.
     """
-    from tqdm.auto import tqdm
-
     if not examples:
         raise ValueError("train_translator: no training examples")
     use_lat = lip_encoder is not None and config.lambda_lat > 0

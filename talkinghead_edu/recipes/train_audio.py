@@ -22,8 +22,21 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from ..audio.encoder import BLANK, ENCODER_NAMES, AudioEncoder, EncoderConfig, encode_phonemes, load_encoder_checkpoint, normalize_phoneme, save_encoder
+from ..audio.encoder import (
+    BLANK,
+    ENCODER_NAMES,
+    AudioEncoder,
+    EncoderConfig,
+    encode_phonemes,
+    load_encoder_checkpoint,
+    normalize_phoneme,
+    save_encoder,
+)
+from ..data import load_speech_dataset
+from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal, parallel_positives, speaker_audio
+from ..paths import dataset_root
 
 __all__ = ["build_vocabulary", "spec_augment", "AsrConfig", "train_asr", "main"]
 
@@ -92,8 +105,6 @@ def train_asr(
     Returns:
         ``(encoder in eval mode, history)``, one ``{"epoch", "ctc"}`` per epoch.
     """
-    from tqdm.auto import tqdm
-
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -137,9 +148,6 @@ def train_asr(
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: train ``asr`` or ``universal`` on the bundled speech (see the module docstring)."""
-    from ..data import load_speech_dataset
-    from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal, parallel_positives, speaker_audio
-    from ..paths import dataset_root
 
     parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_audio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=sorted(ENCODER_NAMES), help="which encoder to train")

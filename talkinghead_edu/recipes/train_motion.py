@@ -31,10 +31,22 @@ from typing import Sequence
 
 import torch
 
-from ..utils.io import atomic_write_text
+from ..data import load_speech_dataset
+from ..flame.model import load_head_model
 from ..motion.evaluate import evaluate_translator, style_ratio, summarize
 from ..motion.features import get_feature_extractor
-from ..motion.train import LipTrainConfig, MotionExample, TrainConfig, load_translator, prepare_examples, save_translator, train_lip_encoder, train_translator
+from ..motion.train import (
+    LipTrainConfig,
+    MotionExample,
+    TrainConfig,
+    load_translator,
+    prepare_examples,
+    save_translator,
+    train_lip_encoder,
+    train_translator,
+)
+from ..paths import dataset_root
+from ..utils.io import atomic_write_text
 
 __all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
 
@@ -51,7 +63,6 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 def available_encoders() -> tuple[str, str]:
     """``(content encoder, raw encoder)`` names: ``("universal", "asr")`` when the bundled
     checkpoints exist, else ``("log_mel", "log_mel")`` (said plainly wherever it is used)."""
-    from ..paths import dataset_root
 
     folder = dataset_root() / "checkpoints"
     if (folder / "universal_encoder.safetensors").is_file() and (folder / "asr_encoder.safetensors").is_file():
@@ -119,9 +130,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from ..data import load_speech_dataset
-    from ..flame.model import load_head_model
-    from ..paths import dataset_root
 
     out = args.out or dataset_root() / "checkpoints"
     dataset = load_speech_dataset()

@@ -138,3 +138,22 @@ class Camera:
         """A copy with ``K`` and ``viewmat`` moved/cast."""
         return Camera(self.K.to(device=device, dtype=dtype), self.viewmat.to(device=device, dtype=dtype),
                       self.width, self.height, self.near, self.far)
+
+
+def project_points(points: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
+    """Pinhole projection of world points to pixels, the package's one camera model.
+
+    ``x_cam = R x + t`` with ``viewmat = [[R, t], [0, 1]]`` (OpenCV axes), then
+    ``(u, v) = (K x_cam)[:2] / z`` (pixel centres at +0.5, :mod:`talkinghead_edu.conventions`).
+
+    Args:
+        points: ``(..., P, 3)`` world points.
+        K: ``(3, 3)`` intrinsics.
+        viewmat: ``(4, 4)`` world-to-camera matrix.
+
+    Returns:
+        ``(..., P, 2)`` pixel coordinates ``(u, v)``.
+    """
+    cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]
+    pixels = cam @ K.T
+    return pixels[..., :2] / pixels[..., 2:3].clamp_min(1e-9)

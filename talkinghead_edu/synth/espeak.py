@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.speech import LANGUAGE_VOICES, VoiceSpec
+from ..data.speech import VoiceSpec
 
 __all__ = ["TimedPhone", "EspeakResult", "EspeakUnavailable", "espeak_synthesize",
            "synthesize_isolated", "clean_phone_events"]

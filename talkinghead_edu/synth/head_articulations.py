@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import head_geometry as geo
-from .head_geometry import FACE_RADIUS as R, bump, smoothstep
+from .head_geometry import FACE_RADIUS as R
+from .head_geometry import bump, smoothstep
 
 __all__ = ["ARTICULATION_NAMES", "EXTRA_ARTICULATIONS", "articulation_field", "micro_fields", "JAW_OPEN_MAX_RAD"]
 

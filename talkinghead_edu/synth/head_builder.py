@@ -23,7 +23,7 @@ This builder does the same with a procedural generator in place of the scanner:
    → ``posedirs``.
 6. **Landmarks**: the 68 iBUG points as (triangle, barycentric coordinates).
 
-Coefficient convention (C1): the bases are orthonormal as (V·3)-vectors, so a coefficient
+Coefficient convention: the bases are orthonormal as (V·3)-vectors, so a coefficient
 is the Euclidean norm (in metres, over all V·3 coordinates) of the displacement along its
 component; a coefficient of 1 would be an absurdly large 1 m displacement norm. Sample
 ``coeff ~ N(0, std²)`` with the stored ``shape_std`` (about 0.22 down to 0.003) and
@@ -53,7 +53,13 @@ from scipy.optimize import nnls
 from ..paths import ASSETS_DIR
 from ..utils.io import atomic_save_npz
 from . import head_geometry as geo
-from .head_articulations import ARTICULATION_NAMES, EXTRA_ARTICULATIONS, JAW_OPEN_MAX_RAD, articulation_field, micro_fields
+from .head_articulations import (
+    ARTICULATION_NAMES,
+    EXTRA_ARTICULATIONS,
+    JAW_OPEN_MAX_RAD,
+    articulation_field,
+    micro_fields,
+)
 
 __all__ = ["build_head", "main", "BUILDER_VERSION", "KINTREE_PARENTS"]
 

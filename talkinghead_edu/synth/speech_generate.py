@@ -18,7 +18,6 @@ Usage::
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -27,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-
+import soundfile
 from tqdm.auto import tqdm
 
 from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
@@ -140,8 +139,6 @@ def _sha256(path: Path) -> str:
 
 
 def _flac_bytes(audio: np.ndarray) -> bytes:
-    import soundfile
-
     buffer = io.BytesIO()
     soundfile.write(buffer, audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
     return buffer.getvalue()

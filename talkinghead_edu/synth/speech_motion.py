@@ -39,8 +39,15 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from ..data.speech import (ARTICULATION_COLUMN, ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance,
-                           load_head_motion_map)
+from ..data.speech import (
+    ARTICULATION_COLUMN,
+    ARTICULATION_NAMES,
+    HeadMotionMap,
+    Phoneme,
+    SpeakerStyle,
+    Utterance,
+    load_head_motion_map,
+)
 from .espeak import synthesize_isolated
 from .visemes import SPEECH_ARTICULATIONS, VISEME_DOMINANCE, VISEME_TARGETS, VISEMES, split_phone, viseme_of
 

@@ -30,19 +30,30 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ..conventions import POSE_SLICES
+from ..data.speech import (
+    ARTICULATION_NAMES,
+    HeadMotionMap,
+    SpeakerStyle,
+    VoiceSpec,
+    concatenate_utterances,
+    load_head_motion_map,
+)
+from ..data.video_dataset import FlameParams, face_mask_from_labels
+from ..flame import load_head_model
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
-from .speech_generate import DEFAULT_SEED
-from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
-from ..data.speech import (ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, VoiceSpec, concatenate_utterances,
-                           load_head_motion_map)
 from .espeak import synthesize_isolated
+from .mesh_render import face_values, project, rasterize, sample_texture, shade, vertex_normals, world_to_camera
+from .speech_generate import DEFAULT_SEED
 from .speech_motion import synthesize_utterance
 from .textures import Appearance, apply_creases, bake_textures, crease_weights, fractal_noise
-from ..data.video_dataset import FlameParams, face_mask_from_labels
 
 __all__ = [
     "TargetSpeakerSpec",
@@ -355,7 +366,6 @@ class FrameRenderer:
 
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     """``(H, W, 3)`` uint8 -> JPEG bytes, 4:4:4 chroma (no subsampling)."""
-    from PIL import Image
 
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="JPEG", quality=quality, subsampling=0, optimize=True)
@@ -363,8 +373,6 @@ def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
 
 
 def _decode_jpeg(data: bytes) -> np.ndarray:
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image.convert("RGB"))
 
@@ -398,11 +406,7 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     Returns:
         The speaker's ``meta.json`` content.
     """
-    import soundfile
-    import torch
-    from tqdm.auto import tqdm
 
-    from ..flame import load_head_model
 
     out_dir = Path(out_dir)
     with np.load(head_path, allow_pickle=False) as asset:

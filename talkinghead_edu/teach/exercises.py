@@ -34,6 +34,7 @@ from ..flame import lbs
 from ..gaussians.losses import attribute_loss, semantic_loss
 from ..inpaint import blend
 from ..motion import fuse_identity, latent_consistency_loss, smoothness_loss
+from ..render.camera import project_points
 from ..render.projection import conic_from_covariance_2d
 from ..semantics import LABEL_COLORS, LABEL_IDS
 from . import checks
@@ -340,7 +341,7 @@ def _library_psnr(prediction, target, mask=None):
 
 
 _EXERCISES = [
-    Exercise("00.1", "project world points to pixels", "derive-and-implement", checks.check_projection, checks.library_projection,
+    Exercise("00.1", "project world points to pixels", "derive-and-implement", checks.check_projection, project_points,
              solve_projection,
              ("viewmat is [[R, t], [0, 1]]: x_c = R x + t, i.e. points @ R.T + t for a batch of row vectors.",
               "Multiply by K (points_cam @ K.T) and divide the first two coordinates by the third.",

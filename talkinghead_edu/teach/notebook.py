@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import version as package_version
 
 import numpy as np
+import plotly.io as pio
 import torch
 
 
@@ -37,7 +38,6 @@ def setup_notebook(seed: int = 0, device: str | None = None, verbose: bool = Tru
 
     chosen = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    import plotly.io as pio
 
     if in_colab():
         pio.renderers.default = "colab"

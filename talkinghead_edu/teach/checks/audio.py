@@ -5,6 +5,8 @@ from typing import Callable
 
 import torch
 
+from ...audio.features import frame_context, frame_index_of_time, log_mel
+from ...decoupling import info_nce
 from ._core import compare_to_library
 
 __all__ = ["check_log_mel", "check_frame_index", "check_frame_context", "check_info_nce", "check_info_nce_usual",
@@ -21,7 +23,6 @@ def _chirp(generator: torch.Generator) -> tuple[torch.Tensor]:
 
 def check_log_mel(user_fn: Callable) -> bool:
     """``user_fn(waveform (L,)) -> (F, 80)`` natural-log mel power, 400-sample windows, hop 160, centred."""
-    from ...audio.features import log_mel
 
     return compare_to_library(
         "log-mel spectrogram", user_fn, lambda w: log_mel(w), _chirp, trials=3, atol=1e-3, rtol=1e-3,
@@ -31,7 +32,6 @@ def check_log_mel(user_fn: Callable) -> bool:
 
 def check_frame_index(user_fn: Callable) -> bool:
     """``user_fn(seconds (N,) tensor) -> (N,) long``: the 25 fps video frame containing each time."""
-    from ...audio.features import frame_index_of_time
 
     def make(generator):
         seconds = torch.rand(20, generator=generator, dtype=torch.float64) * 5
@@ -47,7 +47,6 @@ def check_frame_index(user_fn: Callable) -> bool:
 
 def check_frame_context(user_fn: Callable) -> bool:
     """``user_fn(features (T, D), k) -> (T, 2k+1, D)`` with edge frames repeated."""
-    from ...audio.features import frame_context
 
     def make(generator):
         k = int(torch.randint(1, 4, (1,), generator=generator))
@@ -58,7 +57,6 @@ def check_frame_context(user_fn: Callable) -> bool:
 
 def check_info_nce(user_fn: Callable) -> bool:
     """``user_fn(anchor (B, D), positive (B, D), negatives (B, k, D), temperature) -> scalar`` = eq 2 as printed."""
-    from ...decoupling import info_nce
 
     def make(generator):
         batch, k, dim = 4, int(torch.randint(2, 6, (1,), generator=generator)), 8
@@ -77,8 +75,6 @@ def check_info_nce(user_fn: Callable) -> bool:
 def check_info_nce_usual(user_fn: Callable) -> bool:
     """``user_fn(anchor (B, D), positive (B, D), negatives (B, k, D), temperature) -> scalar``: the usual
     InfoNCE, positive included in the denominator (a (k+1)-way cross-entropy)."""
-    from ...decoupling import info_nce
-
     def make(generator):
         k = int(torch.randint(2, 6, (1,), generator=generator))
         return (torch.randn(4, 8, generator=generator), torch.randn(4, 8, generator=generator),
@@ -92,8 +88,6 @@ def check_info_nce_usual(user_fn: Callable) -> bool:
 def library_eq2_limits(k: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq 2 as printed, evaluated by :func:`~talkinghead_edu.decoupling.info_nce` on constructed features:
     ``(collapsed, perfect)`` = (every feature equal; positive cosine 1 and every negative cosine −1)."""
-    from ...decoupling import info_nce
-
     f = torch.zeros(1, 4, dtype=torch.float64)
     f[0, 0] = 1.0
     collapsed = info_nce(f, f, f[:, None].repeat(1, k, 1), temperature, include_positive=False)

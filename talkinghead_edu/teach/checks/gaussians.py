@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
+from ...eval.metrics import psnr, ssim
 from ...gaussians.binding import barycentric_origin, quat_to_rotmat, triangle_frames
 from ...gaussians.losses import attribute_loss, l1_loss, semantic_loss
-from ...eval.metrics import psnr, ssim
 from ._core import compare_to_library
 
 __all__ = [

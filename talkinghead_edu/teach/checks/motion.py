@@ -5,6 +5,7 @@ from typing import Callable
 
 import torch
 
+from ...motion import fuse_identity, latent_consistency_loss, reconstruction_loss, smoothness_loss
 from ._core import compare_to_library, exercise_or_library
 
 __all__ = ["check_fusion", "check_reconstruction_loss", "check_smoothness_loss", "check_latent_consistency_loss", "smoothness_exercise"]
@@ -17,7 +18,6 @@ def _params(generator: torch.Generator):
 
 def check_fusion(user_fn: Callable) -> bool:
     """``user_fn(audio_features (B, T, D), identity_features (B, D)) -> (B, T, D)``: eq 4's decoder input."""
-    from ...motion import fuse_identity
 
     def make_inputs(g):
         return torch.randn(2, 9, 16, generator=g), torch.randn(2, 16, generator=g)
@@ -28,7 +28,6 @@ def check_fusion(user_fn: Callable) -> bool:
 
 def check_reconstruction_loss(user_fn: Callable) -> bool:
     """``user_fn(params_pred, params_true, vertices_pred, vertices_true, lambda_y, lambda_v)`` (eq 5)."""
-    from ...motion import reconstruction_loss
 
     def make_inputs(g):
         y_hat, y = _params(g)
@@ -41,7 +40,6 @@ def check_reconstruction_loss(user_fn: Callable) -> bool:
 
 def check_smoothness_loss(user_fn: Callable) -> bool:
     """``user_fn(params_pred (B, T, N), params_true (B, T, N), lambda_sth) -> scalar`` (eq 6)."""
-    from ...motion import smoothness_loss
 
     def make_inputs(g):
         y_hat, y = _params(g)
@@ -53,7 +51,6 @@ def check_smoothness_loss(user_fn: Callable) -> bool:
 
 def check_latent_consistency_loss(user_fn: Callable) -> bool:
     """``user_fn(asr_features (B, T, D), lip_features (B, T, D), lambda_lat) -> scalar`` (eq 7)."""
-    from ...motion import latent_consistency_loss
 
     def make_inputs(g):
         return torch.randn(2, 8, 12, generator=g), torch.randn(2, 8, 12, generator=g), 0.3
@@ -64,6 +61,5 @@ def check_latent_consistency_loss(user_fn: Callable) -> bool:
 
 def smoothness_exercise(user_fn: Callable) -> Callable:
     """The notebook's exercise: return the learner's ``L_sth`` if correct, the library's if not written yet."""
-    from ...motion import smoothness_loss
 
     return exercise_or_library("smoothness loss exercise (eq 6)", user_fn, smoothness_loss, check_smoothness_loss)

@@ -4,16 +4,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...data.video_dataset import face_mask_from_labels
+from ...inpaint import blend
+from ...render.camera import project_points
 from ._core import compare_to_library
 
-__all__ = ["library_projection", "check_projection", "check_face_mask", "library_blend", "check_blend"]
-
-
-def library_projection(points_world: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
-    """The package's projection (``synth.mesh_render``) on torch tensors: ``(N, 3)`` world -> ``(N, 2)`` pixels."""
-    from ...synth.mesh_render import project, world_to_camera
-
-    return torch.from_numpy(project(world_to_camera(points_world.numpy(), viewmat.numpy()), K.numpy()))
+__all__ = ["check_projection", "check_face_mask", "library_blend", "check_blend"]
 
 
 def check_projection(user_fn) -> bool:
@@ -31,14 +27,13 @@ def check_projection(user_fn) -> bool:
         return points, K, viewmat
 
     return compare_to_library(
-        "pinhole projection (camera convention of C3)", user_fn, library_projection, make_inputs, atol=1e-6, rtol=1e-6,
+        "pinhole projection (OpenCV camera convention)", user_fn, project_points, make_inputs, atol=1e-6, rtol=1e-6,
         hint="x_cam = R x + t with viewmat = [[R, t], [0, 1]]; then (u, v) = (K @ x_cam)[:2] / z.",
     )
 
 
 def check_face_mask(user_fn) -> bool:
     """``user_fn(labels (H, W) long) -> (H, W) bool``: the mask M of eq 19."""
-    from ...data.video_dataset import face_mask_from_labels
 
     def make_inputs(generator: torch.Generator):
         return (torch.randint(0, 9, (32, 32), generator=generator),)
@@ -57,8 +52,6 @@ def _toy_generator(pasted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def library_blend(gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Eq 19 with the toy ``F``: :func:`talkinghead_edu.inpaint.blend` on ``(B, H, W, 3)`` images and ``(B, H, W)`` masks."""
-    from ...inpaint import blend
-
     return blend(_toy_generator, gaussian_image, original, mask)
 
 
