@@ -168,6 +168,15 @@ def solve_skinning(vertices: torch.Tensor, transforms: torch.Tensor, weights: to
     return (blended[..., :3, :3] @ vertices[..., None])[..., 0] + blended[..., :3, 3]
 
 
+def solve_naive_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
+    """Rodrigues with ``k = ω/θ`` unguarded: exact for θ > 0, ``0/0 = NaN`` at ω = 0."""
+    theta = axis_angle.norm(dim=-1, keepdim=True)  # (N, 1), may be 0
+    kx, ky, kz = (axis_angle / theta).unbind(-1)
+    zero = torch.zeros_like(kx)
+    K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=-1).reshape(-1, 3, 3)
+    return torch.eye(3, dtype=axis_angle.dtype) + torch.sin(theta)[..., None] * K + (1 - torch.cos(theta))[..., None] * (K @ K)
+
+
 # --------------------------------------------------------------------------------------------
 # 04 · motion translator
 # --------------------------------------------------------------------------------------------
@@ -187,6 +196,11 @@ def solve_smoothness_loss(params_pred: torch.Tensor, params_true: torch.Tensor, 
 def solve_latent_consistency_loss(asr_features: torch.Tensor, lip_features: torch.Tensor, lambda_lat: float) -> torch.Tensor:
     """Eq 7: ``λ_lat · 1/(D T) ‖E_asr(A) − E_lip(V̂)‖²`` (batch mean)."""
     return lambda_lat * ((asr_features - lip_features) ** 2).mean()
+
+
+def solve_fool_smoothness(params_true: torch.Tensor) -> torch.Tensor:
+    """Break eq 6: shift every frame by the same offset — every velocity is unchanged, so ``L_sth = 0``."""
+    return params_true + 1.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,6 +414,11 @@ _EXERCISES = [
              ("Per vertex, blend the J 4×4 transforms with its weights: Σ_j W_ij A_j (shape (B, V, 4, 4)).",
               "Apply the blended matrix to the homogeneous vertex [v; 1] and keep the first three coordinates.",
               "blended = torch.einsum('vj,bjkl->bvkl', weights, transforms); v' = blended[..., :3, :3] @ v + blended[..., :3, 3]")),
+    Exercise("03.4", "break Rodrigues at zero, and explain the fix", "break-it-and-explain", checks.check_naive_rodrigues,
+             solve_naive_rodrigues, solve_naive_rodrigues,
+             ("Write Rodrigues exactly as printed, k = ω/θ, with no clamp: it must still pass the usual check for θ > 0.",
+              "At ω = 0, θ = 0 and ω/θ = 0/0. What does floating point return for 0/0?",
+              "NaN — and one NaN poisons R. The library writes sin θ/θ and (1 − cos θ)/θ² with Taylor series near 0 instead.")),
     Exercise("04.1", "fusing identity and audio (eq 4)", "derive-and-implement", checks.check_fusion,
              fuse_identity, solve_fusion,
              ("Eq 4 adds E_id(p) to every frame's audio feature.",
@@ -415,6 +434,11 @@ _EXERCISES = [
              ("Both feature sequences are (B, T, D); eq 7 is a mean squared error between them.",
               "1/(D T) ‖·‖² is the mean over time and features; average over the batch too.",
               "lambda_lat * ((asr_features - lip_features) ** 2).mean()")),
+    Exercise("04.4", "fool the smoothness loss", "break-it-and-explain", checks.check_fools_smoothness, solve_fool_smoothness,
+             solve_fool_smoothness,
+             ("Eq 6 compares velocities y_t − y_{t−1}, never the values themselves.",
+              "What can you add to every frame without changing any difference between neighbouring frames?",
+              "return params_true + 1.0 — a constant offset: L_sth = 0, but the parameter term of eq 5 is 1.")),
     Exercise("05.1", "the frame of a triangle (eqs 11–14)", "derive-and-implement", checks.check_triangle_frame,
              checks.library_triangle_frame, solve_triangle_frame,
              ("P is the barycentric combination of the corners with η; S is the mean of the three edge lengths.",
