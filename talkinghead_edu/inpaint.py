@@ -122,7 +122,7 @@ class InpaintConfig:
 
     steps: int = 300
     batch_size: int = 4
-    learning_rate: float = 2e-3
+    lr: float = 2e-3
     hole_probability: float = 0.75
     hole_max_radius: int = 12
     seed: int = 0
@@ -155,7 +155,7 @@ def train_inpainter(
     if alphas.shape != masks.shape:
         raise ValueError(f"alphas must be (T, H, W) = {tuple(masks.shape)}, got {tuple(alphas.shape)}")
     rng = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(generator_net.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.Adam(generator_net.parameters(), lr=config.lr)
     losses = []
     generator_net.train()
     for _ in tqdm(range(config.steps), desc="inpainting F", disable=not progress):

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+from _widget_display import displayed, drawn, redraws
 
 from talkinghead_edu.decoupling import ContrastiveSample
 from talkinghead_edu.teach.widgets import audio as wa
@@ -32,21 +33,21 @@ def _utterances():
 
 
 def test_spectrogram_explorer_follows_its_controls():
-    widget = wa.spectrogram_explorer(_utterances())
-    assert isinstance(widget.result, go.Figure)
-    widget.children[1].value = 40
-    widget.children[2].value = 320
-    heatmap = [t for t in widget.result.data if isinstance(t, go.Heatmap)][0]
+    widget = displayed(wa.spectrogram_explorer, _utterances())
+    redraws(widget, 1, 40)
+    _, figure = redraws(widget, 2, 320)
+    heatmap = [t for t in figure.data if isinstance(t, go.Heatmap)][0]
     assert np.asarray(heatmap.z).shape == (40, 1 + 640 * 10 // 320)
-    widget.children[0].value = 1
-    assert "s15" in widget.result.layout.title.text
+    _, figure = redraws(widget, 0, 1)
+    assert "s15" in figure.layout.title.text
 
 
 def test_temperature_explorer_softmax():
     similarities = [0.8, 0.5, 0.1]
-    widget = wa.temperature_explorer(similarities)
-    widget.children[0].value = 0.1
-    bars = widget.result.data[0].y
+    widget = displayed(wa.temperature_explorer, similarities)
+    redraws(widget, 0, 1.0)
+    _, figure = redraws(widget, 0, 0.1)
+    bars = figure.data[0].y
     expected = torch.softmax(torch.tensor(similarities, dtype=torch.float64) / 0.1, 0).numpy()
     np.testing.assert_allclose(bars, expected, atol=1e-6)
     assert abs(sum(bars) - 1.0) < 1e-9

@@ -9,6 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+from _widget_display import displayed, drawn, redraws
 
 from talkinghead_edu.flame import FlameModel, load_head_model
 from talkinghead_edu.semantics import LABEL_COLORS, LABEL_IDS
@@ -26,18 +27,29 @@ def _mesh_xyz(figure: go.Figure, index: int = 0) -> np.ndarray:
 
 
 def test_explorer_jaw_slider_poses_the_mesh(head):
-    explorer = flame_widgets.flame_explorer(head)
+    explorer = displayed(flame_widgets.flame_explorer, head)
     names = [c.description for c in explorer.children[:-1]]
     assert names[8] == "jaw (rad)" and len(explorer.children) == 16
-    neutral = explorer.result
-    assert isinstance(neutral, go.Figure) and len(neutral.data) == 2  # mesh + landmarks
+    neutral, opened = redraws(explorer, 8, 0.3)
+    assert len(neutral.data) == 2  # mesh + landmarks
     np.testing.assert_allclose(_mesh_xyz(neutral), head.v_template.numpy(), atol=1e-6)
-    explorer.children[8].value = 0.3
     pose = torch.zeros(1, 15)
     pose[0, 6] = 0.3
-    np.testing.assert_allclose(_mesh_xyz(explorer.result), head(pose=pose).vertices[0].numpy(), atol=1e-6)
-    landmarks = explorer.result.data[1]
+    np.testing.assert_allclose(_mesh_xyz(opened), head(pose=pose).vertices[0].numpy(), atol=1e-6)
+    landmarks = opened.data[1]
     np.testing.assert_allclose(np.asarray(landmarks.y), head(pose=pose).landmarks[0, :, 1].numpy(), atol=1e-6)
+
+
+def test_explorer_shape_slider_redraws_the_head(head):
+    """Moving "shape 1" draws the head with the first shape component at that many standard deviations."""
+    explorer = displayed(flame_widgets.flame_explorer, head)
+    assert explorer.children[0].description.startswith("shape 1")
+    _, reshaped = redraws(explorer, 0, 2.0)
+    shape = torch.zeros(1, head.n_shape)
+    shape[0, 0] = 2.0 * head.shape_std[0]
+    np.testing.assert_allclose(_mesh_xyz(reshaped), head(shape=shape).vertices[0].numpy(), atol=1e-6)
+    _, semantic = redraws(explorer, 13, "semantic")  # the colour dropdown restyles the same mesh
+    assert set(flame_widgets.trace_face_colors(semantic.data[0])) != set(flame_widgets.trace_face_colors(reshaped.data[0]))
 
 
 def test_explorer_shape_expression_articulation_neck_and_eyes(head):
@@ -94,8 +106,10 @@ def test_explorer_works_for_a_model_without_labels_or_articulations(head):
         posedirs=head.posedirs.numpy(), J_regressor=head.J_regressor.numpy(), weights=head.lbs_weights.numpy(),
         parents=head.parents.numpy(),
     )
-    explorer = flame_widgets.flame_explorer(bare)
+    explorer = displayed(flame_widgets.flame_explorer, bare)
     explorer.children[7].value = 1.0  # an articulation amount on a model without articulations changes nothing
-    assert set(flame_widgets.trace_face_colors(explorer.result.data[0])) == {"rgb(204,204,204)"}
-    assert len(explorer.result.data) == 2 and len(explorer.result.data[1].x) == 0  # no landmark embedding
-    np.testing.assert_allclose(_mesh_xyz(explorer.result), head.v_template.numpy(), atol=1e-6)
+    figure = drawn(explorer)
+    assert set(flame_widgets.trace_face_colors(figure.data[0])) == {"rgb(204,204,204)"}
+    assert len(figure.data) == 2 and len(figure.data[1].x) == 0  # no landmark embedding
+    np.testing.assert_allclose(_mesh_xyz(figure), head.v_template.numpy(), atol=1e-6)
+    redraws(explorer, 8, 0.2)  # the jaw still opens

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from talkinghead_edu.data.video_dataset import FlameParams, VideoDataset
+from talkinghead_edu.data.video_dataset import VideoDataset
+from talkinghead_edu.flame import FlameParams
 from talkinghead_edu.flame import FlameModel
 from talkinghead_edu.gaussians import GaussianHead
 from talkinghead_edu.gaussians.density import DensityConfig
-from talkinghead_edu.gaussians.train import RendererTrainer, TrainConfig
+from talkinghead_edu.gaussians.train import RendererTrainer, RendererConfig
 from talkinghead_edu.render.camera import project_points
 from talkinghead_edu.gaussians.losses import LossWeights, gaussian_label_colors
 from talkinghead_edu.render import Camera, render
@@ -85,7 +86,7 @@ def teacher_video(flame: FlameModel) -> tuple[VideoDataset, GaussianHead]:
             labels.append(label.byte().numpy())
             masks.append(label.numpy() > 0)
     landmarks = np.zeros((N_FRAMES, 0, 2), np.float32)
-    params = FlameParams(np.zeros(2, np.float32), expression.numpy(), pose.numpy(), translation.numpy())
+    params = FlameParams(expression=expression.numpy(), pose=pose.numpy(), translation=translation.numpy(), shape=np.zeros(2, np.float32))
     video = VideoDataset(
         speaker="toy", fps=25, height=SIZE, width=SIZE, labels=np.stack(labels), face_mask=np.stack(masks),
         K=camera.K.numpy(), viewmats=camera.viewmat.expand(N_FRAMES, 4, 4).numpy().copy(), flame_tracked=params, flame_true=params,
@@ -103,14 +104,14 @@ def scene():
     return flame, teacher_video(flame)[0]
 
 
-def small_config(**overrides) -> TrainConfig:
+def small_config(**overrides) -> RendererConfig:
     values = dict(
         steps=40, sh_degree=0, latent_dim=4, val_every=20, val_frames=1, backend="fast", init_opacity=0.5,
         lr_means=1e-3, lr_sh_dc=2e-2, losses=LossWeights(eps_position=0.02),
         density=DensityConfig(refine_start=5, refine_every=10, refine_stop=30, reset_every=0, grad_threshold=1e-4, clone_max_size=0.02, prune_max_size=1.0),
     )
     values.update(overrides)
-    return TrainConfig(**values)
+    return RendererConfig(**values)
 
 
 def test_project_points_matches_the_camera():
@@ -183,7 +184,7 @@ def test_refine_tracking_recovers_a_pose_error_with_the_head_frozen():
     flame = sphere_flame()
     video, teacher = teacher_video(flame)
     truth = video.flame_tracked
-    tracked = FlameParams(truth.shape, truth.expression, truth.pose.copy(), truth.translation.copy())
+    tracked = FlameParams(expression=truth.expression, pose=truth.pose.copy(), translation=truth.translation.copy(), shape=truth.shape)
     tracked.translation[7] += [0.015, -0.010, 0.0]  # the tracker is 18 mm (~2 px) off on the test frame
     video = dataclasses.replace(video, flame_tracked=tracked)
     trainer = RendererTrainer(video, flame, small_config(blendshapes=False))

@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
+from _widget_display import displayed, redraws
 
 from talkinghead_edu.teach.widgets import gaussians as w
 
@@ -12,12 +13,10 @@ from talkinghead_edu.teach.widgets import gaussians as w
 def test_triangle_frame_figure_draws_the_frame_and_the_gaussian():
     verts = torch.tensor([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.0, 0.01, 0.0]])
     faces = torch.tensor([[0, 1, 2]])
-    widget = w.binding_widget(verts, faces, triangle=0)
-    widget.children[0].value = 1.0  # η0 = 1: P at v0
-    widget.children[1].value = 0.0
-    widget.children[3].value = 2.0  # ū along n1 (the normal, +z here) by 2 mm
-    fig = widget.result
-    assert isinstance(fig, go.Figure)
+    widget = displayed(w.binding_widget, verts, faces, triangle=0)
+    redraws(widget, 0, 1.0)  # η0 = 1: P at v0
+    redraws(widget, 1, 0.0)
+    _, fig = redraws(widget, 3, 2.0)  # ū along n1 (the normal, +z here) by 2 mm
     traces = {t.name: t for t in fig.data}
     np.testing.assert_allclose([traces["P (eq 11)"].x[0], traces["P (eq 11)"].y[0], traces["P (eq 11)"].z[0]], [0, 0, 0], atol=1e-7)
     u = traces["u = R ū + P (eq 15)"]
@@ -47,8 +46,22 @@ def test_lip_gaussians_follow_the_jaw():
         pytest.skip(f"bundled head model unavailable: {exc}")
     lips = torch.nonzero(flame.face_labels == label_id("lips")).squeeze(1)
     head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, triangles=lips)
-    widget = w.lip_gaussians_widget(flame, head)
-    closed = np.array(widget.result.data[1].y)
-    widget.children[0].value = 0.2  # open the jaw
-    opened = np.array(widget.result.data[1].y)
+    widget = displayed(w.lip_gaussians_widget, flame, head)
+    closed, opened = redraws(widget, 0, 0.2)  # open the jaw
+    closed, opened = np.array(closed.data[1].y), np.array(opened.data[1].y)
     assert opened.min() < closed.min() - 1e-3  # the lower lip moved down with the jaw
+
+
+def test_render_browser_draws_each_test_frame():
+    from talkinghead_edu.data.video_dataset import list_video_speakers, load_video_dataset
+    from talkinghead_edu.flame import load_head_model
+    from talkinghead_edu.gaussians.train import RendererConfig, RendererTrainer
+
+    video = load_video_dataset(list_video_speakers()[0], resolution=32)
+    trainer = RendererTrainer(video, load_head_model(), RendererConfig(seed=0))
+    widget = displayed(w.render_browser_widget, trainer, "test")
+    first, second = redraws(widget, 0, 1)
+    frames = [int(i) for i in video.splits["test"][:2]]
+    for figure, index in zip((first, second), frames):
+        assert figure.layout.annotations[0].text == f"frame {index}"
+        np.testing.assert_array_equal(np.asarray(figure.data[0].z), (255 * video.frame(index).clamp(0, 1).numpy()).astype(np.uint8))

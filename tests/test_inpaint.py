@@ -54,7 +54,7 @@ def test_training_learns_to_fill_border_holes():
 
     before = error()
     fixed_before = inpaint.hole_repair_error(net, originals, renders, alphas, masks, seed=5, max_radius=4)
-    losses = inpaint.train_inpainter(net, originals, renders, alphas, masks, inpaint.InpaintConfig(steps=80, batch_size=2, learning_rate=2e-3, hole_max_radius=4), progress=False)
+    losses = inpaint.train_inpainter(net, originals, renders, alphas, masks, inpaint.InpaintConfig(steps=80, batch_size=2, lr=2e-3, hole_max_radius=4), progress=False)
     after = error()
     assert len(losses) == 80
     assert inpaint.hole_repair_error(net, originals, renders, alphas, masks, seed=5, max_radius=4) < fixed_before

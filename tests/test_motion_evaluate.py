@@ -60,10 +60,10 @@ def test_mouth_probe_matches_full_head_landmarks():
     head = tiny_head()
     params = 0.3 * torch.randn(5, 12, generator=torch.Generator().manual_seed(2))
     from talkinghead_edu.motion.evaluate import MouthProbe
-    from talkinghead_edu.motion.sequence import params_to_flame_inputs
+    from talkinghead_edu.flame import FlameParams
 
     lips, mouth = MouthProbe(head)(params)
-    expression, pose = params_to_flame_inputs(params, head.n_expr)
-    full = head(expression=expression, pose=pose)
+    motion = FlameParams.from_motion_vector(params, n_expr=head.n_expr)
+    full = head(expression=motion.expression, pose=motion.pose)
     torch.testing.assert_close(lips, full.vertices[:, head.lip_vertex_ids], atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(mouth, full.landmarks[:, 48:68], atol=1e-6, rtol=1e-5)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import pytest
 from _motion_fixtures import synthetic_examples, tiny_head
 
-from talkinghead_edu.motion import TrainConfig
+from talkinghead_edu.motion import TranslatorConfig
 from talkinghead_edu.recipes import train_motion as experiment
 
 from _motion_fixtures import one_thread as _one_thread  # noqa: E402
@@ -25,7 +25,7 @@ def test_every_variant_trains_and_evaluates():
     from talkinghead_edu.motion import LipTrainConfig, train_lip_encoder
 
     lip_encoder, _ = train_lip_encoder(train, head, LipTrainConfig(steps=2, batch_size=2, crop_frames=10, hidden=8), progress=False)
-    base = TrainConfig(steps=2, batch_size=2, crop_frames=10, d_model=16, window=3)
+    base = TranslatorConfig(steps=2, batch_size=2, crop_frames=10, d_model=16, window=3)
     for name, (overrides, role) in experiment.VARIANTS.items():
         translator, history = experiment.train_variant(name, examples, head, base, lip_encoder, ("enc_a", "enc_b"), progress=False)
         assert (translator.identity is None) == (name == "no_identity")

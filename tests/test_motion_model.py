@@ -1,11 +1,12 @@
 """Tests of the identity embedding, fusion (eq 4), banded attention and the decoder's chunking."""
+import numpy as np
 import pytest
 import torch
 
 from talkinghead_edu.motion import (
-    BandedSelfAttention, FlameSequence, IdentityEmbedding, MotionDecoder, MotionTranslator, UnknownSpeakerError, fuse_identity,
+    BandedSelfAttention, IdentityEmbedding, MotionDecoder, MotionTranslator, UnknownSpeakerError, fuse_identity,
 )
-from talkinghead_edu.motion.sequence import params_to_flame_inputs
+from talkinghead_edu.flame import FlameParams
 
 from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
@@ -21,10 +22,10 @@ def _translator(**kwargs):
 def test_output_shapes_for_any_length(frames):
     translator = _translator()
     sequence = translator.predict(torch.randn(frames, 16), "b")
-    assert isinstance(sequence, FlameSequence)
+    assert isinstance(sequence, FlameParams)
     assert sequence.expression.shape == (frames, 5)
     assert sequence.jaw_pose.shape == (frames, 3) and sequence.neck_pose.shape == (frames, 3)
-    assert sequence.params.shape == (frames, 11) and sequence.flame_pose.shape == (frames, 15)
+    assert sequence.motion_vector.shape == (frames, 11) and sequence.pose.shape == (frames, 15)
 
 
 def test_translate_frame_count_from_audio_length():
@@ -99,23 +100,23 @@ def test_long_audio_uses_chunks_in_eval():
     translator = _translator()
     translator.max_full_frames = 50
     features = torch.randn(180, 16)
-    chunked = translator.predict(features, "a").params
+    chunked = translator.predict(features, "a").motion_vector
     translator.max_full_frames = 10_000
-    torch.testing.assert_close(chunked, translator.predict(features, "a").params, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(chunked, translator.predict(features, "a").motion_vector, atol=1e-5, rtol=1e-5)
 
 
 def test_speaker_styles_and_unknown_speaker():
     translator = _translator()
     features = torch.randn(10, 16)
-    a, b = translator.predict(features, "a").params, translator.predict(features, "b").params
+    a, b = translator.predict(features, "a").motion_vector, translator.predict(features, "b").motion_vector
     assert (a - b).abs().max() > 1e-4  # the embedding changes the motion
-    average = translator.predict(features, None).params
-    manual = translator.predict(features, identity_features=translator.identity.average()).params
+    average = translator.predict(features, None).motion_vector
+    manual = translator.predict(features, identity_features=translator.identity.average()).motion_vector
     torch.testing.assert_close(average, manual)
     with pytest.raises(UnknownSpeakerError, match="unknown speaker id 'zed'"):
         translator.predict(features, "zed")
     no_identity = _translator(use_identity=False)
-    torch.testing.assert_close(no_identity.predict(features, "a").params, no_identity.predict(features, "c").params)
+    torch.testing.assert_close(no_identity.predict(features, "a").motion_vector, no_identity.predict(features, "c").motion_vector)
     with pytest.raises(UnknownSpeakerError):
         no_identity.predict(features, "zed")
 
@@ -135,13 +136,18 @@ def test_normalization_round_trip():
 
 def test_sequence_layout():
     params = torch.arange(2 * 11, dtype=torch.float32).reshape(2, 11)
-    sequence = FlameSequence.from_params(params)
-    torch.testing.assert_close(sequence.params, params)
-    torch.testing.assert_close(sequence.flame_pose[:, 6:9], params[:, 5:8])  # jaw
-    torch.testing.assert_close(sequence.flame_pose[:, 3:6], params[:, 8:11])  # neck
-    expression, pose = params_to_flame_inputs(params[None], 5)
-    torch.testing.assert_close(pose, sequence.flame_pose)
-    with pytest.raises(ValueError, match="jaw_pose"):
-        FlameSequence(torch.zeros(3, 5), torch.zeros(2, 3), torch.zeros(3, 3))
+    sequence = FlameParams.from_motion_vector(params)
+    torch.testing.assert_close(sequence.motion_vector, params)
+    torch.testing.assert_close(sequence.pose[:, 6:9], params[:, 5:8])  # jaw: FLAME joint 2
+    torch.testing.assert_close(sequence.pose[:, 3:6], params[:, 8:11])  # neck: FLAME joint 1
+    torch.testing.assert_close(sequence.jaw_pose, params[:, 5:8])
+    assert torch.equal(sequence.global_pose, torch.zeros(2, 3)) and torch.equal(sequence.translation, torch.zeros(2, 3))
+    batched = FlameParams.from_motion_vector(params[None], n_expr=5)
+    torch.testing.assert_close(batched.pose, sequence.pose)
+    torch.testing.assert_close(FlameParams.from_motion_vector(params.numpy()).pose, sequence.pose.numpy())
+    with pytest.raises(ValueError, match="pose"):
+        FlameParams(torch.zeros(3, 5), torch.zeros(2, 15))
+    with pytest.raises(TypeError, match="NumPy arrays or all"):
+        FlameParams(torch.zeros(3, 5), np.zeros((3, 15), np.float32))
     with pytest.raises(ValueError, match="E \\+ 6"):
-        params_to_flame_inputs(params, 4)
+        FlameParams.from_motion_vector(params, n_expr=4)

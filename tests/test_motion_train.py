@@ -4,7 +4,7 @@ import torch
 from _motion_fixtures import synthetic_examples, tiny_head
 
 from talkinghead_edu.motion import (
-    LipTrainConfig, MotionExample, TrainConfig, load_translator, save_translator, train_lip_encoder, train_translator,
+    LipTrainConfig, MotionExample, TranslatorConfig, load_translator, save_translator, train_lip_encoder, train_translator,
 )
 from talkinghead_edu.motion.features import LogMelFrameFeatures
 from talkinghead_edu.motion.losses import reconstruction_loss
@@ -19,11 +19,11 @@ SMALL = dict(d_model=32, n_layers=2, n_heads=4, window=4, batch_size=4, crop_fra
 def test_tiny_overfit_reaches_near_zero_reconstruction():
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
-    config = TrainConfig(steps=300, lr=3e-3, lr_final_fraction=1.0, dropout=0.0, lambda_lat=0.0, **SMALL)
+    config = TranslatorConfig(steps=300, lr=3e-3, lr_final_fraction=1.0, dropout=0.0, lambda_lat=0.0, **SMALL)
     translator, history = train_translator(examples, head, config, progress=False)
     assert history[-1]["rec"] < 0.02 * history[0]["rec"]
     for example in examples:  # standardized parameter MSE on the training utterances
-        predicted = translator.normalize(translator.predict(example.features, example.speaker).params)
+        predicted = translator.normalize(translator.predict(example.features, example.speaker).motion_vector)
         error = reconstruction_loss(predicted[None], translator.normalize(example.params)[None]).item()
         assert error < 0.01, f"{example.id}: standardized MSE {error:.4f} after overfitting"
 
@@ -34,7 +34,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
 
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
-    config = TrainConfig(steps=8, checkpoint_every=4, **SMALL)  # dropout on: the RNG state must be restored too
+    config = TranslatorConfig(steps=8, checkpoint_every=4, **SMALL)  # dropout on: the RNG state must be restored too
     full, full_history = train_translator(examples, head, config, checkpoint_path=tmp_path / "full.safetensors", progress=False)
 
     real_sample = train_module._sample_crops
@@ -56,13 +56,13 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
     with pytest.raises(ValueError, match="different settings"):
-        train_translator(examples, head, TrainConfig(steps=8, lr=1e-4, **SMALL), checkpoint_path=tmp_path / "part.safetensors", progress=False)
+        train_translator(examples, head, TranslatorConfig(steps=8, lr=1e-4, **SMALL), checkpoint_path=tmp_path / "part.safetensors", progress=False)
 
 
 def test_cosine_learning_rate():
     from talkinghead_edu.motion.train import cosine_learning_rate
 
-    config = TrainConfig(steps=11, lr=1.0, lr_final_fraction=0.1)
+    config = TranslatorConfig(steps=11, lr=1.0, lr_final_fraction=0.1)
     assert cosine_learning_rate(0, config) == pytest.approx(1.0)
     assert cosine_learning_rate(5, config) == pytest.approx(0.55)
     assert cosine_learning_rate(10, config) == pytest.approx(0.1)
@@ -72,12 +72,12 @@ def test_checkpoint_round_trip(tmp_path):
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
     lip_encoder, _ = train_lip_encoder(examples, head, LipTrainConfig(steps=3, batch_size=2, crop_frames=10, hidden=8), progress=False)
-    translator, history = train_translator(examples, head, TrainConfig(steps=3, **SMALL), lip_encoder=lip_encoder, progress=False)
+    translator, history = train_translator(examples, head, TranslatorConfig(steps=3, **SMALL), lip_encoder=lip_encoder, progress=False)
     path = save_translator(tmp_path / "m.safetensors", translator, lip_encoder, history=history)
     loaded, loaded_lip = load_translator(path, attach_feature_extractor=False, with_lip_encoder=True)
     assert loaded.speakers == translator.speakers and loaded.config == translator.config
     features = examples[0].features
-    torch.testing.assert_close(loaded.predict(features, "spk_b").params, translator.predict(features, "spk_b").params)
+    torch.testing.assert_close(loaded.predict(features, "spk_b").motion_vector, translator.predict(features, "spk_b").motion_vector)
     lips = torch.randn(1, 5, lip_encoder.num_lip_vertices, 3) * 0.01
     torch.testing.assert_close(loaded_lip(lips), lip_encoder(lips))
     bad = tmp_path / "bad.safetensors"
@@ -92,7 +92,7 @@ def test_lat_term_trains_and_lip_encoder_learns():
     lip_encoder, lip_history = train_lip_encoder(examples, head, LipTrainConfig(steps=150, batch_size=4, crop_frames=20, hidden=32), progress=False)
     assert lip_history[-1] < 0.5 * lip_history[0]
     assert not any(p.requires_grad for p in lip_encoder.parameters())  # frozen for eq 7
-    _, history = train_translator(examples, head, TrainConfig(steps=5, lambda_lat=1.0, **SMALL), lip_encoder=lip_encoder, progress=False)
+    _, history = train_translator(examples, head, TranslatorConfig(steps=5, lambda_lat=1.0, **SMALL), lip_encoder=lip_encoder, progress=False)
     assert all(h["lat"] > 0 for h in history)
 
 
@@ -100,7 +100,7 @@ def test_bad_examples():
     with pytest.raises(ValueError, match="feature frames"):
         MotionExample("x", "s", torch.zeros(5, 3), torch.zeros(6, 12))
     with pytest.raises(ValueError, match="no training examples"):
-        train_translator([], tiny_head(), TrainConfig(steps=1))
+        train_translator([], tiny_head(), TranslatorConfig(steps=1))
     examples = synthetic_examples(per_speaker=1, frames=24)
     for example in examples:
         example.asr_features = None

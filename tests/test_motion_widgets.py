@@ -2,6 +2,7 @@
 import plotly.graph_objects as go
 import pytest
 import torch
+from _widget_display import displayed, drawn, redraws
 from _motion_fixtures import tiny_head
 
 from talkinghead_edu.teach.checks import CheckFailed
@@ -27,12 +28,11 @@ def _translator():
 def test_identity_slider_moves_between_speakers():
     translator = _translator()
     features = torch.randn(20, 8)
-    widget = identity_interpolation_widget(translator, features, "a", "b")
-    widget.children[0].value = 0.0
-    at_a = widget.result.data[2].y
-    torch.testing.assert_close(torch.tensor(at_a), torch.tensor(widget.result.data[0].y))  # α=0 is speaker a
-    widget.children[0].value = 1.0
-    torch.testing.assert_close(torch.tensor(widget.result.data[2].y), torch.tensor(widget.result.data[1].y))  # α=1 is speaker b
+    widget = displayed(identity_interpolation_widget, translator, features, "a", "b")
+    _, at_a = redraws(widget, 0, 0.0)
+    torch.testing.assert_close(torch.tensor(at_a.data[2].y), torch.tensor(at_a.data[0].y))  # α=0 is speaker a
+    _, at_b = redraws(widget, 0, 1.0)
+    torch.testing.assert_close(torch.tensor(at_b.data[2].y), torch.tensor(at_b.data[1].y))  # α=1 is speaker b
 
 
 def test_curves_attention_and_animation():
@@ -47,11 +47,12 @@ def test_curves_attention_and_animation():
     assert attention_figure(attention[0][0]).data[0].z.shape == (12, 12)
     animation = mesh_animation_figure(head, predicted, max_frames=5, stride=2)
     assert len(animation.frames) == 5
-    widget = utterance_animation_widget(translator, head, {"u1": features, "u2": torch.randn(7, 8)}, max_frames=3, stride=1)
-    widget.children[0].value = "u2"
-    widget.children[1].value = "b"
-    assert "u2 in the style of b" in widget.result.layout.title.text
-    assert len(widget.result.frames) == 3
+    widget = displayed(utterance_animation_widget, translator, head, {"u1": features, "u2": torch.randn(7, 8)}, max_frames=3, stride=1)
+    assert len(drawn(widget).frames) == 3
+    redraws(widget, 0, "u2")
+    _, figure = redraws(widget, 1, "b")
+    assert "u2 in the style of b" in figure.layout.title.text
+    assert len(figure.frames) == 3
 
 
 def test_checks_accept_library_and_reject_wrong():

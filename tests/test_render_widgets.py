@@ -1,7 +1,8 @@
-"""Notebook 06 widgets (headless: set slider values, read ``.result``) and self-checks."""
+"""Notebook 06 widgets (headless: set slider values, read the drawn figure) and self-checks."""
 import numpy as np
 import pytest
 import torch
+from _widget_display import displayed, redraws
 
 from talkinghead_edu.teach import checks
 from talkinghead_edu.teach.checks import CheckFailed
@@ -12,30 +13,26 @@ from talkinghead_edu.teach.widgets import render as widgets
 
 
 def test_ellipse_widget_follows_rotation():
-    widget = widgets.ellipse_widget()
-    box_before = widget.result.data[3].x
-    widget.children[2].value = 90.0  # rotate a 3:1 Gaussian by 90°: its screen box swaps width and height
-    box_after = widget.result.data[3].x
+    widget = displayed(widgets.ellipse_widget)
+    before, after = redraws(widget, 2, 90.0)  # rotate a 3:1 Gaussian by 90°: its screen box swaps width and height
+    box_before, box_after = before.data[3].x, after.data[3].x
     assert box_after[1] - box_after[0] < box_before[1] - box_before[0]
-    assert "Σ'" in widget.result.layout.title.text
+    assert "Σ'" in after.layout.title.text
 
 
 def test_compositing_widget_swaps_front_splat():
-    widget = widgets.compositing_widget()
-    assert widget.result.layout.title.text.startswith("red")
-    image_red_front = np.asarray(widget.result.data[0].z, dtype=float)
-    widget.children[0].value = 1.2  # red behind blue now
-    assert widget.result.layout.title.text.startswith("blue")
-    assert np.abs(np.asarray(widget.result.data[0].z, dtype=float) - image_red_front).max() > 20
+    widget = displayed(widgets.compositing_widget)
+    red_front, blue_front = redraws(widget, 0, 1.2)  # red behind blue now
+    assert red_front.layout.title.text.startswith("red") and blue_front.layout.title.text.startswith("blue")
+    assert np.abs(np.asarray(blue_front.data[0].z, dtype=float) - np.asarray(red_front.data[0].z, dtype=float)).max() > 20
 
 
 def test_orbit_widget_and_tiles_figure():
     gaussians = head_scene(2000, sh_degree=3, generator=torch.Generator().manual_seed(0))
-    widget = widgets.orbit_widget(gaussians, size=48)
-    front = np.asarray(widget.result.data[0].z, dtype=float)
-    widget.children[0].value = 90.0
-    assert "azimuth 90" in widget.result.layout.title.text
-    assert np.abs(np.asarray(widget.result.data[0].z, dtype=float) - front).mean() > 1
+    widget = displayed(widgets.orbit_widget, gaussians, size=48)
+    front, side = redraws(widget, 0, 90.0)
+    assert "azimuth 90" in side.layout.title.text
+    assert np.abs(np.asarray(side.data[0].z, dtype=float) - np.asarray(front.data[0].z, dtype=float)).mean() > 1
     figure = widgets.tiles_figure(gaussians, head_camera(64, 48))
     counts = np.asarray(figure.data[1].z)
     assert counts.shape == (3, 4) and counts.sum() > 2000

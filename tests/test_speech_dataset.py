@@ -72,7 +72,7 @@ def test_expression_and_jaw_follow_the_stored_head_map(ds):
         np.testing.assert_allclose(u.expression, reordered @ matrix, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(u.jaw_pose[:, 0], u.articulation[:, COLUMN["jaw_open"]] * jaw_max, rtol=1e-6)
         assert np.all(u.jaw_pose[:, 1:] == 0)
-        pose = u.flame_pose
+        pose = u.flame.pose
         assert pose.shape == (u.num_frames, 15)
         np.testing.assert_array_equal(pose[:, 3:6], u.neck_pose)
         np.testing.assert_array_equal(pose[:, 6:9], u.jaw_pose)
@@ -127,7 +127,7 @@ def test_bilabials_close_the_mouth_of_the_head(ds):
 
     def lip_gap(samples):
         expression = torch.from_numpy(np.stack([u.expression[f] for u, f in samples]))
-        pose = torch.from_numpy(np.stack([u.flame_pose[f] for u, f in samples]))
+        pose = torch.from_numpy(np.stack([u.flame.pose[f] for u, f in samples]))
         with torch.no_grad():
             landmarks = head(expression=expression, pose=pose).landmarks  # (B, 68, 3)
         return (landmarks[:, 62] - landmarks[:, 66]).norm(dim=-1).numpy()

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from talkinghead_edu.flame import FlameParams
 from talkinghead_edu.synth.mesh_render import project, world_to_camera
 from talkinghead_edu.data.video_dataset import (
     FACE_MASK_LABELS,
-    FlameParams,
     face_mask_from_labels,
     list_video_speakers,
     load_video_dataset,
@@ -169,14 +169,14 @@ def test_lower_resolution_scales_frames_labels_camera_and_landmarks():
 
 
 def test_flame_params_helpers():
-    params = FlameParams(np.ones(4, np.float32), np.ones((3, 5), np.float32), np.zeros((3, 15), np.float32), np.zeros((3, 3), np.float32))
+    params = FlameParams(expression=np.ones((3, 5), np.float32), pose=np.zeros((3, 15), np.float32), translation=np.zeros((3, 3), np.float32), shape=np.ones(4, np.float32))
     resized = params.resized(2, 7)
     assert resized.shape.shape == (2,) and resized.expression.shape == (3, 7)
     np.testing.assert_array_equal(resized.expression[:, 5:], 0)
     batch = params.tensors(np.array([0, 2]))
     assert batch["shape"].shape == (2, 4) and batch["expression"].shape == (2, 5) and batch["pose"].shape == (2, 15)
     with pytest.raises(ValueError, match="pose"):
-        FlameParams(np.ones(4), np.ones((3, 5)), np.zeros((2, 15)), np.zeros((3, 3)))
+        FlameParams(expression=np.ones((3, 5)), pose=np.zeros((2, 15)), translation=np.zeros((3, 3)), shape=np.ones(4))
 
 
 def test_unknown_speaker_names_the_available_ones():

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from _widget_display import displayed, drawn, redraws
 
 from talkinghead_edu.data.speech import ARTICULATION_NAMES, Phoneme
 from talkinghead_edu.data.video_dataset import list_video_speakers, load_video_dataset
@@ -60,17 +61,17 @@ def test_label_image_uses_the_shared_colours_and_outlines_the_mask():
     assert (outlined[1, 1] == 255).all() and (outlined[2, 2] == 0).all() and (outlined[0, 0] == 0).all()
 
 
-def test_video_scrubber_updates_the_frame(video):
-    scrubber = video_scrubber(video)
-    scrubber.children[0].value = 7
-    figure = scrubber.result
+def test_video_scrubber_draws_and_redraws_the_frame(video):
+    scrubber = displayed(video_scrubber, video)
+    first, figure = redraws(scrubber, 0, 7)
+    assert "frame 0" in first.layout.annotations[0].text
     assert "frame 7" in figure.layout.annotations[0].text
     np.testing.assert_array_equal(_decode(figure.data[0].source), video.frames[7])
     landmarks = figure.data[1]
     np.testing.assert_allclose(landmarks.x, video.landmarks2d[7, :, 0] - 0.5, rtol=1e-6)
     np.testing.assert_array_equal(_decode(figure.data[2].source), label_image(video.labels[7], video.face_mask[7]))
-    scrubber.children[1].value = False  # landmarks off
-    assert not any(isinstance(trace, go.Scatter) and trace.name == "68 landmarks" for trace in scrubber.result.data)
+    redraws(scrubber, 1, False)  # landmarks off
+    assert not any(isinstance(trace, go.Scatter) and trace.name == "68 landmarks" for trace in drawn(scrubber).data)
     with pytest.raises(IndexError):
         video_frame_figure(video, video.num_frames)
 

@@ -19,7 +19,8 @@ from .speech import (
                      load_head_motion_map,
 )
 from .speech_dataset import SpeechDataset, load_speech_dataset
-from .video_dataset import FlameParams, VideoDataset, list_video_speakers, load_video_dataset
+from ..flame.params import FlameParams
+from .video_dataset import VideoDataset, list_video_speakers, load_video_dataset
 
 __all__ = [
     "ARTICULATION_NAMES", "HeadMotionMap", "Phoneme", "SpeakerStyle", "SpeechDataset", "Utterance", "VoiceSpec",

@@ -47,7 +47,8 @@ import numpy as np
 
 from ..utils.io import atomic_save_npz, atomic_write_text
 from ..conventions import POSE_SLICES, SAMPLES_PER_FRAME
-from .video_dataset import FlameParams, VideoDataset, face_mask_from_labels
+from ..flame.params import FlameParams
+from .video_dataset import VideoDataset, face_mask_from_labels
 
 __all__ = ["load_byo_video", "export_byo", "BYOFormatError", "OPENGL_TO_OPENCV"]
 
@@ -167,8 +168,8 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
     if len(shapes) != 1 or len(exprs) != 1:
         raise BYOFormatError(f"every flame_param file must have the same number of shape and expr coefficients, got {shapes} and {exprs}")
     pose = np.concatenate([stack("rotation", 3), stack("neck_pose", 3), stack("jaw_pose", 3), stack("eyes_pose", 6)], axis=1)
-    tracked = FlameParams(np.mean([f["shape"] for f in flame], axis=0).astype(np.float32), stack("expr", exprs.pop()),
-                          pose, stack("translation", 3))
+    tracked = FlameParams(expression=stack("expr", exprs.pop()), pose=pose, translation=stack("translation", 3),
+                          shape=np.mean([f["shape"] for f in flame], axis=0).astype(np.float32))
 
     first = _read_image(frame_paths[0])
     height, width = int(transforms.get("h", first.shape[0])), int(transforms.get("w", first.shape[1]))

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..conventions import FPS, POSE_SIZE, POSE_SLICES, SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..flame.params import FlameParams
 from ..paths import ASSETS_DIR
 
 __all__ = ["ARTICULATION_NAMES", "LANGUAGE_VOICES", "VoiceSpec", "Phoneme", "SpeakerStyle", "Utterance", "HeadMotionMap",
@@ -153,12 +154,10 @@ class Utterance:
         return len(self.audio) / self.sample_rate
 
     @property
-    def flame_pose(self) -> np.ndarray:
-        """FLAME pose (T, 15): [global, neck, jaw, eye_left, eye_right] axis-angle; global and eyes zero."""
-        pose = np.zeros((self.num_frames, POSE_SIZE), dtype=np.float32)
-        pose[:, POSE_SLICES["neck"]] = self.neck_pose
-        pose[:, POSE_SLICES["jaw"]] = self.jaw_pose
-        return pose
+    def flame(self) -> FlameParams:
+        """The motion as :class:`FlameParams` (float32 NumPy; global rotation, eyes and translation zero)."""
+        vectors = np.concatenate([self.expression, self.jaw_pose, self.neck_pose], axis=1).astype(np.float32)
+        return FlameParams.from_motion_vector(vectors)
 
     def frame_phoneme_index(self) -> np.ndarray:
         """(T,) index into :attr:`phonemes` of the phone covering the centre of each frame."""

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..conventions import SAMPLES_PER_FRAME
+from ..flame.params import FlameParams
 from ..paths import dataset_root
 from ..semantics import LABEL_IDS
 
@@ -51,68 +52,6 @@ FACE_MASK_LABELS: tuple[str, ...] = ("skin", "lips", "teeth", "mouth_interior", 
 def face_mask_from_labels(labels: np.ndarray) -> np.ndarray:
     """The mask M of eq 19 from a label map: ``(..., H, W)`` uint8 -> bool, True on :data:`FACE_MASK_LABELS`."""
     return np.isin(labels, [LABEL_IDS[name] for name in FACE_MASK_LABELS])
-
-
-@dataclass
-class FlameParams:
-    """A FLAME parameter sequence (numpy float32).
-
-    Attributes:
-        shape: ``(S,)`` identity coefficients (constant over the video).
-        expression: ``(T, E)`` expression coefficients.
-        pose: ``(T, 15)`` axis-angle ``[global, neck, jaw, eye_left, eye_right]``.
-        translation: ``(T, 3)`` metres.
-    """
-
-    shape: np.ndarray
-    expression: np.ndarray
-    pose: np.ndarray
-    translation: np.ndarray
-
-    def __post_init__(self) -> None:
-        T = len(self.expression)
-        if self.shape.ndim != 1 or self.expression.ndim != 2:
-            raise ValueError(f"FlameParams: shape must be (S,) and expression (T, E), got {self.shape.shape} and {self.expression.shape}")
-        if self.pose.shape != (T, 15) or self.translation.shape != (T, 3):
-            raise ValueError(
-                f"FlameParams: expected pose ({T}, 15) and translation ({T}, 3) to match expression ({T}, E), "
-                f"got {self.pose.shape} and {self.translation.shape}"
-            )
-
-    @property
-    def num_frames(self) -> int:
-        return len(self.expression)
-
-    def resized(self, n_shape: int, n_expr: int) -> "FlameParams":
-        """Truncate or zero-pad the shape/expression coefficients to ``n_shape``/``n_expr`` columns."""
-
-        def fit(values: np.ndarray, n: int) -> np.ndarray:
-            out = np.zeros(values.shape[:-1] + (n,), dtype=np.float32)
-            k = min(n, values.shape[-1])
-            out[..., :k] = values[..., :k]
-            return out
-
-        return FlameParams(fit(self.shape, n_shape), fit(self.expression, n_expr), self.pose, self.translation)
-
-    def tensors(self, frames: np.ndarray | slice | None = None, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-        """Keyword arguments for the FLAME model (``head(**params.tensors(idx))``), batch = the chosen frames.
-
-        Returns ``shape (B, S)``, ``expression (B, E)``, ``pose (B, 15)``, ``translation (B, 3)``.
-        """
-        index = slice(None) if frames is None else frames
-        expression = torch.as_tensor(self.expression[index], dtype=torch.float32, device=device)
-        expression = expression.reshape(-1, self.expression.shape[1])
-        batch = expression.shape[0]
-        return {
-            "shape": torch.as_tensor(self.shape, dtype=torch.float32, device=device).expand(batch, -1).clone(),
-            "expression": expression,
-            "pose": torch.as_tensor(self.pose[index], dtype=torch.float32, device=device).reshape(batch, 15),
-            "translation": torch.as_tensor(self.translation[index], dtype=torch.float32, device=device).reshape(batch, 3),
-        }
-
-    @classmethod
-    def from_npz(cls, arrays) -> "FlameParams":
-        return cls(*(np.asarray(arrays[k], dtype=np.float32) for k in ("shape", "expression", "pose", "translation")))
 
 
 @dataclass

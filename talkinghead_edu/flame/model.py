@@ -34,7 +34,7 @@ from ..paths import ASSETS_DIR
 from ..semantics import label_id
 from .lbs import lbs
 
-__all__ = ["FlameModel", "FlameOutput", "FlameModelError", "load_head_model", "JOINT_NAMES", "DEFAULT_HEAD_PATH"]
+__all__ = ["FlameModel", "FlameOutput", "FlameModelError", "load_head_model", "DEFAULT_HEAD_PATH"]
 
 DEFAULT_HEAD_PATH = ASSETS_DIR / "procedural_head.npz"
 

@@ -38,13 +38,13 @@ from ..utils.io import load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
 from .model import GaussianHead, psi_from_flame
 
-__all__ = ["TrainConfig", "RendererTrainer"]
+__all__ = ["RendererConfig", "RendererTrainer"]
 
 _JAW = slice(6, 9)  # the jaw's axis-angle inside FLAME's (15,) pose vector
 
 
 @dataclass
-class TrainConfig:
+class RendererConfig:
     """Everything that defines a training run (stored in every checkpoint).
 
     Learning rates follow 3DGS's proportions; positions are in metres (a head is ~0.2 m).
@@ -82,7 +82,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "TrainConfig":
+    def from_dict(cls, values: dict) -> "RendererConfig":
         values = dict(values)
         values["losses"] = LossWeights(**values["losses"])
         values["density"] = DensityConfig(**values["density"])
@@ -95,17 +95,17 @@ class RendererTrainer:
     Args:
         video: the target speaker's video (frames, labels, face masks, cameras, tracked FLAME).
         flame: the FLAME-compatible head model (:func:`talkinghead_edu.flame.load_head_model`).
-        config: :class:`TrainConfig`.
+        config: :class:`RendererConfig`.
         device: where to train (``"cpu"``; on CUDA ``backend="auto"`` picks gsplat).
 
     Example:
-        >>> trainer = RendererTrainer(video, flame, TrainConfig(steps=500))
+        >>> trainer = RendererTrainer(video, flame, RendererConfig(steps=500))
         >>> trainer.train(checkpoint_path="head.safetensors")
         >>> trainer.evaluate("test")
     """
 
-    def __init__(self, video, flame, config: TrainConfig | None = None, device: str | torch.device = "cpu"):
-        self.config = config or TrainConfig()
+    def __init__(self, video, flame, config: RendererConfig | None = None, device: str | torch.device = "cpu"):
+        self.config = config or RendererConfig()
         self.device = torch.device(device)
         self.video = video
         self.flame = flame.to(self.device)
@@ -414,7 +414,7 @@ class RendererTrainer:
         for key, value in expected.items():
             if meta.get(key) != value:
                 raise ValueError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
-        trainer = cls(video, flame, TrainConfig.from_dict(meta["config"]), device=device)
+        trainer = cls(video, flame, RendererConfig.from_dict(meta["config"]), device=device)
         head = trainer.head
         for name in list(head.gaussian_params):
             head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].clone())

@@ -18,11 +18,10 @@ from .model import (
     UnknownSpeakerError,
     fuse_identity,
 )
-from .sequence import FlameSequence, parameter_size
 from .train import (
     LipTrainConfig,
     MotionExample,
-    TrainConfig,
+    TranslatorConfig,
     head_vertices,
     load_translator,
     prepare_examples,
@@ -32,9 +31,9 @@ from .train import (
 )
 
 __all__ = [
-    "BandedSelfAttention", "FlameSequence", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
-    "MotionDecoder", "MotionExample", "MotionTranslator", "TrainConfig", "UnknownSpeakerError", "fuse_identity",
+    "BandedSelfAttention", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
+    "MotionDecoder", "MotionExample", "MotionTranslator", "TranslatorConfig", "UnknownSpeakerError", "fuse_identity",
     "get_feature_extractor", "head_vertices", "latent_consistency_loss", "lip_reading_loss", "load_translator",
-    "parameter_size", "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
+    "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
     "train_lip_encoder", "train_translator",
 ]

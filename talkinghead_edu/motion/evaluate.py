@@ -20,7 +20,7 @@ import torch
 
 from ..eval.metrics import landmark_distance
 from .model import MotionTranslator
-from .sequence import FlameSequence
+from ..flame.params import FlameParams
 from .train import MotionExample
 from .vertex_subset import VertexSubsetHead
 
@@ -124,7 +124,7 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
         if speaker is None and unseen == "nearest" and translator.identity is not None:
             half = max(1, example.num_frames // 2)
             speaker = translator.nearest_speaker(example.features[:half], example.params[:half])
-        predicted = translator.predict(example.features, speaker).params
+        predicted = translator.predict(example.features, speaker).motion_vector
         truth = example.params
         (lips_pred, mouth_pred), (lips_true, mouth_true) = probe(predicted), probe(truth)
         scores.append(UtteranceScores(
@@ -132,8 +132,8 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
             lip_error_mm=_mean_distance_mm(lips_pred, lips_true),
             lip_lmd_mm=1000.0 * landmark_distance(mouth_pred, mouth_true).item() if probe.has_landmarks else float("nan"),
             jitter_pred_mm=_jitter_mm(lips_pred), jitter_true_mm=_jitter_mm(lips_true),
-            jaw_pred=jaw_amplitude(FlameSequence.from_params(predicted).jaw_pose),
-            jaw_true=jaw_amplitude(FlameSequence.from_params(truth).jaw_pose),
+            jaw_pred=jaw_amplitude(FlameParams.from_motion_vector(predicted).jaw_pose),
+            jaw_true=jaw_amplitude(FlameParams.from_motion_vector(truth).jaw_pose),
         ))
     return scores
 

@@ -16,7 +16,7 @@
   over the whole sequence: there are no seams at chunk borders.
 
 The decoder predicts standardized parameters; :class:`MotionTranslator` stores the
-training mean/std per parameter and returns FLAME units (:class:`FlameSequence`).
+training mean/std per parameter and returns FLAME units (:class:`~talkinghead_edu.flame.FlameParams`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..conventions import SAMPLES_PER_FRAME
-from .sequence import FlameSequence, parameter_size
+from ..flame.params import FlameParams, motion_vector_size
 
 __all__ = ["IdentityEmbedding", "fuse_identity", "BandedSelfAttention", "MotionDecoder", "MotionTranslator", "UnknownSpeakerError"]
 
@@ -242,9 +242,9 @@ class MotionTranslator(nn.Module):
             n_layers=n_layers, n_heads=n_heads, window=window, dropout=dropout,
         )
         self.identity = IdentityEmbedding(len(self.speakers), feature_dim) if use_identity else None
-        self.decoder = MotionDecoder(feature_dim, parameter_size(n_expr), d_model, n_layers, n_heads, window, dropout)
-        self.register_buffer("param_mean", torch.zeros(parameter_size(n_expr)))
-        self.register_buffer("param_std", torch.ones(parameter_size(n_expr)))
+        self.decoder = MotionDecoder(feature_dim, motion_vector_size(n_expr), d_model, n_layers, n_heads, window, dropout)
+        self.register_buffer("param_mean", torch.zeros(motion_vector_size(n_expr)))
+        self.register_buffer("param_std", torch.ones(motion_vector_size(n_expr)))
         self.feature_extractor: FeatureExtractor | None = None
 
     # ---- speakers -------------------------------------------------------------------
@@ -310,8 +310,8 @@ class MotionTranslator(nn.Module):
         return self.decoder(fused, chunk_frames=chunk, return_attention=return_attention)
 
     @torch.no_grad()
-    def predict(self, audio_features: torch.Tensor, speaker_id: str | None = None, identity_features: torch.Tensor | None = None) -> FlameSequence:
-        """Features ``(T, D)`` of one utterance -> :class:`FlameSequence` in FLAME units (eval mode)."""
+    def predict(self, audio_features: torch.Tensor, speaker_id: str | None = None, identity_features: torch.Tensor | None = None) -> FlameParams:
+        """Features ``(T, D)`` of one utterance -> :class:`~talkinghead_edu.flame.FlameParams` in FLAME units (eval mode)."""
         if audio_features.dim() != 2 or audio_features.shape[1] != self.config["feature_dim"]:
             raise ValueError(f"predict: expected features (T, {self.config['feature_dim']}), got {tuple(audio_features.shape)}")
         was_training = self.training
@@ -323,9 +323,9 @@ class MotionTranslator(nn.Module):
         identity = None if identity_features is None else identity_features.reshape(1, -1).to(device)
         standardized = self(audio_features[None].to(device), speaker_index=index, identity_features=identity)
         self.train(was_training)
-        return FlameSequence.from_params(self.denormalize(standardized[0]))
+        return FlameParams.from_motion_vector(self.denormalize(standardized[0]))
 
-    def translate(self, audio: torch.Tensor | np.ndarray, speaker_id: str | None, feature_extractor: FeatureExtractor | None = None) -> FlameSequence:
+    def translate(self, audio: torch.Tensor | np.ndarray, speaker_id: str | None, feature_extractor: FeatureExtractor | None = None) -> FlameParams:
         """Audio waveform -> speaker-styled FLAME sequence at 25 fps.
 
         Args:
@@ -337,7 +337,7 @@ class MotionTranslator(nn.Module):
                 to the translator (:func:`load_translator` attaches the encoder it was trained on).
 
         Returns:
-            :class:`FlameSequence` with ``T = ceil(L / 640)`` frames.
+            :class:`~talkinghead_edu.flame.FlameParams` with ``T = ceil(L / 640)`` frames.
         """
         extractor = feature_extractor or self.feature_extractor
         if extractor is None:
@@ -365,11 +365,11 @@ class MotionTranslator(nn.Module):
         """
         if self.identity is None:
             raise ValueError("nearest_speaker: this translator has no identity embedding")
-        if params.shape != (audio_features.shape[0], parameter_size(self.n_expr)):
-            raise ValueError(f"nearest_speaker: params must be ({audio_features.shape[0]}, {parameter_size(self.n_expr)}), got {tuple(params.shape)}")
+        if params.shape != (audio_features.shape[0], motion_vector_size(self.n_expr)):
+            raise ValueError(f"nearest_speaker: params must be ({audio_features.shape[0]}, {motion_vector_size(self.n_expr)}), got {tuple(params.shape)}")
         errors = []
         target = self.normalize(params.to(self.param_mean.device))
         for speaker in self.speakers:
-            predicted = self.normalize(self.predict(audio_features, speaker).params)
+            predicted = self.normalize(self.predict(audio_features, speaker).motion_vector)
             errors.append(((predicted - target) ** 2).mean().item())
         return self.speakers[int(np.argmin(errors))]

@@ -4,7 +4,7 @@ Pipeline::
 
     examples = prepare_examples(utterances, feature_extractor, asr_extractor)   # features once
     lip_encoder = train_lip_encoder(examples, head, LipTrainConfig())           # E_lip on ground truth
-    translator, history = train_translator(examples, head, TrainConfig(), lip_encoder,
+    translator, history = train_translator(examples, head, TranslatorConfig(), lip_encoder,
                                            checkpoint_path="motion.safetensors")  # resumable
 
 Batches are random crops of ``crop_frames`` frames from random training utterances (every
@@ -35,11 +35,11 @@ from .features import get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
 from .model import MotionTranslator
-from .sequence import params_to_flame_inputs
+from ..flame.params import FlameParams
 from .vertex_subset import VertexSubsetHead
 
 __all__ = [
-    "MotionExample", "prepare_examples", "TrainConfig", "LipTrainConfig", "train_lip_encoder",
+    "MotionExample", "prepare_examples", "TranslatorConfig", "LipTrainConfig", "train_lip_encoder",
     "train_translator", "save_translator", "load_translator", "head_vertices",
 ]
 
@@ -83,8 +83,8 @@ def prepare_examples(utterances: Sequence, feature_extractor: Callable, asr_extr
 
 def head_vertices(head, params: torch.Tensor) -> torch.Tensor:
     """FLAME vertices of a parameter sequence: ``(..., P)`` -> ``(..., V, 3)`` (zero identity shape)."""
-    expression, pose = params_to_flame_inputs(params, head.n_expr)
-    vertices = head(expression=expression, pose=pose).vertices
+    motion = FlameParams.from_motion_vector(params, n_expr=head.n_expr)
+    vertices = head(expression=motion.expression, pose=motion.pose).vertices
     return vertices.reshape(*params.shape[:-1], *vertices.shape[-2:])
 
 
@@ -101,7 +101,7 @@ class LipTrainConfig:
 
 
 @dataclass
-class TrainConfig:
+class TranslatorConfig:
     """Translator training. ``lambda_*`` are eq 5–7's weights (``lambda_lat`` is ignored without a lip encoder)."""
 
     steps: int = 600
@@ -123,15 +123,15 @@ class TrainConfig:
     checkpoint_every: int = 100
     seed: int = 0
 
-    def settings(self) -> dict:
+    def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def resumable_settings(self) -> dict:
         """Settings a checkpoint must share to be resumed (checkpoints may be written more or less often)."""
-        return {k: v for k, v in self.settings().items() if k != "checkpoint_every"}
+        return {k: v for k, v in self.to_dict().items() if k != "checkpoint_every"}
 
 
-def cosine_learning_rate(step: int, config: TrainConfig) -> float:
+def cosine_learning_rate(step: int, config: TranslatorConfig) -> float:
     """``lr · (f + (1 − f) · (1 + cos(π s / S)) / 2)``: from ``lr`` at step 0 to ``f · lr`` at the last step."""
     progress = step / max(1, config.steps - 1)
     return config.lr * (config.lr_final_fraction + (1 - config.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
@@ -177,7 +177,7 @@ def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainC
     return encoder, history
 
 
-def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: TrainConfig, history: list, step: int) -> tuple[dict, dict]:
+def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: TranslatorConfig, history: list, step: int) -> tuple[dict, dict]:
     """Tensors and metadata of a translator checkpoint (the model, and ``E_lip`` when given)."""
     tensors = {f"model.{k}": v for k, v in translator.state_dict().items()}
     if lip_encoder is not None:
@@ -185,7 +185,7 @@ def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: Trai
     meta = {
         "kind": "motion_translator", "step": step, "speakers": translator.speakers, "model_config": translator.config,
         "feature_encoder": translator.feature_encoder, "feature_fingerprint": translator.feature_fingerprint,
-        "train_config": config.settings(), "history": history,
+        "train_config": config.to_dict(), "history": history,
         "lip_encoder": None if lip_encoder is None else {"asr_dim": lip_encoder.asr_dim, "hidden": lip_encoder.hidden},
     }
     return tensors, meta
@@ -201,10 +201,10 @@ def _save_training_state(path, translator, lip_encoder, optimizer, generator, st
     save_checkpoint(path, tensors, meta)
 
 
-def save_translator(path: str | Path, translator: MotionTranslator, lip_encoder: LipReadingEncoder | None = None, config: TrainConfig | None = None, history: list | None = None) -> Path:
+def save_translator(path: str | Path, translator: MotionTranslator, lip_encoder: LipReadingEncoder | None = None, config: TranslatorConfig | None = None, history: list | None = None) -> Path:
     """Save a trained translator (and optionally its lip encoder) without optimizer state."""
     history = history or []
-    return save_checkpoint(path, *_checkpoint_contents(translator, lip_encoder, config or TrainConfig(), history, len(history)))
+    return save_checkpoint(path, *_checkpoint_contents(translator, lip_encoder, config or TranslatorConfig(), history, len(history)))
 
 
 def _translator_from_checkpoint(tensors: dict, meta: dict) -> MotionTranslator:
@@ -254,7 +254,7 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
 def train_translator(
     examples: Sequence[MotionExample],
     head,
-    config: TrainConfig = TrainConfig(),
+    config: TranslatorConfig = TranslatorConfig(),
     lip_encoder: LipReadingEncoder | None = None,
     checkpoint_path: str | Path | None = None,
     feature_encoder: str = "",
@@ -266,7 +266,7 @@ def train_translator(
     Args:
         examples: training utterances (all speakers; the speaker list is taken from them).
         head: FLAME head model for the vertex term of eq 5 and the lip vertices of eq 7.
-        config: steps, λ weights, model size (see :class:`TrainConfig`).
+        config: steps, λ weights, model size (see :class:`TranslatorConfig`).
         lip_encoder: frozen ``E_lip`` for eq 7; ``None`` (or ``lambda_lat=0``) drops ``L_lat``.
         checkpoint_path: written atomically every ``config.checkpoint_every`` steps and at the end;
             if it exists, training continues from it (its settings must match ``config``).
@@ -297,7 +297,7 @@ def train_translator(
         tensors, meta = load_checkpoint(checkpoint_path)
         stored = {k: v for k, v in meta.get("train_config", {}).items() if k != "checkpoint_every"}
         if stored != config.resumable_settings():
-            raise ValueError(f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TrainConfig")
+            raise ValueError(f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TranslatorConfig")
         if meta["speakers"] != speakers:
             raise ValueError(f"{checkpoint_path}: checkpoint speakers {meta['speakers']} differ from the training data's {speakers}")
         translator.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})

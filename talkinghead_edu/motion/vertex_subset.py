@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..flame.lbs import lbs
-from .sequence import params_to_flame_inputs
+from ..flame.params import FlameParams
 
 __all__ = ["VertexSubsetHead"]
 
@@ -51,6 +51,6 @@ class VertexSubsetHead:
         self.parents = head.parents
 
     def __call__(self, params: torch.Tensor) -> torch.Tensor:
-        expression, pose = params_to_flame_inputs(params, self.n_expr)
-        vertices, _ = lbs(expression, pose, self.v_template, self.shapedirs, self.posedirs, self.J_regressor, self.parents, self.lbs_weights)
+        motion = FlameParams.from_motion_vector(params, n_expr=self.n_expr)
+        vertices, _ = lbs(motion.expression, motion.pose, self.v_template, self.shapedirs, self.posedirs, self.J_regressor, self.parents, self.lbs_weights)
         return vertices[:, : self.count].reshape(*params.shape[:-1], self.count, 3)

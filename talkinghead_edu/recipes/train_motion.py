@@ -38,7 +38,7 @@ from ..motion.features import get_feature_extractor
 from ..motion.train import (
     LipTrainConfig,
     MotionExample,
-    TrainConfig,
+    TranslatorConfig,
     load_translator,
     prepare_examples,
     save_translator,
@@ -50,7 +50,7 @@ from ..utils.io import atomic_write_text
 
 __all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
 
-#: variant -> (TrainConfig overrides, feature extractor role: "content" = the decoupled encoder, "raw" = E_asr)
+#: variant -> (TranslatorConfig overrides, feature extractor role: "content" = the decoupled encoder, "raw" = E_asr)
 VARIANTS: dict[str, tuple[dict, str]] = {
     "full": ({}, "content"),
     "no_identity": ({"use_identity": False}, "content"),
@@ -96,7 +96,7 @@ def style_speakers(dataset, speakers: Sequence[str]) -> tuple[str, str]:
     return ranked[-1], ranked[0]
 
 
-def train_variant(name: str, examples: dict, head, base: TrainConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
+def train_variant(name: str, examples: dict, head, base: TranslatorConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
                   progress=True, fingerprints: tuple[str, str] = ("", "")):
     """Train one variant of :data:`VARIANTS` on ``examples[role]["train"]``."""
     overrides, role = VARIANTS[name]
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
     parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
                         help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
-    parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+    parser.add_argument("--seed", type=int, default=TranslatorConfig.seed,
                         help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")
     pair = style_speakers(dataset, sorted({e.speaker for e in examples["content"]["test"]}))
-    base = TrainConfig(steps=args.steps, seed=args.seed)
+    base = TranslatorConfig(steps=args.steps, seed=args.seed)
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")

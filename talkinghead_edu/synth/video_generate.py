@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,8 @@ from ..data.speech import (
     concatenate_utterances,
     load_head_motion_map,
 )
-from ..data.video_dataset import FlameParams, face_mask_from_labels
+from ..data.video_dataset import face_mask_from_labels
+from ..flame.params import FlameParams
 from ..flame import load_head_model
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
@@ -258,7 +259,7 @@ def simulate_tracking(true: FlameParams, shape_std: np.ndarray, rng: np.random.G
     translation = true.translation + rng.normal(size=(T, 3)) * 0.0004 + _slow_bias(rng, T, 3, np.full(3, 0.0015))
     shape = true.shape + rng.normal(size=true.shape.shape) * 0.1 * shape_std[: len(true.shape)]
     as32 = lambda a: np.asarray(a, dtype=np.float32)  # noqa: E731
-    return FlameParams(as32(shape), as32(expression), as32(pose), as32(translation))
+    return FlameParams(shape=as32(shape), expression=as32(expression), pose=as32(pose), translation=as32(translation))
 
 
 # --------------------------------------------------------------------------- frames
@@ -418,8 +419,7 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     T = track.num_frames
     shape_std = np.asarray(head_arrays["shape_std"], dtype=np.float64)
     shape = (rng.normal(size=head.n_shape) * spec.shape_scale * shape_std).astype(np.float32)
-    true = FlameParams(shape, track.expression.astype(np.float32), track.flame_pose.astype(np.float32),
-                       np.zeros((T, 3), np.float32))
+    true = replace(track.flame, shape=shape)
     tracked = simulate_tracking(true, shape_std, rng)
 
     with torch.no_grad():

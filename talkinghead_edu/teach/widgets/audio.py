@@ -1,7 +1,7 @@
 """Interactive figures for notebooks 01 (audio features) and 02 (contrastive decoupling).
 
-Every widget is ``ipywidgets.interactive`` around a pure function returning a plotly
-``go.Figure`` (tested headless: set ``.children[i].value``, read ``.result``).
+Every widget is a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure`: controls over a pure
+function returning a plotly ``go.Figure`` (tested headless: set ``.children[i].value``, read the view).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ...audio.features import SAMPLE_RATE, log_mel, mel_filter_bank
+from ._display import LiveFigure
 
 __all__ = [
     "spectrogram_figure",
@@ -60,7 +61,7 @@ def spectrogram_figure(utterance, n_mels: int = 80, hop_length: int = 160) -> go
     return fig
 
 
-def spectrogram_explorer(utterances: Sequence):
+def spectrogram_explorer(utterances: Sequence) -> LiveFigure:
     """Dropdown over utterances + sliders for ``n_mels`` and the hop -> :func:`spectrogram_figure`.
 
     Children: ``[0]`` utterance (value = index), ``[1]`` n_mels, ``[2]`` hop_length.
@@ -68,12 +69,11 @@ def spectrogram_explorer(utterances: Sequence):
     import ipywidgets as widgets
 
     options = [(f"{u.speaker} · {u.language} · {u.text[:40]}", i) for i, u in enumerate(utterances)]
-    return widgets.interactive(
-        lambda utterance, n_mels, hop_length: spectrogram_figure(utterances[utterance], n_mels, hop_length),
+    return LiveFigure(lambda utterance, n_mels, hop_length: spectrogram_figure(utterances[utterance], n_mels, hop_length), dict(
         utterance=widgets.Dropdown(options=options, value=0, description="utterance"),
-        n_mels=widgets.IntSlider(value=80, min=16, max=128, step=8, description="n_mels"),
-        hop_length=widgets.IntSlider(value=160, min=80, max=640, step=80, description="hop"),
-    )
+        n_mels=widgets.IntSlider(value=80, min=16, max=128, step=8, description="n_mels", continuous_update=False),
+        hop_length=widgets.IntSlider(value=160, min=80, max=640, step=80, description="hop", continuous_update=False),
+    ))
 
 
 def mel_filter_bank_figure(n_mels: int = 40, n_fft: int = 400) -> go.Figure:
@@ -106,14 +106,13 @@ def temperature_figure(similarities: Sequence[float], temperature: float = 0.1) 
     return fig
 
 
-def temperature_explorer(similarities: Sequence[float]):
+def temperature_explorer(similarities: Sequence[float]) -> LiveFigure:
     """A log-scale τ slider over :func:`temperature_figure`; child ``[0]`` is τ."""
     import ipywidgets as widgets
 
-    return widgets.interactive(
-        lambda temperature: temperature_figure(similarities, temperature),
+    return LiveFigure(lambda temperature: temperature_figure(similarities, temperature), dict(
         temperature=widgets.FloatLogSlider(value=0.1, base=10, min=-2.5, max=0.5, step=0.05, description="τ"),
-    )
+    ))
 
 
 def contrastive_set_figure(sample, sample_rate: int = SAMPLE_RATE) -> go.Figure:

@@ -2,8 +2,8 @@
 
 * :func:`head_figure` — one plotly 3D mesh (semantic or natural colours, landmarks);
 * :func:`flame_explorer_figure` — the pure update behind :func:`flame_explorer`;
-* :func:`flame_explorer` — ``ipywidgets.interactive`` with sliders for shape, expression,
-  an articulation, jaw, neck and eyes;
+* :func:`flame_explorer` — a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure` with sliders
+  for shape, expression, an articulation, jaw, neck and eyes;
 * :func:`mesh_grid` — several posed meshes side by side (e.g. random identities);
 * :func:`contact_sheet` — a grid of named expressions (neutral, jaw open, "oo", "ee",
   smile, blink, brows up) built from the head's articulations.
@@ -21,6 +21,7 @@ from plotly.subplots import make_subplots
 
 from ...flame.model import FlameModel, JOINT_NAMES
 from ...semantics import LABEL_COLORS, LABEL_IDS
+from ._display import LiveFigure
 
 __all__ = [
     "NATURAL_COLORS",
@@ -221,13 +222,16 @@ def flame_explorer_figure(
     return head_figure(head, out.vertices[0], out.landmarks[0] if show_landmarks else None, color_by=color_by)
 
 
-def flame_explorer(head: FlameModel):
+def flame_explorer(head: FlameModel) -> LiveFigure:
     """Sliders for shape, expression, an articulation, jaw, neck and eyes over a live 3D head.
 
+    Every slider redraws on release (``continuous_update=False``): posing and re-sending the
+    head takes a few tenths of a second.
+
     Returns:
-        ``ipywidgets.interactive`` whose ``.result`` is the current :class:`plotly.graph_objects.Figure`
-        (children: 6 component sliders, articulation dropdown, amount, jaw, neck ×2, eyes ×2,
-        colour dropdown, landmark checkbox, output).
+        a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure` (children: 6 component sliders,
+        articulation dropdown, amount, jaw, neck ×2, eyes ×2, colour dropdown, landmark
+        checkbox, then the figure).
     """
     import ipywidgets as widgets
 
@@ -252,10 +256,7 @@ def flame_explorer(head: FlameModel):
         show_landmarks=widgets.Checkbox(value=True, description="landmarks"),
     )
 
-    def update(**values):
-        return flame_explorer_figure(head, **values)
-
-    return widgets.interactive(update, **controls)
+    return LiveFigure(lambda **values: flame_explorer_figure(head, **values), controls)
 
 
 def contact_sheet_params(head: FlameModel, expressions: Mapping[str, Mapping[str, float]] = CONTACT_SHEET_EXPRESSIONS):

@@ -1,7 +1,7 @@
 """Figures and widgets for notebooks 05 (binding) and 07 (losses and training).
 
-Every widget is an ``ipywidgets.interactive`` around a pure ``*_figure`` function that
-returns a plotly ``go.Figure`` (tested headless).
+Every widget is a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure`: controls over a pure
+``*_figure`` function that returns a plotly ``go.Figure`` (tested headless).
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from ...conventions import SH_C0
 from ...gaussians import GaussianHead, triangle_frames
 from ...gaussians.binding import barycentric_origin
+from ._display import LiveFigure
 
 __all__ = [
     "triangle_frame_figure",
@@ -78,23 +79,22 @@ def triangle_frame_figure(vertices: torch.Tensor, faces: torch.Tensor, triangle:
     return _scene_layout(fig, f"triangle {triangle}: S = {1000 * scale:.2f} mm, η = ({eta_t[0]:.2f}, {eta_t[1]:.2f}, {eta_t[2]:.2f})", corners.mean(0), zoom * scale / 1.5)
 
 
-def binding_widget(vertices: torch.Tensor, faces: torch.Tensor, triangle: int):
+def binding_widget(vertices: torch.Tensor, faces: torch.Tensor, triangle: int) -> LiveFigure:
     """Sliders for ``η0, η1`` (``η2 = 1 − η0 − η1``) and ``ū`` (mm) -> :func:`triangle_frame_figure`."""
     import ipywidgets as widgets
 
-    def update(eta0=0.33, eta1=0.33, u_n0_mm=0.0, u_n1_mm=0.0, u_n2_mm=0.0):
+    def update(eta0, eta1, u_n0_mm, u_n1_mm, u_n2_mm):
         eta2 = max(1.0 - eta0 - eta1, 0.0)
         return triangle_frame_figure(vertices, faces, triangle, (eta0, eta1, eta2), (u_n0_mm / 1000, u_n1_mm / 1000, u_n2_mm / 1000))
 
     slider = dict(continuous_update=False)
-    return widgets.interactive(
-        update,
+    return LiveFigure(update, dict(
         eta0=widgets.FloatSlider(value=1 / 3, min=0.0, max=1.0, step=0.01, description="η0", **slider),
         eta1=widgets.FloatSlider(value=1 / 3, min=0.0, max=1.0, step=0.01, description="η1", **slider),
         u_n0_mm=widgets.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.1, description="ū·n0 mm", **slider),
         u_n1_mm=widgets.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.1, description="ū·n1 mm", **slider),
         u_n2_mm=widgets.FloatSlider(value=0.0, min=-5.0, max=5.0, step=0.1, description="ū·n2 mm", **slider),
-    )
+    ))
 
 
 def lip_gaussians_figure(flame, head: GaussianHead, jaw_rad: float = 0.0, articulation: str = "smile", amount: float = 0.0) -> go.Figure:
@@ -125,17 +125,16 @@ def lip_gaussians_figure(flame, head: GaussianHead, jaw_rad: float = 0.0, articu
     return _scene_layout(fig, f"jaw {jaw_rad:.2f} rad, {articulation} {amount:.2f}", center, radius)
 
 
-def lip_gaussians_widget(flame, head: GaussianHead):
+def lip_gaussians_widget(flame, head: GaussianHead) -> LiveFigure:
     """Sliders for the jaw and one articulation -> :func:`lip_gaussians_figure`."""
     import ipywidgets as widgets
 
     limit = flame.jaw_open_max_rad or 0.3
-    return widgets.interactive(
-        lambda jaw_rad=0.0, articulation="smile", amount=0.0: lip_gaussians_figure(flame, head, jaw_rad, articulation, amount),
+    return LiveFigure(lambda jaw_rad, articulation, amount: lip_gaussians_figure(flame, head, jaw_rad, articulation, amount), dict(
         jaw_rad=widgets.FloatSlider(value=0.0, min=0.0, max=float(limit), step=0.01, description="jaw (rad)", continuous_update=False),
         articulation=widgets.Dropdown(options=list(flame.articulation_names), value="smile" if "smile" in flame.articulation_names else flame.articulation_names[0], description="articulation"),
         amount=widgets.FloatSlider(value=0.0, min=-1.0, max=1.5, step=0.05, description="amount", continuous_update=False),
-    )
+    ))
 
 
 def image_row_figure(images: list, titles: list[str], height: int = 320) -> go.Figure:
@@ -166,17 +165,18 @@ def training_curves_figure(history: dict) -> go.Figure:
     return fig
 
 
-def render_browser_widget(trainer, split: str = "test"):
+def render_browser_widget(trainer, split: str = "test") -> LiveFigure:
     """A frame slider over a split: ground truth | pasted render | absolute error."""
     import ipywidgets as widgets
 
     frames = [int(i) for i in trainer.video.splits[split]]
 
-    def update(position=0):
+    def update(position):
         index = frames[position]
         with torch.no_grad():
             composite = trainer.render_frame(index)[3].clamp(0, 1)  # with the corrections where they exist
         truth = trainer.video.frame(index)
         return image_row_figure([truth, composite, (composite - truth).abs().mean(-1)], [f"frame {index}", "Gaussian head pasted (eq 19 input)", "|error|"])
 
-    return widgets.interactive(update, position=widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description=f"{split} frame", continuous_update=False))
+    return LiveFigure(update, dict(
+        position=widgets.IntSlider(value=0, min=0, max=len(frames) - 1, description=f"{split} frame", continuous_update=False)))

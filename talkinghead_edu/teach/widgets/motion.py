@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 import torch
 
 from ...motion.model import MotionTranslator
-from ...motion.sequence import FlameSequence, params_to_flame_inputs
+from ...flame.params import FlameParams
 from ...semantics import LABEL_COLORS, LABEL_IDS
+from ._display import LiveFigure
 
 __all__ = [
     "jaw_angle_deg", "lip_aperture_mm", "identity_interpolation_figure", "identity_interpolation_widget",
@@ -29,14 +30,14 @@ __all__ = [
 UPPER_INNER_LIP, LOWER_INNER_LIP = 62, 66  # iBUG-68 (0-based) inner-lip midpoints
 
 
-def jaw_angle_deg(sequence: FlameSequence) -> np.ndarray:
+def jaw_angle_deg(sequence: FlameParams) -> np.ndarray:
     """``(T,)`` jaw rotation angle in degrees (norm of the axis-angle)."""
     return np.degrees(sequence.jaw_pose.detach().cpu().norm(dim=-1).numpy())
 
 
-def lip_aperture_mm(head, sequence: FlameSequence) -> np.ndarray:
+def lip_aperture_mm(head, sequence: FlameParams) -> np.ndarray:
     """``(T,)`` distance between the inner-lip midpoint landmarks (mm) on the posed mesh."""
-    expression, pose = params_to_flame_inputs(sequence.params.detach(), head.n_expr)
+    expression, pose = sequence.expression.detach(), sequence.pose.detach()
     with torch.no_grad():
         landmarks = head(expression=expression.to(head.v_template.device), pose=pose.to(head.v_template.device)).landmarks
     return 1000.0 * (landmarks[:, UPPER_INNER_LIP] - landmarks[:, LOWER_INNER_LIP]).norm(dim=-1).cpu().numpy()
@@ -63,15 +64,15 @@ def identity_interpolation_figure(translator: MotionTranslator, features: torch.
     return figure
 
 
-def identity_interpolation_widget(translator: MotionTranslator, features: torch.Tensor, speaker_a: str, speaker_b: str):
-    """``ipywidgets.interactive`` with a slider ``alpha`` (children[0]); ``.result`` is the figure."""
+def identity_interpolation_widget(translator: MotionTranslator, features: torch.Tensor, speaker_a: str, speaker_b: str) -> LiveFigure:
+    """A :class:`~talkinghead_edu.teach.widgets._display.LiveFigure` with a slider ``alpha`` (children[0])."""
     import ipywidgets as widgets
 
-    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="α (a→b)")
-    return widgets.interactive(lambda alpha: identity_interpolation_figure(translator, features, speaker_a, speaker_b, alpha), alpha=slider)
+    slider = widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="α (a→b)", continuous_update=False)
+    return LiveFigure(lambda alpha: identity_interpolation_figure(translator, features, speaker_a, speaker_b, alpha), dict(alpha=slider))
 
 
-def motion_curves_figure(predicted: FlameSequence, truth: FlameSequence | None = None, head=None, title: str = "") -> go.Figure:
+def motion_curves_figure(predicted: FlameParams, truth: FlameParams | None = None, head=None, title: str = "") -> go.Figure:
     """Jaw angle (and, with ``head``, inner-lip aperture) over time, predicted vs ground truth."""
     from plotly.subplots import make_subplots
 
@@ -102,7 +103,7 @@ def attention_figure(weights: torch.Tensor, head_index: int = 0, title: str = ""
 _FACE_LABELS = ("skin", "lips", "teeth", "mouth_interior", "eyes", "eyebrows")
 
 
-def mesh_animation_figure(head, sequence: FlameSequence, max_frames: int = 40, stride: int = 1, title: str = "") -> go.Figure:
+def mesh_animation_figure(head, sequence: FlameParams, max_frames: int = 40, stride: int = 1, title: str = "") -> go.Figure:
     """The front of the head (face labels, centroid ``z > 0``) animated by ``sequence`` at 25/stride fps.
 
     Args:
@@ -121,7 +122,7 @@ def mesh_animation_figure(head, sequence: FlameSequence, max_frames: int = 40, s
     used, local_faces = np.unique(faces[keep], return_inverse=True)
     local_faces = local_faces.reshape(-1, 3)
     frame_ids = np.arange(0, sequence.num_frames, stride)[:max_frames]
-    expression, pose = params_to_flame_inputs(sequence.params.detach()[frame_ids], head.n_expr)
+    expression, pose = sequence.expression.detach()[frame_ids], sequence.pose.detach()[frame_ids]
     with torch.no_grad():
         vertices = head(expression=expression.to(head.v_template.device), pose=pose.to(head.v_template.device)).vertices[:, used].cpu().numpy()
     vertices = np.round(vertices, 5)
@@ -147,8 +148,8 @@ def mesh_animation_figure(head, sequence: FlameSequence, max_frames: int = 40, s
     return figure
 
 
-def utterance_animation_widget(translator: MotionTranslator, head, features_by_utterance: Mapping[str, torch.Tensor], max_frames: int = 40, stride: int = 2):
-    """Dropdowns ``utterance`` (children[0]) and ``speaker`` (children[1], the target style) -> animated mesh (``.result``)."""
+def utterance_animation_widget(translator: MotionTranslator, head, features_by_utterance: Mapping[str, torch.Tensor], max_frames: int = 40, stride: int = 2) -> LiveFigure:
+    """Dropdowns ``utterance`` (children[0]) and ``speaker`` (children[1], the target style) -> animated mesh."""
     import ipywidgets as widgets
 
     if not features_by_utterance:
@@ -160,4 +161,5 @@ def utterance_animation_widget(translator: MotionTranslator, head, features_by_u
         sequence = translator.predict(features_by_utterance[utterance], style)
         return mesh_animation_figure(head, sequence, max_frames=max_frames, stride=stride, title=f"{utterance} in the style of {speaker}")
 
-    return widgets.interactive(update, utterance=widgets.Dropdown(options=list(features_by_utterance)), speaker=widgets.Dropdown(options=speakers))
+    return LiveFigure(update, dict(utterance=widgets.Dropdown(options=list(features_by_utterance), description="utterance"),
+                                   speaker=widgets.Dropdown(options=speakers, description="style of")))

@@ -1,5 +1,6 @@
-"""Interactive views for notebook 06 (rasterization). Each widget is ``ipywidgets.interactive``
-over a pure function returning a plotly ``go.Figure`` (tested headless).
+"""Interactive views for notebook 06 (rasterization). Each widget is a
+:class:`~talkinghead_edu.teach.widgets._display.LiveFigure` over a pure function returning a plotly
+``go.Figure`` (tested headless).
 
 * :func:`ellipse_figure` / :func:`ellipse_widget` — one Gaussian, its rendered splat and its 1σ/3σ ellipses;
 * :func:`compositing_figure` / :func:`compositing_widget` — two overlapping splats, move their depths;
@@ -18,6 +19,7 @@ from plotly.subplots import make_subplots
 from ...render import Camera, Gaussians, project_gaussians, render
 from ...render.projection import TILE_SIZE
 from ...render.reference import bin_gaussians
+from ._display import LiveFigure
 
 __all__ = ["ellipse_figure", "ellipse_widget", "compositing_figure", "compositing_widget", "tiles_figure",
            "orbit_figure", "orbit_widget", "image_trace"]
@@ -74,16 +76,16 @@ def ellipse_figure(scale_x: float = 0.03, scale_y: float = 0.01, angle_deg: floa
     return fig
 
 
-def ellipse_widget():
+def ellipse_widget() -> LiveFigure:
     """Sliders for the scales, in-plane rotation and opacity of one Gaussian → :func:`ellipse_figure`."""
     import ipywidgets as w
 
-    return w.interactive(ellipse_figure,
-                         scale_x=w.FloatLogSlider(value=0.03, base=10, min=-3, max=-1, description="scale x (m)"),
-                         scale_y=w.FloatLogSlider(value=0.01, base=10, min=-3, max=-1, description="scale y (m)"),
-                         angle_deg=w.FloatSlider(value=30, min=-90, max=90, step=5, description="rotation °"),
-                         opacity=w.FloatSlider(value=0.8, min=0.01, max=0.99, step=0.01, description="opacity"),
-                         backend=w.fixed("reference"))
+    return LiveFigure(ellipse_figure, dict(
+        scale_x=w.FloatLogSlider(value=0.03, base=10, min=-3, max=-1, description="scale x (m)"),
+        scale_y=w.FloatLogSlider(value=0.01, base=10, min=-3, max=-1, description="scale y (m)"),
+        angle_deg=w.FloatSlider(value=30, min=-90, max=90, step=5, description="rotation °"),
+        opacity=w.FloatSlider(value=0.8, min=0.01, max=0.99, step=0.01, description="opacity"),
+    ))
 
 
 def compositing_figure(red_depth: float = 0.9, blue_depth: float = 1.1, opacity: float = 0.7,
@@ -102,15 +104,15 @@ def compositing_figure(red_depth: float = 0.9, blue_depth: float = 1.1, opacity:
     return fig
 
 
-def compositing_widget():
+def compositing_widget() -> LiveFigure:
     """Depth sliders for two splats → :func:`compositing_figure` (swap them and watch the overlap change)."""
     import ipywidgets as w
 
-    return w.interactive(compositing_figure,
-                         red_depth=w.FloatSlider(value=0.9, min=0.8, max=1.2, step=0.01, description="red depth"),
-                         blue_depth=w.FloatSlider(value=1.1, min=0.8, max=1.2, step=0.01, description="blue depth"),
-                         opacity=w.FloatSlider(value=0.7, min=0.05, max=0.99, step=0.01, description="opacity"),
-                         backend=w.fixed("reference"))
+    return LiveFigure(compositing_figure, dict(
+        red_depth=w.FloatSlider(value=0.9, min=0.8, max=1.2, step=0.01, description="red depth"),
+        blue_depth=w.FloatSlider(value=1.1, min=0.8, max=1.2, step=0.01, description="blue depth"),
+        opacity=w.FloatSlider(value=0.7, min=0.05, max=0.99, step=0.01, description="opacity"),
+    ))
 
 
 def tiles_figure(gaussians: Gaussians, camera: Camera, backend: str = "fast") -> go.Figure:
@@ -149,11 +151,11 @@ def orbit_figure(gaussians: Gaussians, azimuth_deg: float = 0.0, elevation_deg: 
     return fig
 
 
-def orbit_widget(gaussians: Gaussians, size: int = 128, backend: str = "fast"):
+def orbit_widget(gaussians: Gaussians, size: int = 128, backend: str = "fast") -> LiveFigure:
     """Azimuth/elevation sliders → :func:`orbit_figure`."""
     import ipywidgets as w
 
-    return w.interactive(orbit_figure, gaussians=w.fixed(gaussians),
-                         azimuth_deg=w.FloatSlider(value=0, min=-180, max=180, step=5, description="azimuth °"),
-                         elevation_deg=w.FloatSlider(value=0, min=-60, max=60, step=5, description="elevation °"),
-                         size=w.fixed(size), backend=w.fixed(backend))
+    return LiveFigure(lambda azimuth_deg, elevation_deg: orbit_figure(gaussians, azimuth_deg, elevation_deg, size, backend), dict(
+        azimuth_deg=w.FloatSlider(value=0, min=-180, max=180, step=5, description="azimuth °"),
+        elevation_deg=w.FloatSlider(value=0, min=-60, max=60, step=5, description="elevation °"),
+    ))

@@ -1,7 +1,7 @@
 """Figures and widgets of the tour notebook (``notebooks/00_tour.ipynb``).
 
-Every widget is a thin ``ipywidgets`` wrapper around a pure function that returns a
-plotly ``go.Figure``; the pure functions are what the tests call.
+Every widget is a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure`: controls over a pure
+function that returns a plotly ``go.Figure`` (the tests call both).
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ...semantics import LABEL_COLORS, LABEL_NAMES
+from ._display import LiveFigure
 
 __all__ = [
     "pipeline_diagram",
@@ -147,25 +148,20 @@ def video_frame_figure(video, index: int, show_landmarks: bool = True) -> go.Fig
     return figure
 
 
-def video_scrubber(video, start: int = 0):
-    """A frame slider over the video, showing :func:`video_frame_figure`.
+def video_scrubber(video, start: int = 0) -> LiveFigure:
+    """A frame slider and a landmarks checkbox over :func:`video_frame_figure`.
 
     Returns:
-        ``ipywidgets.interactive``; ``.children[0]`` is the frame slider, ``.children[1]`` the
-        landmarks checkbox, ``.result`` the current figure.
+        a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure`; ``.children[0]`` is the frame
+        slider, ``.children[1]`` the landmarks checkbox, ``.view`` the figure.
     """
     import ipywidgets as widgets
 
-    slider = widgets.IntSlider(value=start, min=0, max=video.num_frames - 1, step=1, description="frame",
-                               continuous_update=False)
-    checkbox = widgets.Checkbox(value=True, description="landmarks")
-
-    def update(frame: int, landmarks: bool):
-        figure = video_frame_figure(video, frame, landmarks)
-        figure.show()
-        return figure
-
-    return widgets.interactive(update, frame=slider, landmarks=checkbox)
+    return LiveFigure(lambda frame, landmarks: video_frame_figure(video, frame, landmarks), dict(
+        frame=widgets.IntSlider(value=start, min=0, max=video.num_frames - 1, step=1, description="frame",
+                                continuous_update=False),
+        landmarks=widgets.Checkbox(value=True, description="landmarks"),
+    ))
 
 
 def style_comparison_figure(utterances, articulation_names=None, columns=("jaw_open", "lip_round", "smile")) -> go.Figure:

@@ -1,0 +1,350 @@
+"""Every widget of the notebooks draws and redraws in a real JupyterLab, in Chromium.
+
+What a student does, automated: JupyterLab is started on a free port of 127.0.0.1 with a token
+and a temporary root folder holding copies of the notebooks with their smoke parameters injected
+(so autosave never writes into ``notebooks/``); Debian's Chromium (``/usr/bin/chromium``, driven
+by playwright; no browser is downloaded) opens each notebook, runs all cells and waits for the
+kernel to be idle. Then, for every widget (a displayed widget with a slider or a dropdown):
+
+* its output holds a rendered figure (a ``.js-plotly-plot`` with data, or an image);
+* its first slider is dragged with the mouse (a widget without a slider gets the next option of
+  its first dropdown) and the figure's *data* must change (plotly's ``el.data`` or the image
+  source; a screenshot alone would change with the slider);
+* no cell has an error output and the page shows no "Error displaying widget" and no
+  "Loading widget..." that stays.
+
+A screenshot of each widget after its change is saved to a temporary folder; the paths and the
+update latencies (mouse release -> new figure data in the page) are printed (``pytest -s``).
+Skipped, with the reason, only when Chromium or playwright is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from papermill.iorw import load_notebook_node
+from papermill.parameterize import parameterize_notebook
+
+CHROMIUM = Path("/usr/bin/chromium")
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+# Interactive widgets each notebook shows (update when a notebook gains or loses one).
+EXPECTED_WIDGETS = {
+    "00_tour.ipynb": 1,
+    "01_audio_features.ipynb": 1,
+    "02_contrastive_decoupling.ipynb": 1,
+    "03_flame_deformation.ipynb": 1,
+    "04_motion_translator.ipynb": 2,
+    "05_gaussian_binding.ipynb": 2,
+    "06_rasterization.ipynb": 3,
+    "07_losses_and_training.ipynb": 1,
+}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# JupyterLab user settings for the test: no autosave, every cell kept in the DOM, no news/update checks.
+LAB_SETTINGS = {
+    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+}
+WIDGET_OUTPUT = ".jp-OutputArea-output:has(> .jupyter-widgets)"  # a displayed widget's root view
+CONTROLS = ".widget-slider, .widget-dropdown"
+
+# The notebook's state in the page: kernel status and, per code cell, whether it ran and its error outputs.
+_NOTEBOOK_STATE = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+    const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+    return {kernel: kernel ? kernel.status : 'none',
+            pending: cells.filter(c => c.model.executionCount === null).length,
+            errors: cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
+                                                    .map(o => `${o.ename}: ${o.evalue}`))};
+}"""
+# A digest of what a widget's figure shows: plotly's trace data, or the image sources.
+_FIGURE_DIGEST = """(output) => {
+    const plot = output.querySelector('.js-plotly-plot');
+    let text;
+    if (plot && plot.data && plot.data.length) {
+        text = JSON.stringify(plot.data, (key, value) => ArrayBuffer.isView(value) ? Array.from(value) : value);
+    } else {
+        const images = [...output.querySelectorAll('img')].map(img => img.src);
+        const canvases = [...output.querySelectorAll('canvas')]
+            .map(c => c.width > 0 && c.height > 0 ? c.toDataURL() : '');
+        text = images.concat(canvases).join('|');
+    }
+    if (!text) return null;
+    let hash = 0;
+    for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
+    return `${text.length}:${hash}`;
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _smoke_copies(root: Path) -> list[Path]:
+    """Copies of the notebooks with widgets, their smoke parameters injected (not executed)."""
+    copies = []
+    for name in EXPECTED_WIDGETS:
+        notebook = load_notebook_node(str(NOTEBOOK_DIR / name))
+        smoke = notebook.metadata.get("talkinghead_edu", {}).get("smoke_parameters", {})
+        notebook = parameterize_notebook(notebook, smoke, report_mode=False)
+        nbformat.write(notebook, root / name)
+        copies.append(root / name)
+    return copies
+
+
+def _start_lab(root: Path, home: Path) -> tuple[subprocess.Popen, str, str]:
+    """JupyterLab serving ``root`` with its own settings/runtime folders; returns (process, base URL, token)."""
+    settings = home / "lab-settings"
+    for relative, values in LAB_SETTINGS.items():
+        path = settings / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(NOTEBOOK_DIR.parent), os.environ.get("PYTHONPATH")])),
+    )
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(home / "jupyterlab.log", "w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.extension_manager=readonly",
+            "--ServerApp.terminals_enabled=False",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {process.returncode}; see {home / 'jupyterlab.log'}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                return process, base, token
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"JupyterLab did not answer on {base} within 120 s; see {home / 'jupyterlab.log'}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop a process we started, and its process group (the kernels), by PID."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+def _leftover_pids(marker: str) -> list[int]:
+    """PIDs of processes whose command line contains ``marker`` (our unique profile folder)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def _drag_first_control(page, output) -> str:
+    """Drag the widget's first slider with the mouse (else pick the next option of its first dropdown).
+
+    Returns the moved control's label."""
+    sliders = output.locator(".widget-slider")
+    if sliders.count():
+        slider = sliders.first
+        handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-target").first
+        handle.scroll_into_view_if_needed()
+        hbox, tbox = handle.bounding_box(), track.bounding_box()
+        x0, y = hbox["x"] + hbox["width"] / 2, hbox["y"] + hbox["height"] / 2
+        x1 = (
+            x0 + 0.3 * tbox["width"]
+            if x0 + 0.3 * tbox["width"] < tbox["x"] + tbox["width"]
+            else x0 - 0.3 * tbox["width"]
+        )
+        page.mouse.move(x0, y)
+        page.mouse.down()
+        page.mouse.move(x1, y, steps=8)
+        page.mouse.up()
+        return slider.locator(".widget-label").first.inner_text()
+    select = output.locator(".widget-dropdown select").first
+    select.scroll_into_view_if_needed()
+    options = select.locator("option").all_inner_texts()
+    current = select.evaluate("s => s.selectedIndex")
+    select.select_option(index=(current + 1) % len(options))
+    return output.locator(".widget-dropdown .widget-label").first.inner_text()
+
+
+def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
+    """Figure drawn, first control moved, figure data changed.
+
+    Returns (notebook, index, control, latency s, screenshot)."""
+    handle = output.element_handle()
+    output.scroll_into_view_if_needed()
+    page.wait_for_function(f"(o) => ({_FIGURE_DIGEST})(o) !== null", arg=handle, timeout=60_000)
+    before = page.evaluate(_FIGURE_DIGEST, handle)
+    moved = _drag_first_control(page, output)
+    released = time.perf_counter()
+    page.wait_for_function(
+        f"([o, before]) => {{ const d = ({_FIGURE_DIGEST})(o); return d !== null && d !== before; }}",
+        arg=[handle, before],
+        timeout=60_000,
+        polling=50,
+    )
+    latency = time.perf_counter() - released
+    page.wait_for_timeout(300)  # let plotly finish painting before the screenshot
+    assert "Traceback" not in output.inner_text(), f"{name} widget {index}: traceback in its output"
+    shot = shots / f"{Path(name).stem}_widget{index}.png"
+    output.screenshot(path=str(shot))
+    return name, index, moved.strip(), latency, shot
+
+
+def _check_notebook(page, base: str, token: str, name: str, shots: Path, report: list) -> None:
+    page.goto(
+        f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}"
+    )  # a fresh workspace: only this notebook
+    page.wait_for_function(
+        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget "
+        "&& window.jupyterapp.shell.currentWidget.sessionContext",
+        timeout=120_000,
+    )
+    page.wait_for_function(
+        "async () => { await window.jupyterapp.shell.currentWidget.sessionContext.ready; "
+        "const s = window.jupyterapp.shell.currentWidget.sessionContext.session; "
+        "return s && s.kernel && s.kernel.status === 'idle'; }",
+        timeout=120_000,
+        polling=500,
+    )
+    started = time.perf_counter()
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    timeout_s = (
+        json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300) * 3
+    )
+    page.wait_for_function(
+        f"() => {{ const s = ({_NOTEBOOK_STATE})(); "
+        "return (s.pending === 0 && s.kernel === 'idle') || s.errors.length; }",
+        timeout=timeout_s * 1000,
+        polling=1000,
+    )
+    state = page.evaluate(_NOTEBOOK_STATE)
+    assert not state["errors"], f"{name}: cells failed: {state['errors']}"
+    run_s = time.perf_counter() - started
+    outputs = page.locator(WIDGET_OUTPUT).filter(has=page.locator(CONTROLS))
+    page.wait_for_function("() => !document.body.innerText.includes('Loading widget')", timeout=60_000)
+    body = page.locator("body").inner_text()
+    assert "Error displaying widget" not in body, f"{name}: 'Error displaying widget' in the page"
+    assert outputs.count() == EXPECTED_WIDGETS[name], (
+        f"{name}: {outputs.count()} widgets shown, expected {EXPECTED_WIDGETS[name]}"
+    )
+    for index in range(outputs.count()):
+        output = outputs.nth(index)
+        try:
+            report.append(_check_widget(page, output, name, index, shots))
+        except Exception:
+            output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_FAILED.png"))
+            raise
+    report.append((name, "run all", "", run_s, None))
+
+
+@pytest.fixture(scope="module")
+def browser_lab(tmp_path_factory):
+    """(page factory, base URL, token, screenshot folder): JupyterLab on smoke copies and a Chromium context."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is missing (pip install playwright; it is in the 'test' extra)")
+    root, home = tmp_path_factory.mktemp("notebooks"), tmp_path_factory.mktemp("home")
+    shots = Path(tempfile.mkdtemp(prefix="talkinghead_edu_widgets_"))
+    _smoke_copies(root)
+    profile = home / "chromium-profile"
+    originals = {path.name: path.stat().st_mtime_ns for path in NOTEBOOK_DIR.iterdir()}
+    lab, base, token = _start_lab(root, home)
+    try:
+        with sync_playwright() as playwright:
+            context = playwright.chromium.launch_persistent_context(
+                str(profile),
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1400, "height": 1000},
+            )
+            try:
+                yield context, base, token, shots
+            finally:
+                context.close()
+    finally:
+        _stop(lab)
+        for pid in _leftover_pids(str(profile)):
+            os.kill(pid, signal.SIGKILL)
+    assert {path.name: path.stat().st_mtime_ns for path in NOTEBOOK_DIR.iterdir()} == originals, (
+        "notebooks/ was written to"
+    )
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", list(EXPECTED_WIDGETS))
+def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
+    context, base, token, shots = browser_lab
+    page = context.new_page()
+    report: list = []
+    try:
+        _check_notebook(page, base, token, name, shots, report)
+    finally:
+        page.evaluate(
+            "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.sessionContext.shutdown(); }"
+        )
+        page.close()  # without the "leave the page?" prompt of the unsaved notebook
+    for notebook, index, moved, seconds, shot in report:
+        print(
+            f"\n{notebook} run all: {seconds:.1f} s"
+            if shot is None
+            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] redrawn {seconds:.2f} s after the release; "
+            f"screenshot {shot}",
+            end="",
+        )
