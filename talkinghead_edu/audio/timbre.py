@@ -40,7 +40,7 @@ from typing import Callable, Sequence
 import librosa
 import numpy as np
 import parselmouth
-from parselmouth.praat import call
+from parselmouth import praat  # praat.call looked up at call time (tests replace it)
 
 from .features import SAMPLE_RATE
 
@@ -103,9 +103,9 @@ def change_gender(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", parselmouth.PraatWarning)  # "no voiced segments" on pauses
         try:
-            converted = call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, new_pitch_median, pitch_range_factor, 1.0)
+            converted = praat.call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, new_pitch_median, pitch_range_factor, 1.0)
         except parselmouth.PraatError:  # too few voiced frames for a pitch median (short, mostly unvoiced clips)
-            converted = call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, 0.0, 1.0, 1.0)
+            converted = praat.call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, 0.0, 1.0, 1.0)
     return _fit_length(converted.values[0], wave.shape[0])
 
 
@@ -225,15 +225,15 @@ def warp_to_timing(waveform, source_boundaries_s, target_boundaries_s, length: i
     if length <= 0:
         raise ValueError(f"length must be > 0 samples, got {length}")
     sound = parselmouth.Sound(wave, sampling_frequency=sample_rate)
-    manipulation = call(sound, "To Manipulation", 0.01, 60.0, 600.0)
-    tier = call("Create DurationTier", "phone durations", 0.0, sound.duration)
+    manipulation = praat.call(sound, "To Manipulation", 0.01, 60.0, 600.0)
+    tier = praat.call("Create DurationTier", "phone durations", 0.0, sound.duration)
     edge = 1e-4  # two points per phone, just inside its edges: the ratio is constant within the phone
     for start, end, target_duration in zip(source[:-1], source[1:], np.diff(target)):
         if end - start > 2 * edge:
             ratio = float(np.clip(target_duration / (end - start), 1.0 / max_ratio, max_ratio))
-            call(tier, "Add point", start + edge, ratio)
-            call(tier, "Add point", end - edge, ratio)
-    call([manipulation, tier], "Replace duration tier")
+            praat.call(tier, "Add point", start + edge, ratio)
+            praat.call(tier, "Add point", end - edge, ratio)
+    praat.call([manipulation, tier], "Replace duration tier")
     # PSOLA draws from Praat's own random generator; a fixed seed makes the warp a function of its inputs
     parselmouth.praat.run("random_initializeWithSeedUnsafelyButPredictably (0)")
-    return _fit_length(call(manipulation, "Get resynthesis (overlap-add)").values[0], length)
+    return _fit_length(praat.call(manipulation, "Get resynthesis (overlap-add)").values[0], length)
