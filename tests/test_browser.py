@@ -190,10 +190,10 @@ def _leftover_pids(marker: str) -> list[int]:
     return pids
 
 
-def _drag_first_control(page, output) -> str:
+def _drag_first_control(page, output) -> tuple[str, float]:
     """Drag the widget's first slider with the mouse (else pick the next option of its first dropdown).
 
-    Returns the moved control's label."""
+    Returns (the moved control's label, time.perf_counter() at the mouse release or the selection)."""
     sliders = output.locator(".widget-slider")
     if sliders.count():
         slider = sliders.first
@@ -206,17 +206,35 @@ def _drag_first_control(page, output) -> str:
             if x0 + 0.3 * tbox["width"] < tbox["x"] + tbox["width"]
             else x0 - 0.3 * tbox["width"]
         )
+        label = slider.locator(".widget-label").first.inner_text()
         page.mouse.move(x0, y)
         page.mouse.down()
         page.mouse.move(x1, y, steps=8)
         page.mouse.up()
-        return slider.locator(".widget-label").first.inner_text()
+        return label, time.perf_counter()
     select = output.locator(".widget-dropdown select").first
     select.scroll_into_view_if_needed()
     options = select.locator("option").all_inner_texts()
     current = select.evaluate("s => s.selectedIndex")
+    label = output.locator(".widget-dropdown .widget-label").first.inner_text()
     select.select_option(index=(current + 1) % len(options))
-    return output.locator(".widget-dropdown .widget-label").first.inner_text()
+    return label, time.perf_counter()
+
+
+def _settled_change(page, handle, before: str | None, since: float, settle_s: float = 1.5) -> float:
+    """Seconds from ``since`` until the figure last changed, once its data differs from ``before`` and then
+    stays the same for ``settle_s`` (a slider that updates while dragged may redraw before the release
+    and again after it: what counts is the figure of the released value). 0 when it settled before ``since``."""
+    deadline = time.perf_counter() + 60
+    digest, changed = before, since
+    while time.perf_counter() < deadline:
+        now = page.evaluate(_FIGURE_DIGEST, handle)
+        if now != digest:
+            digest, changed = now, time.perf_counter()
+        if digest is not None and digest != before and time.perf_counter() - changed >= settle_s:
+            return changed - since
+        page.wait_for_timeout(50)
+    raise AssertionError("the figure's data did not change within 60 s of the control moving")
 
 
 def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
@@ -227,16 +245,8 @@ def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
     output.scroll_into_view_if_needed()
     page.wait_for_function(f"(o) => ({_FIGURE_DIGEST})(o) !== null", arg=handle, timeout=60_000)
     before = page.evaluate(_FIGURE_DIGEST, handle)
-    moved = _drag_first_control(page, output)
-    released = time.perf_counter()
-    page.wait_for_function(
-        f"([o, before]) => {{ const d = ({_FIGURE_DIGEST})(o); return d !== null && d !== before; }}",
-        arg=[handle, before],
-        timeout=60_000,
-        polling=50,
-    )
-    latency = time.perf_counter() - released
-    page.wait_for_timeout(300)  # let plotly finish painting before the screenshot
+    moved, released = _drag_first_control(page, output)
+    latency = _settled_change(page, handle, before, released)
     assert "Traceback" not in output.inner_text(), f"{name} widget {index}: traceback in its output"
     shot = shots / f"{Path(name).stem}_widget{index}.png"
     output.screenshot(path=str(shot))

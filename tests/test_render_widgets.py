@@ -30,6 +30,7 @@ def test_compositing_widget_swaps_front_splat():
 def test_orbit_widget_and_tiles_figure():
     gaussians = head_scene(2000, sh_degree=3, generator=torch.Generator().manual_seed(0))
     widget = displayed(widgets.orbit_widget, gaussians, size=48)
+    assert not any(control.continuous_update for control in widget.controls.values()), "a head render per drag step"
     front, side = redraws(widget, 0, 90.0)
     assert "azimuth 90" in side.layout.title.text
     assert np.abs(np.asarray(side.data[0].z, dtype=float) - np.asarray(front.data[0].z, dtype=float)).mean() > 1
