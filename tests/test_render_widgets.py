@@ -22,6 +22,8 @@ def test_ellipse_widget_follows_rotation():
 
 def test_compositing_widget_swaps_front_splat():
     widget = displayed(widgets.compositing_widget)
+    _, red_front = redraws(widget, 0, 1.0)  # still in front: the image stays, the view from above shows the move
+    assert red_front.data[1].y[0] == 1.0
     red_front, blue_front = redraws(widget, 0, 1.2)  # red behind blue now
     assert red_front.layout.title.text.startswith("red") and blue_front.layout.title.text.startswith("blue")
     assert np.abs(np.asarray(blue_front.data[0].z, dtype=float) - np.asarray(red_front.data[0].z, dtype=float)).max() > 20
