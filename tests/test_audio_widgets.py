@@ -5,7 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 import torch
-from _widget_display import displayed, drawn, redraws
+from _widget_display import displayed, redraws
 
 from talkinghead_edu.decoupling import ContrastiveSample
 from talkinghead_edu.teach.widgets import audio as wa

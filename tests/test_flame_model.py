@@ -17,6 +17,7 @@ import scipy.sparse
 import scipy.sparse.csgraph
 import torch
 
+from talkinghead_edu.errors import TalkingHeadError
 from talkinghead_edu.flame import FlameModelError, load_head_model
 from talkinghead_edu.flame.lbs import batch_rodrigues
 from talkinghead_edu.semantics import LABEL_IDS
@@ -93,12 +94,39 @@ def test_parameter_errors_are_clear(synthetic_path):
         head(pose=torch.zeros(2, 12))
     with pytest.raises(ValueError, match=r"shape must be \(B, at most 4\)"):
         head(shape=torch.zeros(1, 5))
-    with pytest.raises(ValueError, match="expression contains NaN"):
+    with pytest.raises(ValueError, match="expression holds NaN or infinite"):
         head(expression=torch.full((1, 3), float("nan")))
-    with pytest.raises(ValueError, match=r"with B = 3 or 1"):
+    with pytest.raises(ValueError, match=r"pose holds NaN or infinite"):
+        head(pose=torch.full((1, 15), float("-inf")))
+    with pytest.raises(ValueError, match=r"translation holds NaN or infinite values \(in torch.float32"):
+        head(translation=torch.full((1, 3), 1e39, dtype=torch.float64))  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"different batch sizes \{'shape': 2, 'pose': 3\}"):
         head(shape=torch.zeros(2, 4), pose=torch.zeros(3, 15))
     with pytest.raises(TypeError, match="translation must be a floating-point tensor"):
         head(translation=torch.zeros(1, 3, dtype=torch.long))
+    with pytest.raises(TalkingHeadError):  # the package's family, catchable as one
+        head(pose=torch.zeros(2, 12))
+
+
+def test_empty_batch_gives_empty_outputs(synthetic_path):
+    head = load_head_model(synthetic_path)
+    out = head(pose=torch.zeros(0, 15), shape=torch.zeros(1, 4))  # a batch of 1 broadcasts to 0 frames
+    assert out.vertices.shape == (0, head.n_vertices, 3)
+    assert out.joints.shape == (0, 5, 3) and out.landmarks.shape == (0, head.n_landmarks, 3)
+
+
+def test_model_arrays_must_be_finite_and_weights_normalised(synthetic_path, tmp_path):
+    with np.load(synthetic_path) as archive:
+        arrays = dict(archive)
+    bad = dict(arrays, shapedirs=np.where(np.arange(arrays["shapedirs"].size).reshape(arrays["shapedirs"].shape) == 7, np.nan, arrays["shapedirs"]))
+    np.savez(tmp_path / "nan.npz", **bad)
+    with pytest.raises(FlameModelError, match=r"nan\.npz: 'shapedirs' .* holds 1 NaN, infinite or huge value"):
+        load_head_model(tmp_path / "nan.npz")
+    np.savez(tmp_path / "heavy.npz", **dict(arrays, weights=arrays["weights"] * 3))
+    with pytest.raises(FlameModelError, match=r"heavy\.npz: skinning 'weights' must be non-negative and sum to 1 per vertex"):
+        load_head_model(tmp_path / "heavy.npz")
+    with pytest.raises(FlameModelError, match=r"is a folder; expected an \.npz file"):
+        load_head_model(tmp_path)
 
 
 def test_broadcasting_and_fewer_components(synthetic_path):

@@ -2,7 +2,8 @@
 
 Layers (lowest first); a module may import its own subpackage and any lower layer:
 
-0. ``conventions``, ``semantics``, ``paths``, ``utils``, ``errors`` — shared facts, no stage logic
+-1. ``errors`` — the package's exception family, importable from everywhere (``utils`` raises it too)
+0. ``conventions``, ``semantics``, ``paths``, ``utils`` — shared facts, no stage logic
 1. ``audio``, ``flame``, ``render``, ``eval`` — stages (and metrics) that need nothing but layer 0
 2. ``decoupling``, ``gaussians``, ``inpaint`` — built on audio / flame + render
 3. ``motion`` — audio features -> FLAME parameters
@@ -20,7 +21,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent.parent / "talkinghead_edu"
 
 LAYERS = {
-    "conventions": 0, "semantics": 0, "paths": 0, "utils": 0, "errors": 0,
+    "errors": -1,
+    "conventions": 0, "semantics": 0, "paths": 0, "utils": 0,
     "audio": 1, "flame": 1, "render": 1, "eval": 1,
     "decoupling": 2, "gaussians": 2, "inpaint": 2,
     "motion": 3,

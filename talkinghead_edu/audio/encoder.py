@@ -32,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import CheckpointError
 from ..paths import dataset_root
-from ..utils.io import load_checkpoint, save_checkpoint
+from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .features import SAMPLES_PER_FRAME, as_waveform_tensor, log_mel
 from .hf import load_hf_encoder
 
@@ -232,9 +233,10 @@ def load_encoder_checkpoint(path: str | Path, device: str | torch.device = "cpu"
     """
     tensors, meta = load_checkpoint(path, device=device)
     if "config" not in meta:
-        raise ValueError(f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)")
-    encoder = AudioEncoder(EncoderConfig(**meta["config"])).to(device)
-    encoder.load_state_dict(tensors)
+        raise CheckpointError(f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)")
+    with checkpoint_contents(path, "audio encoder"):
+        encoder = AudioEncoder(EncoderConfig(**meta["config"])).to(device)
+        encoder.load_state_dict(tensors)
     encoder.training_meta = {k: v for k, v in meta.items() if k != "config"}
     return encoder.eval()
 

@@ -16,12 +16,14 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
+from ..errors import FileFormatError, InputError
+
 __all__ = ["AudioLoadError", "load_audio", "resample"]
 
 SILENCE_PEAK = 1e-4  # a file whose absolute peak stays below this is "silent"
 
 
-class AudioLoadError(ValueError):
+class AudioLoadError(FileFormatError):
     """An audio file is missing, empty, corrupt, not audio, silent or too short."""
 
 
@@ -50,7 +52,7 @@ def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: 
     """
     path = Path(path)
     if target_sr <= 0:
-        raise ValueError(f"target_sr must be a positive sample rate in Hz, got {target_sr}")
+        raise InputError(f"target_sr must be a positive sample rate in Hz, got {target_sr}")
     if not path.exists():
         raise AudioLoadError(f"audio file {path} does not exist")
     if not path.is_file():

@@ -8,7 +8,6 @@ sum of the vertices, backward to every parameter tensor), in float32 and float64
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -19,6 +18,7 @@ import torch
 
 from ..flame import load_head_model
 from ..utils.io import atomic_write_text
+from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
 from ._timing import median_seconds
 
 
@@ -59,13 +59,13 @@ def to_markdown(rows: list[dict], header: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench flame", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench flame", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32], help="batch sizes (frames)")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--head", type=Path, default=None, help="head .npz in the bundled layout (default: the bundled head)")
+    parser.add_argument("--runs", type=positive_int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 8, 32], help="batch sizes (frames)")
+    parser.add_argument("--device", type=torch_device, default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--head", type=existing_file, default=None, help="head .npz in the bundled layout (default: the bundled head)")
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.batches) < 1:
         parser.error("--runs and --batches must be >= 1")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for dtype in (torch.float32, torch.float64):
         for batch in args.batches:
-            rows.append(measure(batch, dtype, args.runs, device=args.device, head_path=args.head))
+            rows.append(measure(batch, dtype, args.runs, device=str(args.device), head_path=args.head))
             print(f"B={batch:4d} {rows[-1]['dtype']}: forward {1e3 * rows[-1]['forward_s']:8.2f} ms, "
                   f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.2f} ms", flush=True)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None

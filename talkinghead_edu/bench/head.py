@@ -8,7 +8,6 @@ One frame = FLAME deformation (eq 10) + binding with blendshapes (eqs 11–18) +
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -22,30 +21,29 @@ def main(argv: list[str] | None = None) -> int:
     from ..gaussians import GaussianHead, psi_from_flame
     from ..paths import cache_dir
     from ..render import Camera, render
-    from ..utils.io import atomic_write_text, load_checkpoint
+    from ..utils.io import atomic_write_text, checkpoint_contents, load_checkpoint
+    from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
 
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=None, help="a trained head (RendererTrainer.save); default: an untrained head, one Gaussian per triangle")
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=20)
-    parser.add_argument("--backend", default="auto")
-    parser.add_argument("--device", default="cpu")
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=existing_file, default=None, help="a trained head (RendererTrainer.save); default: an untrained head, one Gaussian per triangle")
+    parser.add_argument("--size", type=positive_int, default=256)
+    parser.add_argument("--frames", type=positive_int, default=20)
+    parser.add_argument("--backend", default="auto", choices=["auto", "reference", "fast", "gsplat"])
+    parser.add_argument("--device", type=torch_device, default="cpu")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <cache>/bench)")
     args = parser.parse_args(argv)
 
-    device = torch.device(args.device)
+    device = args.device
     flame = load_head_model(device=device)
     head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, device=device)
     source = "untrained head (1 Gaussian per triangle)"
     if args.checkpoint is not None:
         tensors, meta = load_checkpoint(args.checkpoint, device=device)
-        config = meta["config"]
-        head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, sh_degree=config["sh_degree"], latent_dim=config["latent_dim"], device=device)
-        for name in list(head.gaussian_params):
-            head.gaussian_params[name] = torch.nn.Parameter(tensors[f"gaussian/{name}"])
-        head.triangle_ids = tensors["triangle_ids"].long()
-        head.latent_mlp.load_state_dict({k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")})
-        source = f"{args.checkpoint.name} (step {meta['step']})"
+        with checkpoint_contents(args.checkpoint, "trained Gaussian head (RendererTrainer.save)"):
+            config = meta["config"]
+            head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, sh_degree=config["sh_degree"], latent_dim=config["latent_dim"], device=device)
+            head.load_tensors(tensors, source=f"checkpoint {args.checkpoint}")
+            source = f"{args.checkpoint.name} (step {meta['step']})"
     camera = Camera.look_at((0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0, width=args.size, height=args.size, device=device)
     generator = torch.Generator().manual_seed(0)
     expression = 0.5 * torch.randn(args.frames + 1, flame.n_expr, generator=generator).to(device)

@@ -8,7 +8,6 @@ feature extractor it was trained with. Writes ``motion.json`` and ``motion.md`` 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -18,6 +17,7 @@ import torch
 
 from ..utils.io import atomic_write_text
 from ._timing import median_seconds
+from ..utils.args import ArgumentParser, existing_file, positive_int
 
 
 
@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..motion import load_translator
     from ..paths import dataset_root
 
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench motion", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench motion", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=positive_int, default=3)
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 10.0, 60.0], help="audio lengths")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="translator checkpoint (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--checkpoint", type=existing_file, default=None, help="translator checkpoint (default: the shipped one)")
+    parser.add_argument("--threads", type=positive_int, default=1)
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.seconds) < 0.04:
         parser.error("--runs must be >= 1 and --seconds >= 0.04 (one frame)")

@@ -10,7 +10,6 @@ measurement in a fresh process). Writes ``render.json`` and ``render.md``
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
@@ -24,6 +23,7 @@ import torch
 
 from ..render import render
 from ..render.scenes import head_camera, head_scene
+from ..utils.args import ArgumentParser, non_negative_int, positive_int
 from ..utils.io import atomic_write_text
 
 
@@ -94,13 +94,13 @@ def to_markdown(rows: list[dict], header: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs per measurement (median reported)")
-    parser.add_argument("--n", type=int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sizes (square)")
+    parser.add_argument("--runs", type=positive_int, default=5, help="timed runs per measurement (median reported)")
+    parser.add_argument("--n", type=positive_int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
+    parser.add_argument("--sizes", type=positive_int, nargs="+", default=[256, 512], help="image sizes (square)")
     parser.add_argument("--backends", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
-    parser.add_argument("--reference-max-n", type=int, default=30_000,
+    parser.add_argument("--reference-max-n", type=non_negative_int, default=30_000,
                         help="skip the (slow) reference above this N (default 30000)")
     args = parser.parse_args(argv)
     if args.runs < 1:

@@ -35,17 +35,25 @@ coefficient counts of your head model (the bundled head has S=100, E=50; the off
 300/100).
 
 :func:`export_byo` writes a bundled speaker in this layout (used by the tests, and a template
-for your own converter).
+for your own converter). The export is atomic: it is built in a temporary sibling folder and
+renamed into place when complete, so a failed export (disk full) leaves nothing behind and an
+earlier export in the same place survives.
+
+Every fault in a folder (malformed JSON, a frame entry that is not an object, a non-positive
+focal length, a singular or non-finite camera, NaN in a tracked pose, a truncated npz or
+image) is a :class:`BYOFormatError` naming the file and what was expected.
 """
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from ..utils.io import atomic_save_npz, atomic_write_text
+from ..errors import FileFormatError, InputError
+from ..utils.io import atomic_directory, atomic_save_npz, atomic_write_text
 from ..conventions import POSE_SLICES, SAMPLES_PER_FRAME
 from ..flame.params import FlameParams
 from .video_dataset import VideoDataset, face_mask_from_labels
@@ -58,17 +66,47 @@ OPENGL_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 _REQUIRED_FLAME_KEYS = ("shape", "expr", "jaw_pose")
 
 
-class BYOFormatError(ValueError):
+class BYOFormatError(FileFormatError):
     """A bring-your-own video folder does not follow the documented layout."""
 
 
 def _read_json(path: Path) -> dict:
+    """A JSON file holding an object (dict); anything else is a :class:`BYOFormatError`."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BYOFormatError(f"{path} not found; a bring-your-own video folder needs a transforms.json (see talkinghead_edu.data.byo)") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, RecursionError) as exc:
         raise BYOFormatError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(content, dict):
+        raise BYOFormatError(f"{path} holds a JSON {type(content).__name__}; expected an object with 'frames' and the camera intrinsics")
+    return content
+
+
+def _number(value, where: str, positive: bool = False) -> float:
+    """A finite number from JSON (``> 0`` if ``positive``), else a :class:`BYOFormatError` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise BYOFormatError(f"{where} must be a number, got {value!r}")
+    number = float(value)
+    if not np.isfinite(number) or (positive and number <= 0):
+        raise BYOFormatError(f"{where} must be a finite number{' > 0' if positive else ''}, got {value!r}")
+    return number
+
+
+def _camera_to_world(value, where: str) -> np.ndarray:
+    """A finite, invertible 4x4 ``transform_matrix``."""
+    try:
+        c2w = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise BYOFormatError(f"{where}: transform_matrix must be a 4x4 list of numbers, got {str(value)[:60]}") from None
+    if c2w.shape != (4, 4):
+        raise BYOFormatError(f"{where}: transform_matrix must be 4x4, got {c2w.shape}")
+    if not np.isfinite(c2w).all():
+        raise BYOFormatError(f"{where}: transform_matrix holds NaN or infinite values")
+    if abs(np.linalg.det(c2w[:3, :3])) < 1e-9 or not np.allclose(c2w[3], [0.0, 0.0, 0.0, 1.0]):
+        raise BYOFormatError(f"{where}: transform_matrix must be a rigid camera-to-world transform (invertible rotation, "
+                             f"last row 0 0 0 1); got rotation determinant {np.linalg.det(c2w[:3, :3]):.3g} and last row {c2w[3].tolist()}")
+    return c2w
 
 
 def _flame_from_npz(path: Path) -> dict[str, np.ndarray]:
@@ -77,8 +115,8 @@ def _flame_from_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as arrays:
             values = {k: np.asarray(arrays[k], dtype=np.float64).reshape(-1) for k in arrays.files}
-    except (ValueError, OSError) as exc:
-        raise BYOFormatError(f"{path} is not a readable npz file of FLAME parameters ({exc})") from None
+    except Exception as exc:  # truncated zips (BadZipFile, EOFError), pickled or text arrays (ValueError)...
+        raise BYOFormatError(f"{path} is not a readable npz file of FLAME parameters ({type(exc).__name__}: {exc})") from None
     missing = [k for k in _REQUIRED_FLAME_KEYS if k not in values]
     if missing:
         raise BYOFormatError(f"{path} lacks {missing}; expected keys shape, expr, jaw_pose (+ optional rotation, neck_pose, eyes_pose, translation)")
@@ -97,8 +135,11 @@ def _read_image(path: Path) -> np.ndarray:
 
     if not path.is_file():
         raise BYOFormatError(f"image {path} not found")
-    with Image.open(path) as image:
-        return np.asarray(image)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image)
+    except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... on truncated or foreign files
+        raise BYOFormatError(f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); expected a PNG or JPEG") from None
 
 
 def _resolve(folder: Path, relative: str, suffixes: tuple[str, ...] = ("", ".png", ".jpg")) -> Path:
@@ -128,10 +169,17 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
         BYOFormatError: a missing/malformed file, naming it and what was expected.
     """
     folder = Path(folder)
-    transforms = _read_json(folder / "transforms.json")
+    transforms_path = folder / "transforms.json"
+    transforms = _read_json(transforms_path)
     frames = transforms.get("frames")
     if not isinstance(frames, list) or not frames:
-        raise BYOFormatError(f"{folder / 'transforms.json'}: 'frames' must be a non-empty list of frame entries")
+        raise BYOFormatError(f"{transforms_path}: 'frames' must be a non-empty list of frame entries")
+    for index, entry in enumerate(frames):
+        if not isinstance(entry, dict):
+            raise BYOFormatError(f"{transforms_path}: frame {index} is a {type(entry).__name__}; expected an object with "
+                                 "file_path, transform_matrix and flame_param_path")
+        if "timestep_index" in entry:
+            _number(entry["timestep_index"], f"{transforms_path}: frame {index} timestep_index")
     frames = sorted(frames, key=lambda entry: entry.get("timestep_index", 0))
     convention = transforms.get("camera_convention", "opengl")
     if convention not in ("opengl", "opencv"):
@@ -139,17 +187,20 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
 
     K_list, viewmats, flame, frame_paths, label_paths, mask_paths = [], [], [], [], [], []
     for index, entry in enumerate(frames):
+        where = f"{transforms_path}: frame {index}"
         for key in ("file_path", "transform_matrix", "flame_param_path"):
             if key not in entry:
                 raise BYOFormatError(f"transforms.json frame {index} lacks {key!r}")
+        for key in ("file_path", "flame_param_path", "label_path", "face_mask_path"):
+            if key in entry and not isinstance(entry[key], str):
+                raise BYOFormatError(f"{where}: {key} must be a relative path string, got {entry[key]!r}")
         intrinsics = [entry.get(k, transforms.get(k)) for k in ("fl_x", "fl_y", "cx", "cy")]
         if any(v is None for v in intrinsics):
             raise BYOFormatError(f"transforms.json frame {index}: intrinsics fl_x, fl_y, cx, cy missing (top level or per frame)")
-        fl_x, fl_y, cx, cy = map(float, intrinsics)
+        fl_x, fl_y = (_number(v, f"{where}: {k} (focal length in pixels)", positive=True) for k, v in zip(("fl_x", "fl_y"), intrinsics))
+        cx, cy = (_number(v, f"{where}: {k}") for k, v in zip(("cx", "cy"), intrinsics[2:]))
         K_list.append(np.array([[fl_x, 0.0, cx], [0.0, fl_y, cy], [0.0, 0.0, 1.0]]))
-        c2w = np.asarray(entry["transform_matrix"], dtype=np.float64)
-        if c2w.shape != (4, 4):
-            raise BYOFormatError(f"transforms.json frame {index}: transform_matrix must be 4x4, got {c2w.shape}")
+        c2w = _camera_to_world(entry["transform_matrix"], where)
         viewmats.append(np.linalg.inv(c2w @ OPENGL_TO_OPENCV if convention == "opengl" else c2w))
         flame.append(_flame_from_npz(folder / entry["flame_param_path"]))
         frame_paths.append(_resolve(folder, entry["file_path"]))
@@ -172,7 +223,8 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
                           shape=np.mean([f["shape"] for f in flame], axis=0).astype(np.float32))
 
     first = _read_image(frame_paths[0])
-    height, width = int(transforms.get("h", first.shape[0])), int(transforms.get("w", first.shape[1]))
+    height = int(_number(transforms.get("h", first.shape[0]), f"{transforms_path}: h", positive=True))
+    width = int(_number(transforms.get("w", first.shape[1]), f"{transforms_path}: w", positive=True))
     if first.shape[:2] != (height, width):
         raise BYOFormatError(f"{frame_paths[0]} is {first.shape[1]}x{first.shape[0]}, transforms.json says {width}x{height}")
     if any(not np.allclose(k, K_list[0]) for k in K_list):
@@ -180,15 +232,16 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
 
     labels = face_mask = None
     if all(label_paths):
-        labels = np.stack([_read_image(folder / p) for p in label_paths]).astype(np.uint8)
+        labels = np.stack([_read_map(folder / p, (height, width)) for p in label_paths]).astype(np.uint8)
         face_mask = face_mask_from_labels(labels)
     if all(mask_paths):
-        face_mask = np.stack([_read_image(folder / p) for p in mask_paths]) > 0
-        if face_mask.ndim == 4:
-            face_mask = face_mask[..., 0]
+        face_mask = np.stack([_read_map(folder / p, (height, width)) for p in mask_paths]) > 0
 
     audio = None
-    audio_path = folder / transforms.get("audio_path", "audio.wav")
+    audio_rel = transforms.get("audio_path", "audio.wav")
+    if not isinstance(audio_rel, str):
+        raise BYOFormatError(f"{transforms_path}: audio_path must be a relative path string, got {audio_rel!r}")
+    audio_path = folder / audio_rel
     if audio_path.is_file():
         audio = _load_audio_16k(audio_path)
         expected = SAMPLES_PER_FRAME * T
@@ -200,7 +253,7 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
     splits = _splits(folder, frames, T)
     return VideoDataset(
         speaker=name or folder.name,
-        fps=int(transforms.get("fps", fps)),
+        fps=int(_number(transforms.get("fps", fps), f"{transforms_path}: fps", positive=True)),
         height=height,
         width=width,
         labels=labels,
@@ -215,6 +268,16 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
         meta={"source": str(folder), "format": "transforms.json + flame_param"},
         frame_paths=frame_paths,
     )
+
+
+def _read_map(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A label map or mask image ``(H, W)`` (the first channel of a colour image) of the frames' size."""
+    image = _read_image(path)
+    image = image[..., 0] if image.ndim == 3 else image
+    if image.shape != size:
+        raise BYOFormatError(f"{path} is {image.shape[1::-1] if image.ndim == 2 else image.shape}; expected a map of the "
+                             f"frames' size {size[1]}x{size[0]}")
+    return image
 
 
 def _load_audio_16k(path: Path) -> np.ndarray:
@@ -236,9 +299,11 @@ def _splits(folder: Path, frames: list[dict], T: int) -> dict[str, np.ndarray]:
         splits = {}
         for name, path in split_files.items():
             entries = _read_json(path).get("frames", [])
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise BYOFormatError(f"{path}: 'frames' must be a list of frame objects with timestep_index")
             try:
                 splits[name] = np.array(sorted(position[e.get("timestep_index")] for e in entries), dtype=np.int64)
-            except KeyError as exc:
+            except (KeyError, TypeError) as exc:
                 raise BYOFormatError(f"{path} refers to timestep {exc} that transforms.json does not have") from None
         return splits
     train_end, val_end = int(round(0.8 * T)), int(round(0.9 * T))
@@ -246,57 +311,76 @@ def _splits(folder: Path, frames: list[dict], T: int) -> dict[str, np.ndarray]:
 
 
 def export_byo(video: VideoDataset, folder: str | Path, frames: np.ndarray | slice | None = None) -> Path:
-    """Write a :class:`VideoDataset` in the ``transforms.json`` layout (module docstring).
+    """Write a :class:`VideoDataset` in the ``transforms.json`` layout (module docstring), atomically.
 
     Frames are copied as stored (no re-encoding), label maps and masks written as PNG, the
     FLAME parameters (the *tracked* ones) as one npz per frame, the audio as 16-bit WAV.
+    Everything is written into a temporary sibling folder that replaces ``folder`` only when
+    complete: a failed export leaves ``folder`` as it was (an earlier export survives whole).
 
     Args:
         video: e.g. ``load_video_dataset("speaker_a")``.
-        folder: output folder (created).
+        folder: output folder (created; an earlier export there is replaced, any other
+            non-empty folder is refused so that nothing of yours is deleted).
         frames: which frames (a contiguous block keeps the audio aligned); default all.
+
+    Raises:
+        InputError: no frames, a non-contiguous block, a resized video, or ``folder`` is a
+            non-empty folder that is not an earlier export.
+        WriteError: the disk filled or a write was refused (nothing is left behind).
     """
     import soundfile
     from PIL import Image
 
     folder = Path(folder)
-    index = np.arange(video.num_frames)[frames if frames is not None else slice(None)]
+    try:
+        index = np.arange(video.num_frames)[frames if frames is not None else slice(None)]
+    except (IndexError, TypeError, ValueError) as exc:
+        raise InputError(f"export_byo: frames must be a slice or index array within 0..{video.num_frames - 1} ({exc})") from None
     if len(index) == 0 or np.any(np.diff(index) != 1):
-        raise ValueError("export_byo needs a non-empty contiguous block of frames")
+        raise InputError("export_byo needs a non-empty contiguous block of frames")
     if _read_image(video.frame_paths[index[0]]).shape[:2] != (video.height, video.width):
-        raise ValueError("export_byo copies the stored frames: load the video at its stored resolution")
-    for sub in ("images", "flame_param", "parsing"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
+        raise InputError("export_byo copies the stored frames: load the video at its stored resolution")
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"export_byo: {folder} is a file; expected a folder to write the export into")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "transforms.json").is_file():
+        raise InputError(f"export_byo: {folder} is a non-empty folder without transforms.json; refusing to replace it "
+                         "(choose a new or empty folder, or an earlier export)")
     tracked = video.flame_tracked
-    entries = []
-    for t_out, t in enumerate(index):
-        source = video.frame_paths[t]
-        image_rel = f"images/{t_out:05d}{source.suffix}"
-        shutil.copyfile(source, folder / image_rel)
-        flame_rel = f"flame_param/{t_out:05d}.npz"
-        atomic_save_npz(
-            folder / flame_rel,
-            shape=tracked.shape,
-            expr=tracked.expression[t][None],
-            rotation=tracked.pose[t, POSE_SLICES["global"]][None],
-            neck_pose=tracked.pose[t, POSE_SLICES["neck"]][None],
-            jaw_pose=tracked.pose[t, POSE_SLICES["jaw"]][None],
-            eyes_pose=tracked.pose[t, POSE_SLICES["eye_left"].start : POSE_SLICES["eye_right"].stop][None],
-            translation=tracked.translation[t][None],
-        )
-        c2w = np.linalg.inv(video.viewmats[t].astype(np.float64)) @ OPENGL_TO_OPENCV
-        entry = {"timestep_index": int(t_out), "file_path": image_rel, "flame_param_path": flame_rel,
-                 "transform_matrix": c2w.tolist()}
-        if video.labels is not None:
-            label_rel = f"parsing/{t_out:05d}.png"
-            Image.fromarray(video.labels[t]).save(folder / label_rel)
-            entry["label_path"] = label_rel
-        entries.append(entry)
-    K = video.K.astype(np.float64)
-    transforms = {"fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "w": video.width, "h": video.height,
-                  "fps": video.fps, "camera_convention": "opengl", "frames": entries}
-    if video.audio is not None:
-        soundfile.write(folder / "audio.wav", video.audio_for_frames(index), 16000, subtype="PCM_16")
-        transforms["audio_path"] = "audio.wav"
-    atomic_write_text(folder / "transforms.json", json.dumps(transforms, indent=1))
+    with atomic_directory(folder) as out:
+        for sub in ("images", "flame_param", "parsing"):
+            (out / sub).mkdir()
+        entries = []
+        for t_out, t in enumerate(index):
+            source = video.frame_paths[t]
+            image_rel = f"images/{t_out:05d}{source.suffix}"
+            shutil.copyfile(source, out / image_rel)
+            flame_rel = f"flame_param/{t_out:05d}.npz"
+            atomic_save_npz(
+                out / flame_rel,
+                shape=tracked.shape,
+                expr=tracked.expression[t][None],
+                rotation=tracked.pose[t, POSE_SLICES["global"]][None],
+                neck_pose=tracked.pose[t, POSE_SLICES["neck"]][None],
+                jaw_pose=tracked.pose[t, POSE_SLICES["jaw"]][None],
+                eyes_pose=tracked.pose[t, POSE_SLICES["eye_left"].start : POSE_SLICES["eye_right"].stop][None],
+                translation=tracked.translation[t][None],
+            )
+            c2w = np.linalg.inv(video.viewmats[t].astype(np.float64)) @ OPENGL_TO_OPENCV
+            entry = {"timestep_index": int(t_out), "file_path": image_rel, "flame_param_path": flame_rel,
+                     "transform_matrix": c2w.tolist()}
+            if video.labels is not None:
+                label_rel = f"parsing/{t_out:05d}.png"
+                Image.fromarray(video.labels[t]).save(out / label_rel)
+                entry["label_path"] = label_rel
+            entries.append(entry)
+        K = video.K.astype(np.float64)
+        transforms = {"fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "w": video.width, "h": video.height,
+                      "fps": video.fps, "camera_convention": "opengl", "frames": entries}
+        if video.audio is not None:
+            wav = io.BytesIO()  # encoded in memory: a full disk then fails as a plain OSError, not inside libsndfile
+            soundfile.write(wav, video.audio_for_frames(index), 16000, format="WAV", subtype="PCM_16")
+            (out / "audio.wav").write_bytes(wav.getvalue())
+            transforms["audio_path"] = "audio.wav"
+        atomic_write_text(out / "transforms.json", json.dumps(transforms, indent=1))
     return folder

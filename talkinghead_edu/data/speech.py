@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..errors import DatasetError, MissingFileError
 from ..flame.params import FlameParams
 from ..paths import ASSETS_DIR
 
@@ -212,16 +213,21 @@ def load_head_motion_map(path: str | Path | None = None) -> HeadMotionMap:
     """
     path = Path(path) if path is not None else ASSETS_DIR / "procedural_head.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"head asset {path} not found; build it with `talkinghead-edu build-head`")
-    with np.load(path, allow_pickle=False) as asset:
-        missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
-        if missing:
-            raise ValueError(f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)")
-        names = tuple(str(n) for n in asset["articulation_names"])
-        matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)
-        jaw_max = float(asset["jaw_open_max_rad"])
-    if matrix.shape[0] != len(names):
-        raise ValueError(f"head asset {path}: articulation_expr has {matrix.shape[0]} rows for {len(names)} names")
+        raise MissingFileError(f"head asset {path} not found; build it with `talkinghead-edu build-head`")
+    try:
+        with np.load(path, allow_pickle=False) as asset:
+            missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
+            if missing:
+                raise DatasetError(f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)")
+            names = tuple(str(n) for n in asset["articulation_names"])
+            matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)
+            jaw_max = float(asset["jaw_open_max_rad"])
+    except DatasetError:
+        raise
+    except Exception as exc:  # truncated zip, pickled arrays, non-scalar jaw_open_max_rad
+        raise DatasetError(f"head asset {path} is not a readable npz of plain arrays ({type(exc).__name__}: {exc})") from None
+    if matrix.ndim != 2 or matrix.shape[0] != len(names) or not np.isfinite(matrix).all() or not np.isfinite(jaw_max):
+        raise DatasetError(f"head asset {path}: articulation_expr must be ({len(names)}, E) finite numbers, got {matrix.shape}")
     digest = hashlib.sha256("|".join(names).encode() + matrix.tobytes() + np.float64(jaw_max).tobytes())
     return HeadMotionMap(names, matrix, jaw_max, digest.hexdigest()[:16])
 

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,8 @@ import numpy as np
 
 from ..audio.io import load_audio
 from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..errors import DatasetError, MissingFileError, TalkingHeadError
+from .video_dataset import _read_meta, _read_npz
 from .speech import VoiceSpec, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, load_head_motion_map
 
 __all__ = ["SpeechDataset", "load_speech_dataset", "SPLITS"]
@@ -96,18 +97,24 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+_MOTION_KEYS = ("phoneme_start", "phoneme_end", "phoneme_symbols", "phoneme_visemes", "articulation", "neck_pose")
+
+
 def _load_utterance(folder: Path, item: dict, sentences: dict, head: HeadMotionMap) -> Utterance:
     stem = folder / item["speaker"] / item["sentence_id"]
     audio = load_audio(stem.with_suffix(".flac"), target_sr=SAMPLE_RATE)
-    with np.load(stem.with_suffix(".npz"), allow_pickle=False) as motion:
-        starts, ends = motion["phoneme_start"], motion["phoneme_end"]
-        phonemes = [Phoneme(str(s), str(v), int(a) / SAMPLE_RATE, int(b) / SAMPLE_RATE)
-                    for s, v, a, b in zip(motion["phoneme_symbols"], motion["phoneme_visemes"], starts, ends)]
-        articulation = motion["articulation"].astype(np.float32)
-        neck_pose = motion["neck_pose"].astype(np.float32)
-    if articulation.shape[0] != item["num_frames"] or len(audio) != SAMPLES_PER_FRAME * item["num_frames"]:
-        raise ValueError(f"{stem}: {len(audio)} samples and {articulation.shape[0]} motion frames, metadata says "
-                         f"{item['num_frames']} frames of {SAMPLES_PER_FRAME} samples")
+    motion = _read_npz(stem.with_suffix(".npz"), _MOTION_KEYS)
+    starts, ends = motion["phoneme_start"], motion["phoneme_end"]
+    phonemes = [Phoneme(str(s), str(v), int(a) / SAMPLE_RATE, int(b) / SAMPLE_RATE)
+                for s, v, a, b in zip(motion["phoneme_symbols"], motion["phoneme_visemes"], starts, ends)]
+    articulation = motion["articulation"].astype(np.float32)
+    neck_pose = motion["neck_pose"].astype(np.float32)
+    frames = int(item["num_frames"])
+    if articulation.shape != (frames, len(head.articulation_names)) or neck_pose.shape != (frames, 3) \
+            or len(audio) != SAMPLES_PER_FRAME * frames:
+        raise DatasetError(f"{stem}: {len(audio)} samples, articulation {articulation.shape} and neck_pose {neck_pose.shape}; "
+                           f"metadata says {frames} frames of {SAMPLES_PER_FRAME} samples, so expected "
+                           f"({frames}, {len(head.articulation_names)}) and ({frames}, 3)")
     return Utterance(
         id=item["id"], speaker=item["speaker"], language=item["language"], sentence_id=item["sentence_id"],
         text=sentences[item["sentence_id"]]["text"], audio=audio, phonemes=phonemes, articulation=articulation,
@@ -132,9 +139,20 @@ def load_speech_dataset(root: str | Path | None = None, verify: bool = False) ->
     folder = Path(root) if root is not None else dataset_root() / "speech"
     meta_path = folder / "metadata.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"no speech dataset at {folder} (missing metadata.json); "
-                                "regenerate it with `talkinghead-edu make-dataset --part speech`")
-    metadata = json.loads(meta_path.read_text(encoding="utf-8"))
+        raise MissingFileError(f"no speech dataset at {folder} (missing metadata.json); "
+                               "regenerate it with `talkinghead-edu make-dataset --part speech`")
+    metadata = _read_meta(meta_path, ("speakers", "languages", "held_out_language", "sentences", "utterances"))
+    try:
+        return _build_dataset(folder, metadata, verify)
+    except TalkingHeadError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a missing or mistyped metadata entry
+        raise DatasetError(f"{meta_path} does not describe this folder's data ({type(exc).__name__}: {exc}); "
+                           "regenerate it with `talkinghead-edu make-dataset --part speech`") from None
+
+
+def _build_dataset(folder: Path, metadata: dict, verify: bool) -> SpeechDataset:
+    """:class:`SpeechDataset` from a parsed ``metadata.json`` (see :func:`load_speech_dataset`)."""
     if verify:
         files = [("head_map.npz", metadata["head_map_sha256"])]
         for item in metadata["utterances"]:
@@ -142,7 +160,7 @@ def load_speech_dataset(root: str | Path | None = None, verify: bool = False) ->
                       (f"{item['speaker']}/{item['sentence_id']}.npz", item["motion_sha256"])]
         bad = [name for name, digest in files if _sha256(folder / name) != digest]
         if bad:
-            raise ValueError(f"{len(bad)} files in {folder} do not match their checksums, e.g. {bad[:3]}")
+            raise DatasetError(f"{len(bad)} files in {folder} do not match their checksums, e.g. {bad[:3]}")
     head = load_head_motion_map(folder / "head_map.npz")
     _warn_if_head_changed(head)
     speakers = list(metadata["speakers"])

@@ -15,7 +15,10 @@ On-disk format of one speaker (written by :mod:`talkinghead_edu.synth.video_gene
                                    the true articulation weights (T, A) — for evaluation only
     video/<speaker>/audio.flac     16 kHz mono, exactly 640 samples per frame
 
-Load with ``np.load(path, allow_pickle=False)``; :func:`load_video_dataset` does all of it.
+Load with ``np.load(path, allow_pickle=False)``; :func:`load_video_dataset` does all of it,
+and refuses a damaged folder (malformed ``meta.json``, a missing key, a truncated npz, NaN in
+the tracking, a non-positive focal length, a frame that does not decode) with a
+:class:`~talkinghead_edu.errors.DatasetError` naming the file.
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from ..conventions import SAMPLES_PER_FRAME
+from ..errors import DatasetError, InputError, MissingFileError
 from ..flame.params import FlameParams
 from ..paths import dataset_root
 from ..semantics import LABEL_IDS
@@ -106,11 +110,18 @@ class VideoDataset:
     def _decode(self, index: int) -> np.ndarray:
         from PIL import Image
 
-        with Image.open(self.frame_paths[index]) as image:
-            image = image.convert("RGB")
-            if image.size != (self.width, self.height):
-                image = image.resize((self.width, self.height), Image.Resampling.BOX)
-            return np.asarray(image, dtype=np.uint8)
+        path = self.frame_paths[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+                if image.size != (self.width, self.height):
+                    image = image.resize((self.width, self.height), Image.Resampling.BOX)
+                return np.asarray(image, dtype=np.uint8)
+        except FileNotFoundError:
+            raise MissingFileError(f"frame {index} of {self.speaker}: {path} does not exist") from None
+        except Exception as exc:  # PIL: OSError "image file is truncated", UnidentifiedImageError, SyntaxError...
+            raise DatasetError(f"frame {index} of {self.speaker}: {path} cannot be decoded ({type(exc).__name__}: {exc}); "
+                               "expected a complete JPEG/PNG image") from None
 
     @property
     def frames(self) -> np.ndarray:
@@ -129,10 +140,10 @@ class VideoDataset:
     def audio_for_frames(self, frames: np.ndarray | slice) -> np.ndarray:
         """The audio samples ``(640 k,)`` under a contiguous block of frames."""
         if self.audio is None:
-            raise ValueError(f"video {self.speaker!r} has no audio track")
+            raise InputError(f"video {self.speaker!r} has no audio track")
         index = np.arange(self.num_frames)[frames]
         if len(index) and not np.all(np.diff(index) == 1):
-            raise ValueError("audio_for_frames needs a contiguous block of frames")
+            raise InputError("audio_for_frames needs a contiguous block of frames")
         start = int(index[0]) * SAMPLES_PER_FRAME if len(index) else 0
         return self.audio[start : start + len(index) * SAMPLES_PER_FRAME]
 
@@ -145,8 +156,11 @@ def list_video_speakers(root: str | Path | None = None) -> list[str]:
     """Names of the bundled target speakers (from ``video/metadata.json``)."""
     metadata_path = _video_root(root) / "metadata.json"
     if not metadata_path.is_file():
-        raise FileNotFoundError(f"{metadata_path} not found; regenerate the data with `talkinghead-edu make-dataset`")
-    return list(json.loads(metadata_path.read_text())["speakers"])
+        raise MissingFileError(f"{metadata_path} not found; regenerate the data with `talkinghead-edu make-dataset`")
+    speakers = _read_meta(metadata_path, ("speakers",))["speakers"]
+    if not isinstance(speakers, list) or not all(isinstance(name, str) for name in speakers):
+        raise DatasetError(f"{metadata_path}: 'speakers' must be a list of names, got {speakers!r}")
+    return speakers
 
 
 def _sha256(path: Path) -> str:
@@ -158,6 +172,43 @@ def verify_video_checksums(root: str | Path | None = None) -> list[str]:
     video_root = _video_root(root)
     expected = json.loads((video_root / "metadata.json").read_text())["sha256"]
     return [rel for rel, digest in sorted(expected.items()) if not (video_root / rel).is_file() or _sha256(video_root / rel) != digest]
+
+
+def _read_meta(path: Path, keys: tuple[str, ...]) -> dict:
+    """A speaker's ``meta.json`` as a dict holding ``keys``; anything else is a :class:`DatasetError`."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path} is not valid JSON ({exc}); regenerate the data with `talkinghead-edu make-dataset`") from None
+    missing = [key for key in keys if key not in meta] if isinstance(meta, dict) else list(keys)
+    if missing:
+        raise DatasetError(f"{path} lacks {', '.join(missing)}; expected a JSON object with {', '.join(keys)}")
+    return meta
+
+
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The ``keys`` of an npz as arrays of text or finite numbers; a missing, truncated or damaged file is a :class:`DatasetError`."""
+    if not path.is_file():
+        raise MissingFileError(f"{path} does not exist; regenerate the data with `talkinghead-edu make-dataset`")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [key for key in keys if key not in archive.files]
+            if missing:
+                raise DatasetError(f"{path} lacks {', '.join(missing)}; expected the keys {', '.join(keys)}")
+            arrays = {key: np.asarray(archive[key]) for key in keys}
+    except DatasetError:
+        raise
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError (pickled arrays)...
+        raise DatasetError(f"{path} is not a readable npz of plain arrays ({type(exc).__name__}: {exc})") from None
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biufU":
+            raise DatasetError(f"{path}: {key!r} has dtype {array.dtype}; expected numbers (or text)")
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise DatasetError(f"{path}: {key!r} {array.shape} holds {int((~np.isfinite(array)).sum())} NaN or infinite value(s)")
+    return arrays
+
+
+_FLAME_KEYS = ("shape", "expression", "pose", "translation")
 
 
 def _resize_nearest(maps: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -189,25 +240,46 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
             known = ", ".join(list_video_speakers(root))
         except FileNotFoundError:
             known = "none (no metadata.json)"
-        raise FileNotFoundError(f"no video data for speaker {speaker!r} in {video_root}; available speakers: {known}")
-    if int(resolution) <= 0:
-        raise ValueError(f"resolution must be a positive number of pixels, got {resolution}")
-    meta = json.loads((folder / "meta.json").read_text())
-    stored_h, stored_w, T = int(meta["height"]), int(meta["width"]), int(meta["num_frames"])
+        except DatasetError as exc:
+            known = f"unknown ({exc})"
+        raise MissingFileError(f"no video data for speaker {speaker!r} in {video_root}; available speakers: {known}")
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(resolution) or resolution != int(resolution) or resolution <= 0:
+        raise InputError(f"resolution must be a positive whole number of pixels, got {resolution!r}")
+    meta = _read_meta(folder / "meta.json", ("height", "width", "num_frames", "fps", "splits"))
+    try:
+        stored_h, stored_w, T = int(meta["height"]), int(meta["width"]), int(meta["num_frames"])
+        splits = {name: np.arange(int(start), int(stop)) for name, (start, stop) in meta["splits"].items()}
+        fps = int(meta["fps"])
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise DatasetError(f"{folder / 'meta.json'}: height, width, num_frames, fps must be whole numbers and splits a "
+                           f"{{name: [start, stop]}} object ({type(exc).__name__}: {exc})") from None
+    if min(stored_h, stored_w, T, fps) <= 0:
+        raise DatasetError(f"{folder / 'meta.json'}: height, width, num_frames and fps must be positive, got "
+                           f"{stored_h}, {stored_w}, {T}, {fps}")
     scale = int(resolution) / stored_w
     height, width = int(round(stored_h * scale)), int(resolution)
 
-    with np.load(folder / "tracking.npz", allow_pickle=False) as tracking:
-        K = tracking["K"].astype(np.float32)
-        viewmats = tracking["viewmats"].astype(np.float32)
-        landmarks2d = tracking["landmarks2d"].astype(np.float32)
+    tracking = _read_npz(folder / "tracking.npz", ("K", "viewmats", "landmarks2d") + _FLAME_KEYS)
+    K = tracking["K"].astype(np.float32)
+    viewmats = tracking["viewmats"].astype(np.float32)
+    landmarks2d = tracking["landmarks2d"].astype(np.float32)
+    truth = _read_npz(folder / "ground_truth_eval_only.npz", _FLAME_KEYS)
+    try:
         flame_tracked = FlameParams.from_npz(tracking)
-    with np.load(folder / "ground_truth_eval_only.npz", allow_pickle=False) as truth:
         flame_true = FlameParams.from_npz(truth)
-    with np.load(folder / "masks.npz", allow_pickle=False) as masks:
-        labels = masks["labels"]
-        face_mask = masks["face_mask"]
-    audio, sample_rate = soundfile.read(folder / "audio.flac", dtype="float32")
+    except InputError as exc:
+        raise DatasetError(f"{folder}: tracking.npz / ground_truth_eval_only.npz: {exc}") from None
+    masks = _read_npz(folder / "masks.npz", ("labels", "face_mask"))
+    labels, face_mask = masks["labels"], masks["face_mask"]
+    if K.shape != (3, 3) or viewmats.ndim != 3 or viewmats.shape[1:] != (4, 4):
+        raise DatasetError(f"{folder / 'tracking.npz'}: K must be (3, 3) and viewmats (T, 4, 4), got {K.shape} and {viewmats.shape}")
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise DatasetError(f"{folder / 'tracking.npz'}: focal lengths must be positive pixels, got fx={K[0, 0]}, fy={K[1, 1]}")
+    try:
+        audio, sample_rate = soundfile.read(folder / "audio.flac", dtype="float32")
+    except Exception as exc:  # LibsndfileError, RuntimeError on a damaged file
+        raise DatasetError(f"{folder / 'audio.flac'} is not a readable FLAC file ({exc})") from None
     frame_paths = [folder / "frames" / f"{i:05d}.jpg" for i in range(T)]
 
     problems = []
@@ -220,7 +292,7 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
     if not all(p.is_file() for p in (frame_paths[0], frame_paths[-1])):
         problems.append("frame files are missing")
     if problems:
-        raise ValueError(f"{folder} is inconsistent: " + "; ".join(problems))
+        raise DatasetError(f"{folder} is inconsistent: " + "; ".join(problems))
 
     if (height, width) != (stored_h, stored_w):
         labels = _resize_nearest(labels, height, width)
@@ -228,10 +300,9 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
         K = K.copy()
         K[:2] *= scale
         landmarks2d = landmarks2d * scale
-    splits = {name: np.arange(start, stop) for name, (start, stop) in meta["splits"].items()}
     return VideoDataset(
         speaker=speaker,
-        fps=int(meta["fps"]),
+        fps=fps,
         height=height,
         width=width,
         labels=labels,

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..conventions import JOINT_NAMES, pack_pose
+from ..errors import InputError, InputTypeError, TalkingHeadError
 from ..paths import ASSETS_DIR
 from ..semantics import label_id
 from .lbs import lbs
@@ -41,8 +42,15 @@ DEFAULT_HEAD_PATH = ASSETS_DIR / "procedural_head.npz"
 _REQUIRED_KEYS = ("v_template", "f", "shapedirs", "n_shape", "posedirs", "J_regressor", "weights", "kintree_table")
 
 
-class FlameModelError(ValueError):
-    """A head-model file or array is missing or does not have FLAME's layout."""
+#: How far a row of skinning weights may stray from summing to 1 (float32 files store ~1e-7).
+WEIGHT_SUM_TOLERANCE = 1e-3
+#: Largest magnitude accepted in a model array or a parameter: heads are in metres, coefficients
+#: ~N(0, 1), poses in radians — anything larger is a damaged file or a unit mistake (and overflows).
+MAX_MAGNITUDE = 1e4
+
+
+class FlameModelError(TalkingHeadError):
+    """A head-model file or array is missing, does not have FLAME's layout, or holds unusable values."""
 
 
 @dataclass
@@ -147,6 +155,15 @@ class FlameModel(nn.Module):
         self._check(weights.shape == (n_verts, n_joints), "weights", f"({n_verts}, {n_joints})", weights.shape)
         posedirs = np.asarray(posedirs)
         self._check(posedirs.shape == (n_verts, 3, 9 * (n_joints - 1)), "posedirs", f"({n_verts}, 3, {9 * (n_joints - 1)})", posedirs.shape)
+        for key, array in (("v_template", v_template), ("shapedirs", shapedirs), ("posedirs", posedirs),
+                           ("J_regressor", J_regressor), ("weights", weights)):
+            self._check_values(key, array)
+        row_sums = weights.sum(axis=1, dtype=np.float64)
+        worst = int(np.argmax(np.abs(row_sums - 1.0))) if n_verts else 0
+        if n_verts and (abs(row_sums[worst] - 1.0) > WEIGHT_SUM_TOLERANCE or weights.min() < -WEIGHT_SUM_TOLERANCE):
+            raise FlameModelError(
+                f"{source}: skinning 'weights' must be non-negative and sum to 1 per vertex (within {WEIGHT_SUM_TOLERANCE:g}); "
+                f"vertex {worst} sums to {row_sums[worst]:.6g} and the smallest weight is {weights.min():.3g}")
 
         if lmk_faces_idx is None:
             lmk_faces_idx, lmk_bary_coords = np.zeros(0, np.int64), np.zeros((0, 3), np.float32)
@@ -162,6 +179,9 @@ class FlameModel(nn.Module):
             articulation_expr = np.zeros((len(names), n_expr), np.float32)
         articulation_expr = np.asarray(articulation_expr)
         self._check(articulation_expr.shape == (len(names), n_expr), "articulation_expr", f"({len(names)}, {n_expr})", articulation_expr.shape)
+        for key, array in (("f", faces), ("lmk_faces_idx", lmk_faces_idx), ("lmk_bary_coords", lmk_bary_coords),
+                           ("articulation_expr", articulation_expr)):
+            self._check_values(key, array)
 
         def floats(array) -> torch.Tensor:
             return torch.as_tensor(np.asarray(array, dtype=np.float64)).to(dtype)
@@ -192,6 +212,18 @@ class FlameModel(nn.Module):
     def _check(self, ok: bool, key: str, expected: str, got) -> None:
         if not ok:
             raise FlameModelError(f"{self.source}: {key!r} must have shape {expected}, got {tuple(got)}")
+
+    def _check_values(self, key: str, array: np.ndarray) -> None:
+        """A model array must be numbers; floating ones finite and below :data:`MAX_MAGNITUDE` (checked in float32)."""
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise FlameModelError(f"{self.source}: {key!r} must be a numeric array, got dtype {array.dtype}")
+        if np.issubdtype(array.dtype, np.integer):
+            return  # indices: their ranges are checked where they are used
+        with np.errstate(over="ignore", invalid="ignore"):
+            ok = np.abs(array.astype(np.float32)) <= MAX_MAGNITUDE  # False for NaN, inf and overflow in float32
+        if not ok.all():
+            raise FlameModelError(f"{self.source}: {key!r} {array.shape} holds {int((~ok).sum())} NaN, infinite or huge "
+                                  f"value(s); expected finite numbers with |value| <= {MAX_MAGNITUDE:g} (metres, unit coefficients)")
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -289,19 +321,39 @@ class FlameModel(nn.Module):
             return torch.zeros(batch, width, dtype=dtype, device=device)
         value = torch.as_tensor(value, device=device)
         if not value.is_floating_point():
-            raise TypeError(f"FlameModel: {name} must be a floating-point tensor, got {value.dtype}")
+            raise InputTypeError(f"FlameModel: {name} must be a floating-point tensor, got {value.dtype}")
         value = value.to(dtype)
         if value.dim() == 1:
             value = value[None]
         ok_width = value.shape[-1] <= width if allow_fewer else value.shape[-1] == width
         if value.dim() != 2 or not ok_width or value.shape[0] not in (1, batch):
             expected = f"at most {width}" if allow_fewer else f"{width}"
-            raise ValueError(f"FlameModel: {name} must be (B, {expected}) with B = {batch} or 1, got shape {tuple(value.shape)}")
-        if torch.isnan(value).any():
-            raise ValueError(f"FlameModel: {name} contains NaN values")
+            raise InputError(f"FlameModel: {name} must be (B, {expected}) with B = {batch} or 1, got shape {tuple(value.shape)}")
+        if value.numel() and not bool(value.abs().max() <= MAX_MAGNITUDE):  # after the cast: float64 1e39 is inf in float32
+            raise InputError(f"FlameModel: {name} holds NaN or infinite values (in {dtype}, the model's dtype) or values "
+                             f"beyond ±{MAX_MAGNITUDE:g}; expected finite coefficients, radians and metres")
         if value.shape[-1] < width:  # fewer shape/expression components: the rest are zero
             value = torch.cat([value, value.new_zeros(value.shape[0], width - value.shape[-1])], dim=-1)
         return value.expand(batch, width)
+
+    @staticmethod
+    def _batch_size(**values) -> int:
+        """The batch B shared by the parameter tensors: 1-D and batch-1 tensors broadcast to it."""
+        sizes = {}
+        for name, value in values.items():
+            if value is None:
+                continue
+            try:
+                value = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise InputTypeError(f"FlameModel: {name} must be a tensor of numbers, got {type(value).__name__} ({exc})") from None
+            if value.dim() == 0:
+                raise InputError(f"FlameModel: {name} must be (B, D) or (D,), got a scalar")
+            if value.dim() > 1 and value.shape[0] != 1:
+                sizes[name] = value.shape[0]
+        if len(set(sizes.values())) > 1:
+            raise InputError(f"FlameModel: the parameters have different batch sizes {sizes}; expected one B (or 1 to broadcast)")
+        return next(iter(sizes.values()), 1)
 
     def forward(
         self,
@@ -347,12 +399,15 @@ class FlameModel(nn.Module):
                 raise FlameModelError(f"FlameModel: named poses need FLAME's {len(JOINT_NAMES)} joints, this model has {self.n_joints}")
             pose = pack_pose(**{name: torch.as_tensor(value, dtype=self.v_template.dtype, device=self.v_template.device)
                                 for name, value in named.items() if value is not None})
-        given = [v for v in (shape, expression, pose, translation) if v is not None]
-        batch = max((1 if torch.as_tensor(v).dim() == 1 else torch.as_tensor(v).shape[0]) for v in given) if given else 1
+        batch = self._batch_size(shape=shape, expression=expression, pose=pose, translation=translation)
         shape = self._prepare(shape, "shape", self.n_shape, batch, allow_fewer=True)
         expression = self._prepare(expression, "expression", self.n_expr, batch, allow_fewer=True)
         pose = self._prepare(pose, "pose", 3 * self.n_joints, batch, allow_fewer=False)
         translation = self._prepare(translation, "translation", 3, batch, allow_fewer=False)
+        if batch == 0:  # an empty batch (e.g. a slice of zero frames) gives empty outputs
+            empty = self.v_template.new_zeros
+            return FlameOutput(vertices=empty(0, self.n_vertices, 3), joints=empty(0, self.n_joints, 3),
+                               landmarks=empty(0, self.n_landmarks, 3))
 
         vertices, joints = lbs(
             torch.cat([shape, expression], dim=1),
@@ -401,6 +456,8 @@ def load_head_model(
         FlameModelError: the file is missing, unreadable, or lacks a FLAME key.
     """
     path = Path(path) if path is not None else DEFAULT_HEAD_PATH
+    if path.is_dir():
+        raise FlameModelError(f"head model file {path} is a folder; expected an .npz file with FLAME's keys {', '.join(_REQUIRED_KEYS)}")
     if not path.is_file():
         hint = " (build it with talkinghead_edu.synth.head_builder)" if path == DEFAULT_HEAD_PATH else ""
         raise FlameModelError(f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys {', '.join(_REQUIRED_KEYS)}")
@@ -413,7 +470,18 @@ def load_head_model(
     if missing:
         raise FlameModelError(f"head model file {path} lacks the key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}")
     has_landmarks = "lmk_faces_idx" in arrays and "lmk_bary_coords" in arrays
-    model = FlameModel(
+    try:
+        model = _model_from_arrays(arrays, has_landmarks, path, dtype)
+    except TalkingHeadError:
+        raise
+    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # e.g. a non-scalar n_shape, text where numbers belong
+        raise FlameModelError(f"head model file {path} holds an array of the wrong kind ({type(exc).__name__}: {exc})") from None
+    return model.to(device=device)
+
+
+def _model_from_arrays(arrays: Mapping[str, np.ndarray], has_landmarks: bool, path: Path, dtype: torch.dtype) -> FlameModel:
+    """:class:`FlameModel` from the arrays of a bundled-layout ``.npz`` (keys as in :data:`_REQUIRED_KEYS`)."""
+    return FlameModel(
         v_template=arrays["v_template"],
         faces=arrays["f"],
         shapedirs=arrays["shapedirs"],
@@ -433,4 +501,3 @@ def load_head_model(
         source=str(path.name),
         dtype=dtype,
     )
-    return model.to(device=device)

@@ -28,6 +28,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from ..errors import FileFormatError
 from .model import FlameModel, FlameModelError, _parents_from_kintree
 
 __all__ = ["FlameFileError", "RestrictedUnpickler", "restricted_load", "load_official_flame", "load_landmark_embedding"]
@@ -37,7 +38,11 @@ OFFICIAL_N_SHAPE = 300
 _REQUIRED_KEYS = ("v_template", "f", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table")
 
 
-class FlameFileError(FlameModelError):
+#: Deepest nesting of dicts/lists accepted in a FLAME pickle (real files nest two levels).
+MAX_NESTING = 32
+
+
+class FlameFileError(FlameModelError, FileFormatError):
     """A FLAME file is missing, malformed, or names a class the restricted unpickler refuses."""
 
 
@@ -172,14 +177,20 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise FlameFileError(f"{self.source}: persistent references are not allowed in a FLAME file")
 
 
-def _to_numpy(value, where: str):
-    """Placeholders → numpy arrays; dicts, lists and tuples converted recursively; rest unchanged."""
+def _to_numpy(value, where: str, depth: int = 0):
+    """Placeholders → numpy arrays; dicts, lists and tuples converted recursively; rest unchanged.
+
+    Containers nested deeper than :data:`MAX_NESTING` (or containing themselves) are refused.
+    """
+    if depth > MAX_NESTING:
+        raise FlameFileError(f"{where}: containers nested deeper than {MAX_NESTING} levels (or containing themselves); "
+                             "a FLAME file is a flat dict of arrays")
     if isinstance(value, _PLACEHOLDERS):
         return value.to_numpy(where)
     if isinstance(value, dict):
-        return {key: _to_numpy(item, f"{where}[{key!r}]") for key, item in value.items()}
+        return {key: _to_numpy(item, f"{where}[{key!r}]", depth + 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_numpy(item, where) for item in value)
+        return type(value)(_to_numpy(item, where, depth + 1) for item in value)
     return value
 
 
@@ -193,12 +204,14 @@ def restricted_load(data: bytes, source: str = "<pickle>"):
         obj = RestrictedUnpickler(io.BytesIO(data), source=source).load()
     except FlameFileError:
         raise
-    except Exception as exc:  # truncated or corrupt pickles raise many exception types
+    except Exception as exc:  # truncated or corrupt pickles raise many exception types (RecursionError too)
         raise FlameFileError(f"{source}: not a readable pickle ({type(exc).__name__}: {exc})") from None
     return _to_numpy(obj, source)
 
 
 def _read_file(path: Path, what: str) -> bytes:
+    if path.is_dir():
+        raise FlameFileError(f"{what} {path} is a folder; expected the file itself (e.g. generic_model.pkl)")
     if not path.is_file():
         raise FlameFileError(f"{what} {path} does not exist")
     return path.read_bytes()
@@ -217,7 +230,10 @@ def _load_npy_pickled_dict(path: Path) -> dict:
             array = restricted_load(handle.read(), source=str(path))
         else:
             handle.seek(0)
-            array = np.load(handle, allow_pickle=False)
+            try:
+                array = np.load(handle, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise FlameFileError(f"{path}: not a valid .npy file ({exc})") from None
     array = np.asarray(array, dtype=object) if not isinstance(array, np.ndarray) else array
     value = array.item() if array.shape == () else array
     if not isinstance(value, dict):
@@ -255,8 +271,11 @@ def load_landmark_embedding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise FlameFileError(f"{path}: expected a dict with landmark arrays, found {type(content).__name__}")
     for face_key, bary_key in zip(_LANDMARK_FACE_KEYS, _LANDMARK_BARY_KEYS):
         if face_key in content and bary_key in content:
-            faces_idx = np.asarray(content[face_key]).astype(np.int64).reshape(-1)
-            bary = np.asarray(content[bary_key], dtype=np.float32).reshape(-1, 3)
+            try:
+                faces_idx = np.asarray(content[face_key]).astype(np.int64).reshape(-1)
+                bary = np.asarray(content[bary_key], dtype=np.float32).reshape(-1, 3)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise FlameFileError(f"{path}: {face_key}/{bary_key} must be (L,) integers and (L, 3) numbers ({exc})") from None
             if bary.shape[0] != faces_idx.shape[0]:
                 raise FlameFileError(f"{path}: {face_key} has {faces_idx.shape[0]} entries but {bary_key} has {bary.shape[0]}")
             return faces_idx, bary

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from ..conventions import FPS, POSE_SIZE, POSE_SLICES, pack_pose
+from ..errors import InputError, InputTypeError
 
 __all__ = ["FlameParams", "motion_vector_size"]
 
@@ -67,7 +68,7 @@ class FlameParams:
 
     def __post_init__(self) -> None:
         if self.expression.ndim != 2:
-            raise ValueError(f"FlameParams: expression must be (T, E), got {tuple(self.expression.shape)}")
+            raise InputError(f"FlameParams: expression must be (T, E), got {tuple(self.expression.shape)}")
         frames = self.expression.shape[0]
         if self.translation is None:
             self.translation = _zeros(self.expression, frames, 3)
@@ -75,15 +76,15 @@ class FlameParams:
             self.shape = _zeros(self.expression, 0)
         kinds = {isinstance(value, torch.Tensor) for value in (self.expression, self.pose, self.translation, self.shape)}
         if len(kinds) != 1:
-            raise TypeError("FlameParams: expression, pose, translation and shape must all be NumPy arrays or all "
+            raise InputTypeError("FlameParams: expression, pose, translation and shape must all be NumPy arrays or all "
                             "torch tensors")
         if tuple(self.pose.shape) != (frames, POSE_SIZE) or tuple(self.translation.shape) != (frames, 3):
-            raise ValueError(
+            raise InputError(
                 f"FlameParams: expected pose ({frames}, {POSE_SIZE}) and translation ({frames}, 3) to match expression "
                 f"({frames}, E), got {tuple(self.pose.shape)} and {tuple(self.translation.shape)}"
             )
         if self.shape.ndim != 1:
-            raise ValueError(f"FlameParams: shape must be (S,), got {tuple(self.shape.shape)}")
+            raise InputError(f"FlameParams: shape must be (S,), got {tuple(self.shape.shape)}")
 
     # ------------------------------------------------------------------ named views of the pose
     @property

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from ..conventions import SH_C0
+from ..errors import CheckpointError
 from ..render import Gaussians
 from .binding import axis_angle_to_quat, local_to_world, quat_multiply, triangle_frames
 
@@ -169,6 +170,46 @@ class GaussianHead(nn.Module):
     @property
     def num_gaussians(self) -> int:
         return int(self.triangle_ids.shape[0])
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+        """Replace the Gaussians and ``W_Y`` with a checkpoint's ``gaussian/*``, ``triangle_ids`` and ``mlp/*``.
+
+        The checkpoint's Gaussian count ``N`` may differ from this head's (densification),
+        but every ``gaussian/<name>`` must have ``N`` rows and this head's trailing shape
+        (same SH degree and latent size), and ``triangle_ids`` must be ``(N,)`` integers that
+        index this mesh's triangles.
+
+        Raises:
+            CheckpointError: a missing tensor, a wrong shape, triangle ids out of range, no Gaussians.
+        """
+        names = ["triangle_ids"] + [f"gaussian/{name}" for name in self.gaussian_params]
+        missing = [name for name in names if name not in tensors]
+        if missing:
+            raise CheckpointError(f"{source} lacks the Gaussian head tensor(s) {', '.join(missing)}")
+        triangle_ids = tensors["triangle_ids"]
+        if triangle_ids.dim() != 1 or triangle_ids.is_floating_point() or triangle_ids.dtype == torch.bool:
+            raise CheckpointError(f"{source}: 'triangle_ids' must be (N,) integers, got {tuple(triangle_ids.shape)} {triangle_ids.dtype}")
+        n, n_faces = triangle_ids.shape[0], self.faces.shape[0]
+        if n == 0:
+            raise CheckpointError(f"{source} holds 0 Gaussians; expected a trained head with at least one")
+        if int(triangle_ids.min()) < 0 or int(triangle_ids.max()) >= n_faces:
+            raise CheckpointError(f"{source}: 'triangle_ids' range over {int(triangle_ids.min())}..{int(triangle_ids.max())}, "
+                                  f"but this mesh has triangles 0..{n_faces - 1} (a checkpoint of another head model?)")
+        for name, current in self.gaussian_params.items():
+            value = tensors[f"gaussian/{name}"]
+            expected = (n,) + tuple(current.shape[1:])
+            if tuple(value.shape) != expected or not value.is_floating_point():
+                raise CheckpointError(f"{source}: 'gaussian/{name}' must be a float tensor of shape {expected} "
+                                      f"(N = {n} from triangle_ids), got {tuple(value.shape)} {value.dtype}")
+        mlp_state = {k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")}
+        try:
+            self.latent_mlp.load_state_dict(mlp_state)
+        except RuntimeError as exc:  # missing keys or shapes that do not fit psi_dim / latent_dim
+            raise CheckpointError(f"{source}: the blendshape MLP W_Y does not fit this head ({exc})".replace("\n", " ")) from None
+        device = self.faces.device
+        for name in list(self.gaussian_params):
+            self.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].to(device).clone())
+        self.triangle_ids = triangle_ids.to(device).long()
 
     @property
     def eta(self) -> torch.Tensor:

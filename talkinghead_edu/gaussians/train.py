@@ -33,8 +33,9 @@ from torch import nn
 
 from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
 from ..eval.metrics import landmark_distance, psnr, ssim
+from ..errors import CheckpointError
 from ..render import Camera, project_points, render
-from ..utils.io import load_checkpoint, save_checkpoint
+from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
 from .model import GaussianHead, psi_from_flame
 
@@ -413,24 +414,31 @@ class RendererTrainer:
         expected = {"speaker": video.speaker, "num_frames": video.num_frames, "resolution": [video.height, video.width]}
         for key, value in expected.items():
             if meta.get(key) != value:
-                raise ValueError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
-        trainer = cls(video, flame, RendererConfig.from_dict(meta["config"]), device=device)
-        head = trainer.head
-        for name in list(head.gaussian_params):
-            head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].clone())
-        head.triangle_ids = tensors["triangle_ids"].long()
-        head.latent_mlp.load_state_dict({k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")})
-        with torch.no_grad():
-            for name, param in trainer.flame_offsets.items():
-                param.copy_(tensors[f"flame/{name}"])
-        trainer.optimizer = trainer._make_optimizer()
-        for name, group in zip(trainer.group_names, trainer.optimizer.param_groups):
-            state = {key.split("/")[-1]: value for key, value in tensors.items() if key.startswith(f"adam/{name}/")}
-            if state:
-                trainer.optimizer.state[group["params"][0]] = state
-        trainer.step = int(meta["step"])
-        trainer.history = {k: list(v) for k, v in meta["history"].items()}
-        trainer.density.history = list(meta.get("density_history", []))
-        if "density/grad_sum" in tensors:
-            trainer.density.grad_sum, trainer.density.seen = tensors["density/grad_sum"], tensors["density/seen"]
+                raise CheckpointError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
+        with checkpoint_contents(path, "Gaussian-head training state"):
+            trainer = cls(video, flame, RendererConfig.from_dict(meta["config"]), device=device)
+            trainer.head.load_tensors(tensors, source=f"checkpoint {path}")
+            n = trainer.head.num_gaussians
+            with torch.no_grad():
+                for name, param in trainer.flame_offsets.items():
+                    param.copy_(tensors[f"flame/{name}"])
+            trainer.optimizer = trainer._make_optimizer()
+            for name, group in zip(trainer.group_names, trainer.optimizer.param_groups):
+                state = {key.split("/")[-1]: value for key, value in tensors.items() if key.startswith(f"adam/{name}/")}
+                param = group["params"][0]
+                for key, value in state.items():
+                    if key != "step" and value.shape != param.shape:
+                        raise CheckpointError(f"checkpoint {path}: Adam state 'adam/{name}/{key}' has shape {tuple(value.shape)}, "
+                                              f"expected {tuple(param.shape)} like the parameter")
+                if state:
+                    trainer.optimizer.state[param] = state
+            trainer.step = int(meta["step"])
+            trainer.history = {k: list(v) for k, v in meta["history"].items()}
+            trainer.density.history = list(meta.get("density_history", []))
+            if "density/grad_sum" in tensors:
+                grad_sum, seen = tensors["density/grad_sum"], tensors["density/seen"]
+                if grad_sum.shape[0] != n or seen.shape[0] != n:
+                    raise CheckpointError(f"checkpoint {path}: density statistics have {grad_sum.shape[0]}/{seen.shape[0]} rows, "
+                                          f"expected N = {n}")
+                trainer.density.grad_sum, trainer.density.seen = grad_sum, seen
         return trainer

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..utils.io import load_checkpoint, save_checkpoint
+from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .features import get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
@@ -237,7 +237,8 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
         with_lip_encoder: also return the stored lip-reading encoder (or ``None``).
     """
     tensors, meta = load_checkpoint(path)
-    translator = _translator_from_checkpoint(tensors, meta).to(device).eval()
+    with checkpoint_contents(path, "motion translator"):
+        translator = _translator_from_checkpoint(tensors, meta).to(device).eval()
     if attach_feature_extractor and translator.feature_encoder:
         translator.feature_extractor = get_feature_extractor(translator.feature_encoder, device=device)
         current = getattr(translator.feature_extractor, "fingerprint", "")
@@ -247,7 +248,8 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
                           "Retrain it with `python -m talkinghead_edu.recipes.train_motion`.", stacklevel=2)
     translator.history = meta.get("history", [])
     if with_lip_encoder:
-        return translator, _lip_encoder_from_checkpoint(tensors, meta)
+        with checkpoint_contents(path, "lip-reading encoder"):
+            return translator, _lip_encoder_from_checkpoint(tensors, meta)
     return translator
 
 

@@ -37,6 +37,7 @@ from ..audio.encoder import (
 from ..data import load_speech_dataset
 from ..decoupling import DecouplingConfig, evaluate_encoder, fine_tune_universal, parallel_positives, speaker_audio
 from ..paths import dataset_root
+from ..utils.args import ArgumentParser, positive_float, positive_int
 
 __all__ = ["build_vocabulary", "spec_augment", "AsrConfig", "train_asr", "main"]
 
@@ -149,14 +150,14 @@ def train_asr(
 def main(argv: list[str] | None = None) -> int:
     """Command line: train ``asr`` or ``universal`` on the bundled speech (see the module docstring)."""
 
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_audio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m talkinghead_edu.recipes.train_audio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=sorted(ENCODER_NAMES), help="which encoder to train")
     parser.add_argument("--root", type=Path, default=None, help="speech dataset folder (default: datasets_small/speech)")
     parser.add_argument("--out", type=Path, default=None, help="output file (default: datasets_small/checkpoints/<stage>_encoder.safetensors)")
     parser.add_argument("--asr", type=Path, default=None, help="E_asr checkpoint to fine-tune (universal; default: the bundled one)")
-    parser.add_argument("--epochs", type=int, default=AsrConfig.epochs, help="ASR training epochs")
-    parser.add_argument("--steps", type=int, default=DecouplingConfig.steps, help="decoupling fine-tuning steps")
-    parser.add_argument("--temperature", type=float, default=DecouplingConfig.temperature)
+    parser.add_argument("--epochs", type=positive_int, default=AsrConfig.epochs, help="ASR training epochs")
+    parser.add_argument("--steps", type=positive_int, default=DecouplingConfig.steps, help="decoupling fine-tuning steps")
+    parser.add_argument("--temperature", type=positive_float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
     parser.add_argument("--pooling", choices=["mean", "sequence"], default=DecouplingConfig.pooling, help="how a segment becomes the vector f of eq 2")
     parser.add_argument("--positives", choices=["parallel", "timbre"], default=DecouplingConfig.positives,
@@ -164,10 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lambda-consistency", type=float, default=DecouplingConfig.lambda_consistency, help="weight of L_cons (0 = off; not in the paper)")
     parser.add_argument("--envelope-db", type=float, default=DecouplingConfig.envelope_db, help="± dB of the positives' random formant-region EQ (0 = off)")
     parser.add_argument("--paper-form", action="store_true", help="eq 2 as printed (positive not in the denominator)")
-    parser.add_argument("--lr", type=float, default=DecouplingConfig.lr, help="decoupling learning rate")
+    parser.add_argument("--lr", type=positive_float, default=DecouplingConfig.lr, help="decoupling learning rate")
     parser.add_argument("--cosine-decay", action=argparse.BooleanOptionalAction, default=DecouplingConfig.cosine_decay, help="decay the learning rate to 0 along a cosine")
-    parser.add_argument("--k", type=int, default=DecouplingConfig.k, help="negatives per anchor (k of eq 2)")
-    parser.add_argument("--segment-seconds", type=float, default=DecouplingConfig.segment_seconds, help="length of each Fig. 3 segment")
+    parser.add_argument("--k", type=positive_int, default=DecouplingConfig.k, help="negatives per anchor (k of eq 2)")
+    parser.add_argument("--segment-seconds", type=positive_float, default=DecouplingConfig.segment_seconds, help="length of each Fig. 3 segment")
     parser.add_argument("--seed", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)

@@ -22,7 +22,6 @@ Variants (one table, paper §3.2, issue 6):
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -46,6 +45,7 @@ from ..motion.train import (
     train_translator,
 )
 from ..paths import dataset_root
+from ..utils.args import ArgumentParser, non_negative_int, positive_int
 from ..utils.io import atomic_write_text
 
 __all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
@@ -116,9 +116,9 @@ def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--lip-steps", type=int, default=500)
+    parser = ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=positive_int, default=1000)
+    parser.add_argument("--lip-steps", type=non_negative_int, default=500)
     parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
     parser.add_argument("--seed", type=int, default=TranslatorConfig.seed,
                         help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (small models run best on one)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -1,17 +1,21 @@
 """``render()``: the one entry point to every rasterization backend (eq 9, and eq 22 via ``features``)."""
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
 import torch
 
+from ..errors import InputError, InputTypeError
 from .camera import Camera
 from .gaussians import Gaussians
 from .projection import EPS2D, project_gaussians
 from .sh import sh_to_rgb
 
 BACKENDS = ("auto", "reference", "fast", "gsplat")
+#: Largest magnitude accepted in a Gaussian tensor (means in metres, logits, SH coefficients).
+MAX_MAGNITUDE = 1e6
 
 
 @dataclass
@@ -59,12 +63,62 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 def _background(bg, dtype, device) -> torch.Tensor:
     if bg is None:
         return torch.zeros(3, dtype=dtype, device=device)
-    bg = torch.as_tensor(bg, dtype=dtype, device=device)
+    try:
+        bg = torch.as_tensor(bg, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputTypeError(f"render: bg must be None, a float or a (3,) tensor, got {type(bg).__name__} ({exc})") from None
     if bg.dim() == 0:
         bg = bg.expand(3)
     if bg.shape != (3,):
-        raise ValueError(f"render: bg must be None, a float or a (3,) tensor, got shape {tuple(bg.shape)}")
+        raise InputError(f"render: bg must be None, a float or a (3,) tensor, got shape {tuple(bg.shape)}")
+    if not bool(torch.isfinite(bg).all()):
+        raise InputError(f"render: bg must be a finite colour, got {bg.tolist()}")
     return bg
+
+
+def _checked_inputs(gaussians: Gaussians, features: torch.Tensor | None) -> tuple[Gaussians, torch.Tensor | None]:
+    """The entry checks of :func:`render`, the same for every backend (cost: one sum per tensor).
+
+    dtype policy: every tensor must be floating point; all are brought to one dtype —
+    float64 if any of them is float64, else float32 (half precision is computed in float32) —
+    and the output has that dtype. Gradients flow back to the original tensors.
+    Values: NaN or ±inf in any tensor, a magnitude beyond :data:`MAX_MAGNITUDE` (means in metres,
+    colours, logits), scales that overflow ``exp``, or an all-zero quaternion are refused with an
+    :class:`~talkinghead_edu.errors.InputError` naming the tensor.
+    """
+    named = {f"gaussians.{name}": tensor for name, tensor in zip(("means", "quats", "log_scales", "opacity_logits", "colors"),
+                                                                    gaussians.parameters())}
+    if features is not None:
+        if not isinstance(features, torch.Tensor):
+            raise InputTypeError(f"render: features must be a torch.Tensor (N, C), got {type(features).__name__}")
+        named["features"] = features
+    for name, tensor in named.items():
+        if not tensor.is_floating_point():
+            raise InputTypeError(f"render: {name} must be a floating-point tensor, got {tensor.dtype}")
+    dtype = torch.float64 if any(t.dtype == torch.float64 for t in named.values()) else torch.float32
+    if any(t.dtype != dtype for t in named.values()):
+        gaussians = gaussians.to(dtype=dtype)
+        features = None if features is None else features.to(dtype)
+        named = dict(zip(named, gaussians.parameters() + ([features] if features is not None else [])))
+    with torch.no_grad():
+        # one reduction per tensor (min and max propagate NaN); the exact search runs only on failure
+        ranges = [torch.stack(torch.aminmax(t)) for t in named.values() if t.numel()]
+        if ranges and not bool((torch.stack(ranges).abs() <= MAX_MAGNITUDE).all()):
+            for name, tensor in named.items():
+                bad = ~(tensor.abs() <= MAX_MAGNITUDE)
+                if bool(bad.any()):
+                    rows = torch.nonzero(bad.reshape(bad.shape[0], -1).any(-1)).flatten()
+                    raise InputError(f"render: {name} holds NaN, infinite or huge (beyond ±{MAX_MAGNITUDE:g}) values in "
+                                     f"{rows.numel()} of {len(gaussians)} Gaussians (first: index {int(rows[0])}); "
+                                     "expected finite numbers")
+        largest = float(gaussians.log_scales.max()) if len(gaussians) else 0.0
+        if largest >= math.log(torch.finfo(dtype).max):
+            raise InputError(f"render: gaussians.log_scales reach {largest:.4g}, whose exp overflows {dtype}; "
+                             "expected log standard deviations of a scene (metres, e.g. -8..2)")
+        if len(gaussians) and not bool((gaussians.quats.abs().amax(dim=-1) > 0).all()):
+            raise InputError("render: gaussians.quats holds an all-zero quaternion, which is no rotation; "
+                             "expected non-zero (w, x, y, z) (normalised when used)")
+    return gaussians, features
 
 
 def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None, features: torch.Tensor | None = None,
@@ -92,14 +146,16 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
         torch.Size([64, 64, 3])
     """
     if not isinstance(gaussians, Gaussians):
-        raise TypeError(f"render: expected a Gaussians bundle, got {type(gaussians).__name__}")
+        raise InputTypeError(f"render: expected a Gaussians bundle, got {type(gaussians).__name__}")
     if not isinstance(camera, Camera):
-        raise TypeError(f"render: expected a Camera, got {type(camera).__name__}")
+        raise InputTypeError(f"render: expected a Camera, got {type(camera).__name__}")
+    gaussians, features = _checked_inputs(gaussians, features)
     n = len(gaussians)
     if features is not None and (features.dim() != 2 or features.shape[0] != n):
-        raise ValueError(f"render: features must have shape (N, C) with N = {n}, got {tuple(features.shape)}")
+        raise InputError(f"render: features must have shape (N, C) with N = {n}, got {tuple(features.shape)}")
     device, dtype = gaussians.means.device, gaussians.means.dtype
     background = _background(bg, dtype, device)
+    camera = camera.to(device=device, dtype=dtype)
     chosen = resolve_backend(backend, device)
     if chosen == "gsplat":
         from .gsplat_backend import render_gsplat
@@ -114,14 +170,14 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     if chosen == "fast":
         from .fast_projection import project_gaussians_fast as project
     opacities = gaussians.opacities
-    projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera.to(device=device), eps2d)
+    projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera, eps2d)
     means2d = projection.means2d
     if means2d.requires_grad:
         means2d.retain_grad()
     if gaussians.sh_degree is None:
         rgb = gaussians.colors
     else:
-        rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center.to(device=device, dtype=dtype))
+        rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center)
     channels = [rgb, projection.depths[:, None]] + ([features.to(dtype)] if features is not None else [])
     channels = torch.cat(channels, dim=-1)  # (N, 3 + 1 + C): colour, depth, features share one pass
     args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,

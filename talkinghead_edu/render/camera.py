@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InputError
+
 
 def _as_vector3(value, name: str, dtype, device) -> torch.Tensor:
     vector = torch.as_tensor(value, dtype=dtype, device=device)
@@ -86,17 +88,22 @@ class Camera:
 
     def __post_init__(self):
         self.K = torch.as_tensor(self.K)
+        if not self.K.is_floating_point():  # integer intrinsics are common in hand-written K
+            self.K = self.K.to(torch.float32)
         self.viewmat = torch.as_tensor(self.viewmat, dtype=self.K.dtype, device=self.K.device)
         if self.K.shape != (3, 3):
-            raise ValueError(f"Camera: K must have shape (3, 3), got {tuple(self.K.shape)}")
+            raise InputError(f"Camera: K must have shape (3, 3), got {tuple(self.K.shape)}")
         if self.viewmat.shape != (4, 4):
-            raise ValueError(f"Camera: viewmat must have shape (4, 4) (world -> camera), got {tuple(self.viewmat.shape)}")
+            raise InputError(f"Camera: viewmat must have shape (4, 4) (world -> camera), got {tuple(self.viewmat.shape)}")
         if int(self.width) <= 0 or int(self.height) <= 0:
-            raise ValueError(f"Camera: width and height must be positive, got {self.width} x {self.height}")
-        if not 0.0 < self.near < self.far:
-            raise ValueError(f"Camera: need 0 < near < far, got near={self.near}, far={self.far}")
+            raise InputError(f"Camera: width and height must be positive, got {self.width} x {self.height}")
+        if not 0.0 < self.near < self.far < math.inf:
+            raise InputError(f"Camera: need 0 < near < far < inf, got near={self.near}, far={self.far}")
         if not (torch.isfinite(self.K).all() and torch.isfinite(self.viewmat).all()):
-            raise ValueError("Camera: K and viewmat must be finite")
+            raise InputError("Camera: K and viewmat must be finite")
+        fx, fy = float(self.K[0, 0]), float(self.K[1, 1])
+        if not (fx > 0 and fy > 0):
+            raise InputError(f"Camera: focal lengths must be positive pixels, got fx={fx:g}, fy={fy:g} (K[0, 0], K[1, 1])")
         self.width, self.height = int(self.width), int(self.height)
 
     @classmethod

@@ -41,7 +41,6 @@ The same seed gives identical arrays (one ``numpy.random.Generator`` drives ever
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -52,6 +51,7 @@ from scipy.optimize import nnls
 
 from ..paths import ASSETS_DIR
 from ..utils.io import atomic_save_npz
+from ..utils.args import ArgumentParser, existing_file, non_negative_int, positive_int
 from . import head_geometry as geo
 from .head_articulations import (
     ARTICULATION_NAMES,
@@ -467,15 +467,15 @@ def build_head(seed: int = 0, resolution: float = 1.0, n_shape: int = 64, n_expr
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: build the head asset and write it atomically."""
-    parser = argparse.ArgumentParser(prog="talkinghead-edu build-head", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0, the bundled asset)")
+    parser = ArgumentParser(prog="talkinghead-edu build-head", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0, the bundled asset)")
     parser.add_argument("--out", type=Path, default=ASSETS_DIR / "procedural_head.npz", help="output .npz path")
     parser.add_argument("--resolution", type=float, default=1.0, help="grid density (1.0 = bundled asset)")
-    parser.add_argument("--n-shape", type=int, default=64, help="identity components (64 keep >99.8%% of the variance and the file < 8 MB)")
-    parser.add_argument("--n-expr", type=int, default=50)
-    parser.add_argument("--identities", type=int, default=240, help="identities sampled for the shape PCA")
-    parser.add_argument("--expression-samples", type=int, default=600, help="samples for the expression PCA")
-    parser.add_argument("--check", type=Path, default=None, metavar="NPZ",
+    parser.add_argument("--n-shape", type=positive_int, default=64, help="identity components (64 keep >99.8%% of the variance and the file < 8 MB)")
+    parser.add_argument("--n-expr", type=positive_int, default=50)
+    parser.add_argument("--identities", type=positive_int, default=240, help="identities sampled for the shape PCA")
+    parser.add_argument("--expression-samples", type=positive_int, default=600, help="samples for the expression PCA")
+    parser.add_argument("--check", type=existing_file, default=None, metavar="NPZ",
                         help="do not write: rebuild and compare with this asset (exit status 1 if an array differs)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
@@ -483,8 +483,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--out must end in .npz, got {args.out}")
     if not 0.3 <= args.resolution <= 2.0:
         parser.error(f"--resolution must be between 0.3 and 2.0, got {args.resolution}")
-    if args.check is not None and not args.check.is_file():
-        parser.error(f"--check: {args.check} does not exist")
     asset = build_head(seed=args.seed, resolution=args.resolution, n_shape=args.n_shape, n_expr=args.n_expr,
                        n_identities=args.identities, n_expression_samples=args.expression_samples, verbose=not args.quiet)
     if args.check is not None:
