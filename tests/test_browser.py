@@ -13,7 +13,7 @@ kernel to be idle. Then, for every widget (a displayed widget with a slider or a
 * no cell has an error output and the page shows no "Error displaying widget" and no
   "Loading widget..." that stays.
 
-A screenshot of each widget after its change is saved to a temporary folder; the paths and the
+A screenshot of each widget before and after its change is saved to a temporary folder; the paths and the
 update latencies (mouse release -> new figure data in the page) are printed (``pytest -s``).
 Skipped, with the reason, only when Chromium or playwright is missing.
 """
@@ -268,6 +268,7 @@ def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
     output.scroll_into_view_if_needed()
     page.wait_for_function(f"(o) => ({_FIGURE_DIGEST})(o) !== null", arg=handle, timeout=60_000)
     before = page.evaluate(_FIGURE_DIGEST, handle)
+    output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_before.png"))
     moved, released = _drag_first_control(page, output)
     latency = _settled_change(page, handle, before, released)
     assert "Traceback" not in output.inner_text(), f"{name} widget {index}: traceback in its output"
@@ -349,7 +350,7 @@ def browser_lab(tmp_path_factory):
                 executable_path=str(CHROMIUM),
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 1000},
+                viewport={"width": 1400, "height": 1600},
             )
             try:
                 yield context, base, token, shots
@@ -372,6 +373,9 @@ def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
     report: list = []
     try:
         _check_notebook(page, base, token, name, shots, report)
+    except Exception:
+        page.screenshot(path=str(shots / f"{Path(name).stem}_page_FAILED.png"))
+        raise
     finally:
         page.evaluate(
             "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.sessionContext.shutdown(); }"
