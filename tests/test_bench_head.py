@@ -7,8 +7,19 @@ from talkinghead_edu.bench import head
 
 
 def test_benchmark_writes_its_files(tmp_path, capsys):
-    assert head.main(["--size", "32", "--frames", "1", "--out", str(tmp_path)]) == 0
+    assert head.main(["--size", "32", "--frames", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "head.json").read_text())
-    assert result["resolution"] == 32 and result["num_gaussians"] > 0 and result["fps"] > 0
-    assert "| FPS |" in (tmp_path / "head.md").read_text()
+    assert result["resolution"] == 32 and result["fps"] > 0 and result["frames_timed"] == 2
+    assert result["num_gaussians"] == 2 * 14076  # the stand-in: two Gaussians per triangle of the bundled head
+    assert set(result["stages_ms"]) >= {"flame", "binding", "render", "render: composite"}
+    assert result["numba_threads"] == 1 and result["image_coverage"] > 0.05  # the head is drawn
+    table = (tmp_path / "head.md").read_text()
+    assert "| FPS |" in table and "Render stages" in table
     assert "FPS" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(SystemExit):
+        head.main(["--frames", "0", "--out", str(tmp_path)])

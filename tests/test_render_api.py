@@ -2,8 +2,7 @@
 import pytest
 import torch
 
-from talkinghead_edu.render import Camera, Gaussians, render, resolve_backend
-from talkinghead_edu.render import fast
+from talkinghead_edu.render import Camera, Gaussians, fast, render, resolve_backend
 
 
 def small_scene():
@@ -91,3 +90,41 @@ def test_gsplat_backend_on_cpu_says_why():
     g, cam = small_scene()
     with pytest.raises(RuntimeError, match="needs CUDA"):
         render(g, cam, backend="gsplat")
+
+
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_large_splat_centred_far_off_screen_is_drawn_in_full(backend):
+    """Regression: the screen radius was capped at 4 (W + H) before binning, so a large splat whose centre
+    projects more than that far off-screen lost its tiles (drawn nowhere, yet counted visible)."""
+    import math
+
+    from talkinghead_edu.render import project_gaussians
+
+    cam = Camera.look_at((0, 0, 1), (0, 0, 0), fov_y_deg=40, width=64, height=64)
+    g = Gaussians(torch.tensor([[-6.28, 0.0, 0.0]]), torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), math.log(2.5)),
+                  torch.tensor([math.log(0.9 / 0.1)]), torch.ones(1, 3))
+    p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
+    (u, v), radius = p.means2d[0].tolist(), p.radii[0, 0].item()
+    assert u < -4 * (64 + 64) and u + radius > 64, "centred beyond the old cap, reaching past the image"
+    out = render(g, cam, backend=backend)
+    # the splat evaluated at every pixel centre, without any tiles: alpha = min(0.999, o exp(−σ)), 0 below 1/255
+    ys, xs = torch.meshgrid(torch.arange(64) + 0.5, torch.arange(64) + 0.5, indexing="ij")
+    dx, dy = xs - u, ys - v
+    a, b, c = p.conics[0]
+    alpha = (g.opacities[0] * torch.exp(-(0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy))).clamp(max=0.999)
+    alpha = torch.where(alpha >= 1.0 / 255.0, alpha, torch.zeros_like(alpha))
+    assert out.visible.all() and alpha.max() > 0.05
+    torch.testing.assert_close(out.alpha[..., 0], alpha.detach(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("backend", ["reference", "fast"])
+def test_backward_runs_when_every_gaussian_is_culled(backend):
+    """Regression: with every Gaussian culled the reference returned an image without grad_fn."""
+    g, cam = small_scene()
+    g = Gaussians(g.means + torch.tensor([0.0, 0.0, 5.0]), g.quats, g.log_scales, g.opacity_logits, g.colors)
+    g.requires_grad_()
+    out = render(g, cam, backend=backend, bg=0.3)
+    assert not out.visible.any() and out.image.requires_grad
+    out.image.sum().backward()
+    assert torch.all(out.image == 0.3)
+    assert all(p.grad is None or torch.all(p.grad == 0) for p in g.parameters())

@@ -2,46 +2,20 @@
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass
 
 import torch
 
 from ..errors import InputError, InputTypeError
 from .camera import Camera
 from .gaussians import Gaussians
+from .output import RenderOutput, warn_once  # noqa: F401 (re-exported: the public names live here)
+from .profiling import stage
 from .projection import EPS2D, project_gaussians
 from .sh import sh_to_rgb
 
 BACKENDS = ("auto", "reference", "fast", "gsplat")
 #: Largest magnitude accepted in a Gaussian tensor (means in metres, logits, SH coefficients).
 MAX_MAGNITUDE = 1e6
-
-
-@dataclass
-class RenderOutput:
-    """What :func:`render` returns (H, W from the camera; N Gaussians; C feature channels).
-
-    Attributes:
-        image: (H, W, 3) composited colour over the background.
-        alpha: (H, W, 1) accumulated opacity ``1 − Π(1 − α_i)``.
-        depth: (H, W, 1) expected camera-space depth ``Σ w_i z_i / alpha`` (0 where alpha = 0).
-        features: (H, W, C) composited extra channels (no background), or ``None``.
-        means2d: (N, 2) pixel positions; a non-leaf tensor whose ``.grad`` is kept after
-            ``backward()`` (the view-space positional gradient used for densification).
-        radii: (N,) int screen radius in pixels (0 = culled).
-        visible: (N,) bool, ``radii > 0``.
-        backend: the backend that actually ran.
-    """
-
-    image: torch.Tensor
-    alpha: torch.Tensor
-    depth: torch.Tensor
-    features: torch.Tensor | None
-    means2d: torch.Tensor
-    radii: torch.Tensor
-    visible: torch.Tensor
-    backend: str
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
@@ -170,14 +144,20 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     if chosen == "fast":
         from .fast_projection import project_gaussians_fast as project
     opacities = gaussians.opacities
-    projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera, eps2d)
+    with stage("projection"):
+        projection = project(gaussians.means, gaussians.quats, gaussians.scales, opacities, camera, eps2d)
     means2d = projection.means2d
     if means2d.requires_grad:
         means2d.retain_grad()
-    if gaussians.sh_degree is None:
-        rgb = gaussians.colors
-    else:
-        rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center)
+    with stage("sh"):
+        if gaussians.sh_degree is None:
+            rgb = gaussians.colors
+        elif chosen == "fast":
+            from .fast_sh import sh_to_rgb_fast
+
+            rgb = sh_to_rgb_fast(gaussians.colors, gaussians.means, camera.center)
+        else:
+            rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center)
     channels = [rgb, projection.depths[:, None]] + ([features.to(dtype)] if features is not None else [])
     channels = torch.cat(channels, dim=-1)  # (N, 3 + 1 + C): colour, depth, features share one pass
     args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,
@@ -194,10 +174,3 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     return RenderOutput(image=image, alpha=alpha, depth=depth,
                         features=composited[..., 4:] if features is not None else None,
                         means2d=means2d, radii=radii, visible=radii > 0, backend=chosen)
-
-
-def warn_once(message: str, _seen: set = set()) -> None:  # noqa: B006 (deliberate: one warning per message)
-    """Emit ``message`` as a single warning line, once per process."""
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)

@@ -21,10 +21,10 @@ import math
 import numpy as np
 import torch
 
+from ._jit import njit, prange
 from .camera import Camera
-from .fast import njit, prange
-from .projection import Projection
-
+from .profiling import stage
+from .projection import RADIUS_LIMIT, Projection
 
 _CHUNK = 256  # Gaussians per parallel work item (scratch matrices are allocated once per chunk)
 
@@ -92,12 +92,11 @@ def _project_forward(means, quats, scales, opacities, V, t, K, width, height, ne
         means2d[n, 0], means2d[n, 1] = u, v
         depths[n] = z_raw
         extent = math.sqrt(2.0 * math.log(max(255.0 * opacities[n], 1.0)))
-        rx, ry = math.ceil(extent * math.sqrt(p)), math.ceil(extent * math.sqrt(r))
+        rx, ry = np.ceil(extent * math.sqrt(p)), np.ceil(extent * math.sqrt(r))  # floats: no int overflow
         visible = (z_raw > near) and (z_raw < far) and (255.0 * opacities[n] > 1.0)
         visible = visible and (u + rx > 0) and (u - rx < width) and (v + ry > 0) and (v - ry < height)
-        cap = 4 * (width + height)
-        radii[n, 0] = min(rx, cap) if visible else 0
-        radii[n, 1] = min(ry, cap) if visible else 0
+        radii[n, 0] = int(min(rx, RADIUS_LIMIT)) if visible else 0  # not capped by the image: binning clamps
+        radii[n, 1] = int(min(ry, RADIUS_LIMIT)) if visible else 0
 
 
 @njit(parallel=True, cache=True)
@@ -224,12 +223,14 @@ class _ProjectFast(torch.autograd.Function):
     def backward(ctx, grad_means2d, grad_conics, grad_depths, _grad_radii):
         (means, quats, scales), V, t, K, camera, eps2d, (device, dtype) = ctx.saved
         n = means.shape[0]
-        grad_means, grad_quats, grad_scales = np.zeros((n, 3)), np.zeros((n, 4)), np.zeros((n, 3))
-        _project_backward(means, quats, scales, V, t, K, camera.width, camera.height, camera.near, eps2d,
-                          _f64(grad_means2d), _f64(grad_conics), _f64(grad_depths), grad_means, grad_quats, grad_scales)
-        to = dict(device=device, dtype=dtype)
-        return (torch.from_numpy(grad_means).to(**to), torch.from_numpy(grad_quats).to(**to),
-                torch.from_numpy(grad_scales).to(**to), None, None, None)
+        with stage("backward: projection"):
+            grad_means, grad_quats, grad_scales = np.empty((n, 3)), np.empty((n, 4)), np.empty((n, 3))
+            _project_backward(means, quats, scales, V, t, K, camera.width, camera.height, camera.near, eps2d,
+                              _f64(grad_means2d), _f64(grad_conics), _f64(grad_depths), grad_means, grad_quats,
+                              grad_scales)
+            to = dict(device=device, dtype=dtype)
+            return (torch.from_numpy(grad_means).to(**to), torch.from_numpy(grad_quats).to(**to),
+                    torch.from_numpy(grad_scales).to(**to), None, None, None)
 
 
 def project_gaussians_fast(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,

@@ -10,14 +10,13 @@ import torch
 
 from .camera import Camera
 from .gaussians import Gaussians
+from .output import RenderOutput
 from .sh import sh_to_rgb
 
 
 def render_gsplat(gaussians: Gaussians, camera: Camera, background: torch.Tensor, features: torch.Tensor | None,
                   eps2d: float):
     """Render with gsplat; see :func:`talkinghead_edu.render.render` for the arguments and outputs."""
-    from .api import RenderOutput
-
     if gaussians.means.device.type != "cuda":
         raise RuntimeError("render(backend='gsplat') needs CUDA tensors (gsplat rasterizes on the GPU only); "
                            "use backend='fast' or 'reference' on the CPU")

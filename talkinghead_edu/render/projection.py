@@ -13,7 +13,9 @@ Steps (3DGS / EWA splatting; the paper's eq 9 composites the result):
 5. a screen-space radius per axis: a pixel only counts when ``alpha ≥ 1/255``, i.e.
    ``σ ≤ log(255 o)``, which bounds ``|dx| ≤ sqrt(2 log(255 o) Σ'_xx)`` — the radius is the
    ceiling of that (0 when culled: behind the near plane, beyond far, opacity < 1/255,
-   or the box misses the image).
+   or the box misses the image). The radius is not capped by the image size: a large splat
+   whose centre lies far off-screen still reaches into it, and binning clamps its box to
+   the tile grid (:func:`tile_ranges`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ ALPHA_MAX = 0.999  # alpha is clamped here so that 1 − alpha never vanishes
 TRANSMITTANCE_MIN = 1e-4  # a pixel stops when its transmittance would fall below this
 EPS2D = 0.3  # low-pass dilation of the 2D covariance, pixels²
 TILE_SIZE = 16
+RADIUS_LIMIT = 2**30  # radii are stored as int32; a box this wide covers any image, binning clamps it to the tiles
 
 
 def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
@@ -127,7 +130,7 @@ def project_gaussians(means: torch.Tensor, quats: torch.Tensor, scales: torch.Te
         inside = ((means2d[:, 0] + radii[:, 0] > 0) & (means2d[:, 0] - radii[:, 0] < camera.width)
                   & (means2d[:, 1] + radii[:, 1] > 0) & (means2d[:, 1] - radii[:, 1] < camera.height))
         radii = torch.where((valid & inside)[:, None], radii, torch.zeros_like(radii))
-        radii = radii.clamp_max(4 * (camera.width + camera.height)).to(torch.int32)
+        radii = radii.clamp_max(RADIUS_LIMIT).to(torch.int32)
     return Projection(means2d, conics, depths, radii, means_cam)
 
 

@@ -105,14 +105,16 @@ def rasterize_reference(means2d: torch.Tensor, conics: torch.Tensor, opacities: 
             x0, x1 = tx * tile_size, min((tx + 1) * tile_size, width)
             tile = ty * tiles_x + tx
             ids = gaussian_ids[tile_offsets[tile]:tile_offsets[tile + 1]]
-            if ids.numel() == 0:
-                row_blocks.append(channels.new_zeros(y1 - y0, x1 - x0, n_channels + 1))
-                continue
             ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=means2d.dtype, device=means2d.device) + 0.5,
                                     torch.arange(x0, x1, dtype=means2d.dtype, device=means2d.device) + 0.5, indexing="ij")
             pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
             args = (pixels, means2d[ids], conics[ids], opacities[ids], channels[ids])
-            color, alpha = checkpoint(composite_tile, *args, use_reentrant=False) if needs_grad else composite_tile(*args)
+            # an empty tile composites to zeros but stays in the graph, so backward() works even if all is culled
+            checkpointed = needs_grad and ids.numel() > 0
+            if checkpointed:
+                color, alpha = checkpoint(composite_tile, *args, use_reentrant=False)
+            else:
+                color, alpha = composite_tile(*args)
             row_blocks.append(torch.cat([color, alpha[:, None]], dim=-1).reshape(y1 - y0, x1 - x0, n_channels + 1))
         rows.append(torch.cat(row_blocks, dim=1))
     result = torch.cat(rows, dim=0)
