@@ -83,7 +83,8 @@ _NOTEBOOK_STATE = """() => {
             errors: cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
                                                     .map(o => `${o.ename}: ${o.evalue}`)),
             slowest: [Math.max(0, ...seconds), seconds.indexOf(Math.max(...seconds))],
-            running: running < 0 ? [0, -1] : [(Date.now() - Date.parse(times[running]['iopub.execute_input'])) / 1000, running]};
+            running: running < 0 ? [0, -1]
+                : [(Date.now() - Date.parse(times[running]['iopub.execute_input'])) / 1000, running]};
 }"""
 # CPU seconds (user + system) the notebook's kernel has used: its run time on a quiet machine, whatever the load.
 _KERNEL_CPU = """async () => {
@@ -302,7 +303,9 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
         if state["errors"] or (state["pending"] == 0 and state["kernel"] == "idle"):
             break
         running_s, running_cell = state["running"]
-        assert running_s < timeout_s, f"{name}: code cell #{running_cell} still runs after {running_s:.0f} s > {timeout_s} s"
+        assert running_s < timeout_s, (
+            f"{name}: code cell #{running_cell} still runs after {running_s:.0f} s > its timeout {timeout_s} s"
+        )
         page.wait_for_timeout(1000)
     state = page.evaluate(_NOTEBOOK_STATE)
     assert not state["errors"], f"{name}: cells failed: {state['errors']}"
