@@ -24,6 +24,7 @@ from . import (  # noqa: E402  # noqa: E402  # noqa: E402
            gaussians,
            inpaint,
            motion,  # noqa: E402
+           pipeline,
            render,
            synth,
            teach,
@@ -31,4 +32,4 @@ from . import (  # noqa: E402  # noqa: E402  # noqa: E402
 from .teach.notebook import setup_notebook  # noqa: E402
 
 __all__ = ["__version__", "audio", "conventions", "data", "decoupling", "eval", "flame", "gaussians", "inpaint",
-           "motion", "render", "setup_notebook", "synth", "teach"]
+           "motion", "pipeline", "render", "setup_notebook", "synth", "teach"]

@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "make-dataset": ("talkinghead_edu.recipes.make_dataset", "main", "regenerate datasets_small (speech/video) from a seed"),
     "train-audio": ("talkinghead_edu.recipes.train_audio", "main", "train the ASR encoder or the decoupled universal encoder"),
     "train-motion": ("talkinghead_edu.recipes.train_motion", "main", "train and evaluate the motion translator and its ablations"),
+    "speak": ("talkinghead_edu.recipes.speak", "main", "an audio file -> an mp4 of a shipped talking head saying it"),
+    "train-head": ("talkinghead_edu.recipes.train_head", "main", "train and ship a Gaussian head of a bundled target speaker"),
     "bench": ("talkinghead_edu.bench", "main", "run a benchmark (same as python -m talkinghead_edu.bench)"),
 }
 

@@ -147,3 +147,39 @@ def test_bundled_checkpoints(name):
     assert module in {"talkinghead_edu.recipes.train_audio", "talkinghead_edu.audio.train"} and arguments[0] == name
     features = encoder.frame_features(torch.zeros(1, 640 * 3))
     assert features.shape == (1, 3, encoder.feature_dim) and torch.isfinite(features).all()
+
+
+def test_windowed_features_cover_every_frame_and_equal_one_pass_when_the_window_holds_the_clip():
+    encoder = _tiny()
+    wave = torch.randn(1, 640 * 37)
+    full = encoder.frame_features(wave)
+    encoder.window_frames, encoder.context_frames = 10, 40  # the context reaches over the whole clip
+    assert torch.allclose(encoder.frame_features(wave), full, atol=1e-5)
+    encoder.context_frames = 3
+    assert encoder.frame_features(wave).shape == full.shape  # 4 windows of <= 10 frames, nothing lost
+
+
+def test_windowed_universal_features_match_one_pass_on_a_short_clip():
+    """20 s of speech in windows of 10 s (+4 s context each side) vs one full-attention pass.
+
+    ``E_uni`` attends over the whole input, so windowing is not exact; the features must stay
+    close and the motion they drive must barely change (jaw within 5 % of its RMS, median).
+    """
+    from talkinghead_edu.data.video_dataset import load_video_dataset
+    from talkinghead_edu.motion.train import load_translator
+    from talkinghead_edu.paths import dataset_root
+
+    torch.manual_seed(0)
+    encoder = load_encoder("universal")
+    wave = torch.from_numpy(load_video_dataset("speaker_b", resolution=16).audio[: 16000 * 20])[None]
+    with torch.no_grad():
+        full = encoder.frame_features(wave)  # 500 frames: one pass
+        encoder.window_frames, encoder.context_frames = 250, 100
+        windowed = encoder.frame_features(wave)
+    relative = (windowed - full).norm(dim=-1) / full.norm(dim=-1)
+    assert windowed.shape == full.shape
+    assert float(relative.median()) < 0.08 and float(relative.quantile(0.95)) < 0.12, (float(relative.median()), float(relative.quantile(0.95)))
+    translator = load_translator(dataset_root() / "checkpoints" / "motion_translator.safetensors", attach_feature_extractor=False)
+    jaw_full = translator.predict(full[0], translator.speakers[0]).jaw_pose[:, 0]
+    jaw_windowed = translator.predict(windowed[0], translator.speakers[0]).jaw_pose[:, 0]
+    assert float((jaw_windowed - jaw_full).abs().median()) < 0.05 * float(jaw_full.pow(2).mean().sqrt())

@@ -33,12 +33,37 @@ def test_translate_frame_count_from_audio_length():
     def extractor(wave):  # any (B, L) -> (B, L // 640, D) extractor
         return wave.reshape(wave.shape[0], -1, 640)[..., :16]
     for samples in (640, 640 * 13, 640 * 13 + 1, 640 * 40 - 5):
-        sequence = translator.translate(torch.randn(samples), "a", feature_extractor=extractor)
+        sequence = translator.translate(torch.randn(samples), "a", feature_extractor=extractor, sample_rate=16000)
         assert sequence.num_frames == -(-samples // 640)
     with pytest.raises(ValueError, match="640"):
-        translator.translate(torch.randn(100), "a", feature_extractor=extractor)
+        translator.translate(torch.randn(100), "a", feature_extractor=extractor, sample_rate=16000)
     with pytest.raises(ValueError, match="feature extractor"):
-        translator.translate(torch.randn(640), "a")
+        translator.translate(torch.randn(640), "a", sample_rate=16000)
+
+
+def test_translate_resamples_and_mixes_down_arrays():
+    """A 44.1 kHz stereo array of 4 s gives the 100 frames of 4 s, not 4 * 44100 / 640 = 276."""
+    translator = _translator()
+    def extractor(wave):
+        return wave.reshape(wave.shape[0], -1, 640)[..., :16]
+    t = np.arange(4 * 44100) / 44100
+    stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1).astype(np.float32)
+    assert translator.translate(stereo, "a", feature_extractor=extractor, sample_rate=44100).num_frames == 100
+    assert translator.translate(torch.from_numpy(stereo), "a", feature_extractor=extractor, sample_rate=44100).num_frames == 100
+
+
+@pytest.mark.parametrize("audio, sample_rate, message", [
+    (np.zeros(16000, dtype=np.float32), None, "sample_rate"),
+    (np.zeros(16000, dtype=np.float32), 0, "positive"),
+    (np.zeros(16000, dtype=np.int16), 16000, "int16.*32768"),
+    (np.array([0.0, np.nan] * 8000, dtype=np.float32), 16000, "NaN"),
+    (np.array([0.0, np.inf] * 8000, dtype=np.float64), 16000, "infinite"),
+    (np.zeros((2, 16000), dtype=np.float32), 16000, "channels, samples"),
+])
+def test_translate_refuses_unusable_arrays(audio, sample_rate, message):
+    translator = _translator()
+    with pytest.raises(ValueError, match=message):
+        translator.translate(audio, "a", feature_extractor=lambda w: w.reshape(1, -1, 640)[..., :16], sample_rate=sample_rate)
 
 
 def test_fusion_is_eq4_sum():

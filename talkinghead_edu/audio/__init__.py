@@ -3,7 +3,7 @@
 phoneme head (``encoder``) and the loader of real Wav2Vec 2.0 checkpoints (``hf``)."""
 from .encoder import AudioEncoder, EncoderConfig, load_encoder
 from .features import align_to_video_frames, frame_context, log_mel, mfcc
-from .io import AudioLoadError, load_audio
+from .io import AudioLoadError, load_audio, prepare_waveform
 
 __all__ = ["AudioEncoder", "AudioLoadError", "EncoderConfig", "align_to_video_frames", "frame_context", "load_audio",
-           "load_encoder", "log_mel", "mfcc"]
+           "load_encoder", "log_mel", "mfcc", "prepare_waveform"]

@@ -128,22 +128,29 @@ class AudioEncoder(nn.Module):
     def vocabulary(self) -> list[str]:
         return self.config.vocabulary
 
-    def raw_log_mel(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-mel of the per-clip standardised waveform ``(B, L)`` -> ``(B, 4T, n_mels)`` (10 ms hop).
-
-        Each clip is shifted to zero mean and scaled to unit variance over its valid samples
-        first (as ``Wav2Vec2FeatureExtractor`` does), so the features ignore loudness.
-        """
+    @staticmethod
+    def standardize(wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Shift each clip of ``(B, L)`` to zero mean and unit variance over its valid samples
+        (as ``Wav2Vec2FeatureExtractor`` does), so the features ignore loudness; padding -> 0."""
         num_samples = wave.shape[-1]
         lengths = torch.full((wave.shape[0],), num_samples, device=wave.device) if lengths is None else lengths
         sample_valid = torch.arange(num_samples, device=wave.device)[None] < lengths[:, None]
         count = lengths[:, None].clamp_min(1)
         mean = (wave * sample_valid).sum(-1, keepdim=True) / count
         var = (((wave - mean) * sample_valid) ** 2).sum(-1, keepdim=True) / count
-        wave = (wave - mean) / (var.sqrt() + 1e-5) * sample_valid
+        return (wave - mean) / (var.sqrt() + 1e-5) * sample_valid
+
+    def raw_log_mel(self, wave: torch.Tensor, lengths: torch.Tensor | None = None, standardize: bool = True) -> torch.Tensor:
+        """Log-mel of the (per-clip :meth:`standardize`-d) waveform ``(B, L)`` -> ``(B, 4T, n_mels)`` (10 ms hop).
+
+        ``standardize=False`` for a piece of a clip that was standardised as a whole.
+        """
+        num_samples = wave.shape[-1]
+        if standardize:
+            wave = self.standardize(wave, lengths)
         return log_mel(wave, n_mels=self.config.n_mels, hop_length=MEL_HOP)[:, : num_samples // MEL_HOP]
 
-    def encode(self, waveform, lengths: torch.Tensor | None = None, mel_augment=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, waveform, lengths: torch.Tensor | None = None, mel_augment=None, standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the encoder at 50 frames/s.
 
         Args:
@@ -151,6 +158,8 @@ class AudioEncoder(nn.Module):
             lengths: ``(B,)`` valid samples per clip (multiples of 640), default all ``L``.
             mel_augment: optional ``fn(log_mel (B, 4T, n_mels)) -> same`` used in training
                 (SpecAugment-style masking).
+            standardize: standardise each clip first (``False``: the caller did, see
+                :meth:`frame_features`' windows).
 
         Returns:
             ``(hidden (B, S, D), valid (B, S) bool)`` with ``S = 2T = L // 320``.
@@ -163,7 +172,7 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"waveform length {num_samples} is not a multiple of {SAMPLES_PER_FRAME} samples (one 25 fps frame)")
         wave = wave.to(self.mel_mean.device)
         lengths = torch.full((batch,), num_samples, device=wave.device) if lengths is None else torch.as_tensor(lengths, device=wave.device)
-        mel = (self.raw_log_mel(wave, lengths) - self.mel_mean) / self.mel_std  # (B, 4T, n_mels)
+        mel = (self.raw_log_mel(wave, lengths, standardize) - self.mel_mean) / self.mel_std  # (B, 4T, n_mels)
         n_mel_frames = mel.shape[1]
         mel_valid = torch.arange(n_mel_frames, device=wave.device)[None] < (lengths[:, None] // MEL_HOP)  # (B, 4T)
         if mel_augment is not None:
@@ -180,17 +189,46 @@ class AudioEncoder(nn.Module):
         x = self.transformer(self.input_norm(x), src_key_padding_mask=~valid)
         return self.output_norm(x), valid
 
+    #: longest input (video frames, 20 s) encoded in one pass; longer audio goes in windows
+    window_frames: int = 500
+    #: frames of extra audio (5 s) on each side of a window, encoded and then discarded
+    context_frames: int = 125
+
     def frame_features(self, waveform, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Audio features at 25 fps (eq 1: ``f_t = E(A_t)``).
 
+        Clips longer than :attr:`window_frames` (without ``lengths``) are encoded in
+        overlapping windows: the whole clip is standardised once, then every window of
+        ``window_frames`` frames is encoded together with :attr:`context_frames` frames of
+        audio on each side, whose outputs are dropped. Self-attention then costs
+        ``O(window²)`` memory instead of ``O(T²)``: memory is flat in duration. Away from the
+        window borders the features match one full pass closely (the encoder's attention is
+        mostly local; ``tests/test_audio_encoder.py`` measures it).
+
         Args:
             waveform: ``(B, L)`` 16 kHz, ``L`` a multiple of 640.
+            lengths: ``(B,)`` valid samples per clip of a padded batch (always one pass).
 
         Returns:
             ``(B, T, D)`` with ``T = L // 640``: the mean of the two 20 ms encoder steps
             inside each video frame.
         """
-        hidden, _ = self.encode(waveform, lengths)
+        wave = as_waveform_tensor(waveform)
+        frames = wave.shape[-1] // SAMPLES_PER_FRAME
+        if lengths is not None or wave.ndim != 2 or frames <= self.window_frames:
+            return self._pooled(self.encode(wave, lengths)[0])
+        wave = self.standardize(wave.to(self.mel_mean.device))
+        pieces = []
+        for start in range(0, frames, self.window_frames):
+            stop = min(start + self.window_frames, frames)
+            left, right = max(0, start - self.context_frames), min(frames, stop + self.context_frames)
+            hidden, _ = self.encode(wave[:, left * SAMPLES_PER_FRAME : right * SAMPLES_PER_FRAME], standardize=False)
+            pieces.append(self._pooled(hidden)[:, start - left : stop - left])
+        return torch.cat(pieces, dim=1)
+
+    @staticmethod
+    def _pooled(hidden: torch.Tensor) -> torch.Tensor:
+        """``(B, S, D)`` 50 steps/s -> ``(B, S / 2, D)`` video frames (mean of each step pair)."""
         batch, steps, dim = hidden.shape
         return hidden.reshape(batch, steps // STEPS_PER_VIDEO_FRAME, STEPS_PER_VIDEO_FRAME, dim).mean(2)
 

@@ -18,7 +18,7 @@ from scipy.signal import resample_poly
 
 from ..errors import FileFormatError, InputError
 
-__all__ = ["AudioLoadError", "load_audio", "resample"]
+__all__ = ["AudioLoadError", "load_audio", "resample", "prepare_waveform"]
 
 SILENCE_PEAK = 1e-4  # a file whose absolute peak stays below this is "silent"
 
@@ -34,6 +34,41 @@ def resample(audio: np.ndarray, source_sr: int, target_sr: int) -> np.ndarray:
         return audio
     divisor = gcd(int(source_sr), int(target_sr))
     return resample_poly(audio, int(target_sr) // divisor, int(source_sr) // divisor, axis=0).astype(audio.dtype)
+
+
+def prepare_waveform(audio, sample_rate: int | None, target_sr: int = 16000, name: str = "audio") -> np.ndarray:
+    """An in-memory waveform -> ``(L,)`` float32 mono at ``target_sr`` Hz (checked, mixed down, resampled).
+
+    Args:
+        audio: ``(L,)`` mono or ``(L, C)`` channels-last samples (numpy or torch), floating
+            point in [-1, 1].
+        sample_rate: the samples' rate in Hz — required: a bare array does not say it.
+        target_sr: output rate.
+        name: what to call the input in error messages.
+
+    Raises:
+        InputError: no or a non-positive sample rate; integer/boolean or complex samples
+            (convert them first, e.g. ``int16 / 32768``); NaN or infinite samples; a shape
+            other than ``(L,)``/``(L, C)``; no samples.
+    """
+    if sample_rate is None:
+        raise InputError(f"{name}: an array needs its sample rate; pass sample_rate= (Hz), e.g. sample_rate=16000")
+    if not float(sample_rate).is_integer() or int(sample_rate) <= 0:
+        raise InputError(f"{name}: sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    if hasattr(audio, "detach"):  # a torch tensor
+        audio = audio.detach().cpu().numpy()
+    samples = np.asarray(audio)
+    if samples.dtype.kind != "f":
+        hint = f" (e.g. samples / {2 ** (8 * samples.dtype.itemsize - 1)})" if samples.dtype.kind in "iu" else ""
+        raise InputError(f"{name}: samples are {samples.dtype}; expected floating-point samples in [-1, 1]{hint}")
+    if samples.ndim == 2 and samples.shape[1] > samples.shape[0]:
+        raise InputError(f"{name}: shape {samples.shape} looks like (channels, samples); expected (samples,) or (samples, channels) — pass audio.T")
+    if samples.ndim not in (1, 2) or samples.size == 0:
+        raise InputError(f"{name}: expected (samples,) or (samples, channels) with at least one sample, got shape {samples.shape}")
+    if not np.isfinite(samples).all():
+        raise InputError(f"{name}: contains NaN or infinite samples")
+    mono = samples.astype(np.float32) if samples.ndim == 1 else samples.astype(np.float32).mean(axis=1)
+    return resample(mono, int(sample_rate), target_sr).astype(np.float32)
 
 
 def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: float = 0.04,

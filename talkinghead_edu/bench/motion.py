@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..conventions import SAMPLE_RATE
 from ..utils.io import atomic_write_text
 from ._timing import median_seconds
 from ..utils.args import ArgumentParser, existing_file, positive_int
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         audio = 0.1 * torch.randn(640 * frames, generator=generator)
         features = translator.feature_extractor(audio[None])[0]
         decode_s = median_seconds(lambda: translator.predict(features, speaker), args.runs)
-        translate_s = median_seconds(lambda: translator.translate(audio, speaker), args.runs)
+        translate_s = median_seconds(lambda: translator.translate(audio, speaker, sample_rate=SAMPLE_RATE), args.runs)
         rows.append({"seconds": frames / 25, "frames": frames, "decoder_s": decode_s, "translate_s": translate_s,
                      "realtime_factor": (frames / 25) / translate_s})
     result = {"features": translator.feature_encoder, "threads": args.threads, "cpu": platform.processor() or platform.machine(),

@@ -21,13 +21,15 @@ training mean/std per parameter and returns FLAME units (:class:`~talkinghead_ed
 from __future__ import annotations
 
 import math
+import os
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..conventions import SAMPLES_PER_FRAME
+from ..audio.io import load_audio, prepare_waveform
+from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..flame.params import FlameParams, motion_vector_size
 
 __all__ = ["IdentityEmbedding", "fuse_identity", "BandedSelfAttention", "MotionDecoder", "MotionTranslator", "UnknownSpeakerError"]
@@ -325,34 +327,48 @@ class MotionTranslator(nn.Module):
         self.train(was_training)
         return FlameParams.from_motion_vector(self.denormalize(standardized[0]))
 
-    def translate(self, audio: torch.Tensor | np.ndarray, speaker_id: str | None, feature_extractor: FeatureExtractor | None = None) -> FlameParams:
-        """Audio waveform -> speaker-styled FLAME sequence at 25 fps.
-
-        Args:
-            audio: ``(L,)`` 16 kHz mono samples, ``L`` a multiple of 640 (one 25-fps frame);
-                shorter remainders are zero-padded to the next frame.
-            speaker_id: a training speaker (its style), or ``None`` for an unseen speaker
-                (average identity embedding; see also :meth:`nearest_speaker`).
-            feature_extractor: ``waveform (B, L) -> (B, T, D)``; defaults to the one attached
-                to the translator (:func:`load_translator` attaches the encoder it was trained on).
-
-        Returns:
-            :class:`~talkinghead_edu.flame.FlameParams` with ``T = ceil(L / 640)`` frames.
-        """
+    def audio_features(self, audio, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None) -> torch.Tensor:
+        """``E_uni(A)`` of one clip: ``(T, D)`` at 25 fps, ``T = ceil(L_16k / 640)`` (see :meth:`translate` for ``audio``)."""
         extractor = feature_extractor or self.feature_extractor
         if extractor is None:
             raise ValueError("translate: no feature extractor; pass feature_extractor= or load the translator with load_translator()")
-        if speaker_id is not None:
-            self.speaker_index(speaker_id)
-        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32)).flatten()
+        if isinstance(audio, (str, os.PathLike)):
+            samples = load_audio(audio, SAMPLE_RATE)
+        else:
+            samples = prepare_waveform(audio, sample_rate, SAMPLE_RATE, name="translate: audio")
+        wave = torch.from_numpy(samples)
         if wave.numel() < SAMPLES_PER_FRAME:
-            raise ValueError(f"translate: audio has {wave.numel()} samples; need at least {SAMPLES_PER_FRAME} (one 25-fps frame at 16 kHz)")
+            raise ValueError(f"translate: audio has {wave.numel()} samples at 16 kHz; need at least {SAMPLES_PER_FRAME} (one 25-fps frame)")
         remainder = wave.numel() % SAMPLES_PER_FRAME
         if remainder:
             wave = torch.nn.functional.pad(wave, (0, SAMPLES_PER_FRAME - remainder))
         with torch.no_grad():
-            features = extractor(wave[None])[0]
-        return self.predict(features.float(), speaker_id)
+            return extractor(wave[None])[0].float()
+
+    def translate(self, audio, speaker_id: str | None, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None) -> FlameParams:
+        """Audio -> speaker-styled FLAME sequence at 25 fps.
+
+        Args:
+            audio: an audio file path (any rate/channels, :func:`~talkinghead_edu.audio.load_audio`)
+                or an array ``(L,)`` / ``(L, C)`` of floating-point samples at ``sample_rate``
+                (mixed down to mono and resampled to 16 kHz). The 16 kHz result is zero-padded
+                to whole 640-sample frames.
+            speaker_id: a training speaker (its style), or ``None`` for an unseen speaker
+                (average identity embedding; see also :meth:`nearest_speaker`).
+            feature_extractor: ``waveform (B, L) -> (B, T, D)``; defaults to the one attached
+                to the translator (:func:`load_translator` attaches the encoder it was trained on).
+            sample_rate: Hz of an array ``audio`` (required for arrays; ignored for files).
+
+        Returns:
+            :class:`~talkinghead_edu.flame.FlameParams` with ``T = ceil(L_16k / 640)`` frames.
+
+        Raises:
+            ValueError: an array without ``sample_rate``, integer or non-finite samples, a wrong shape,
+                less than one frame of audio; :class:`UnknownSpeakerError`; AudioLoadError for bad files.
+        """
+        if speaker_id is not None:
+            self.speaker_index(speaker_id)
+        return self.predict(self.audio_features(audio, feature_extractor, sample_rate), speaker_id)
 
     @torch.no_grad()
     def nearest_speaker(self, audio_features: torch.Tensor, params: torch.Tensor) -> str:
