@@ -4,17 +4,21 @@ What a student does, automated: JupyterLab is started on a free port of 127.0.0.
 and a temporary root folder holding copies of the notebooks with their smoke parameters injected
 (so autosave never writes into ``notebooks/``); Debian's Chromium (``/usr/bin/chromium``, driven
 by playwright; no browser is downloaded) opens each notebook, runs all cells and waits for the
-kernel to be idle. Then, for every widget (a displayed widget with a slider or a dropdown):
+kernel to be idle (no cell may run longer than the notebook's per-cell timeout, as under papermill).
+Then, for every widget (a displayed widget with a slider, a dropdown or a button):
 
 * its output holds a rendered figure (a ``.js-plotly-plot`` with data, or an image);
 * its first slider is dragged with the mouse (a widget without a slider gets the next option of
   its first dropdown) and the figure's *data* must change (plotly's ``el.data`` or the image
   source; a screenshot alone would change with the slider);
+* a widget with a button and no slider (notebook 08's speaker) is clicked and must show a
+  ``<video>`` that has loaded (first frame decoded, a duration);
 * no cell has an error output and the page shows no "Error displaying widget" and no
   "Loading widget..." that stays.
 
 A screenshot of each widget before and after its change is saved to a temporary folder; the paths and the
-update latencies (mouse release -> new figure data in the page) are printed (``pytest -s``).
+update latencies (mouse release -> the figure of the released value in the page; click -> playable video)
+are printed (``pytest -s``), with each notebook's run time, kernel CPU time and slowest cell.
 Skipped, with the reason, only when Chromium or playwright is missing.
 """
 
@@ -49,6 +53,7 @@ EXPECTED_WIDGETS = {
     "05_gaussian_binding.ipynb": 2,
     "06_rasterization.ipynb": 3,
     "07_losses_and_training.ipynb": 1,
+    "08_speak.ipynb": 1,  # a button widget: pressing it must show a playable <video>
 }
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -66,7 +71,7 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 WIDGET_OUTPUT = ".jp-OutputArea-output:has(> .jupyter-widgets)"  # a displayed widget's root view
-CONTROLS = ".widget-slider, .widget-dropdown"
+CONTROLS = ".widget-slider, .widget-dropdown, .widget-button"
 
 # The notebook's state in the page: kernel status and, per code cell, whether it ran, its error outputs and
 # its run time (JupyterLab's recordTiming metadata).
@@ -278,6 +283,30 @@ def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
     return name, index, moved.strip(), latency, shot
 
 
+def _check_button_widget(page, output, name: str, index: int, shots: Path, timeout_s: float) -> tuple:
+    """A widget with a button (notebook 08's speaker): pressing it shows a ``<video>`` that has loaded its
+    first frame (``readyState >= 2``) and has a duration, and no error line.
+
+    Returns (notebook, index, button, seconds from the click to the playable video, screenshot)."""
+    output.scroll_into_view_if_needed()
+    output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_before.png"))
+    button = output.locator(".widget-button").first
+    label = button.inner_text()
+    button.click()
+    clicked = time.perf_counter()
+    video = output.locator("video").first
+    video.wait_for(state="attached", timeout=timeout_s * 1000)
+    page.wait_for_function(
+        "(v) => v.readyState >= 2 && v.duration > 0", arg=video.element_handle(), timeout=60_000, polling=100
+    )
+    seconds = time.perf_counter() - clicked
+    text = output.inner_text()
+    assert "Traceback" not in text and "error:" not in text, f"{name} widget {index}: {text[-500:]}"
+    shot = shots / f"{Path(name).stem}_widget{index}.png"
+    output.screenshot(path=str(shot))
+    return name, index, label.strip(), seconds, shot
+
+
 def _check_notebook(page, base: str, token: str, name: str, shots: Path, report: list) -> None:
     page.goto(
         f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?token={token}"
@@ -320,7 +349,10 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
     for index in range(outputs.count()):
         output = outputs.nth(index)
         try:
-            report.append(_check_widget(page, output, name, index, shots))
+            if output.locator(".widget-slider").count() == 0 and output.locator(".widget-button").count():
+                report.append(_check_button_widget(page, output, name, index, shots, timeout_s))
+            else:
+                report.append(_check_widget(page, output, name, index, shots))
         except Exception:
             output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_FAILED.png"))
             raise
@@ -388,7 +420,7 @@ def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
         print(
             f"\nBROWSER-NOTEBOOK {notebook} run all: {seconds:.1f} s, {moved}"
             if shot is None
-            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] redrawn {seconds:.2f} s after the release; "
+            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] updated {seconds:.2f} s after the release/click; "
             f"screenshot {shot}",
             end="",
         )
