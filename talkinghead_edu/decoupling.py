@@ -217,7 +217,8 @@ def info_nce(
         anchor: ``(B, D)`` ``f_anchor``; positive: ``(B, D)`` ``f_0``; negatives: ``(B, k, D)`` ``f_1..f_k``.
         temperature: ``τ``.
         normalize: L2-normalise the features first (dot product = cosine similarity; this keeps the
-            printed form bounded below by ``-2/τ - log k``).
+            printed form bounded below by ``-2/τ + log k``,
+            its value for a perfect encoder: positive cosine 1, every negative cosine −1).
 
     Returns:
         scalar loss.

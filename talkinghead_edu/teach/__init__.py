@@ -1,6 +1,7 @@
-"""Teaching aids for the notebooks: self-checks (``checks``), widgets (``widgets``) and
-:func:`setup_notebook`."""
-from . import checks, widgets
+"""Teaching aids for the notebooks: self-checks (``checks``), the exercises (``exercises``: ``check``,
+``hint``, ``solution``), widgets (``widgets``) and :func:`setup_notebook`."""
+from . import checks, exercises, widgets
+from .exercises import check, hint, solution, solution_fn
 from .notebook import setup_notebook
 
-__all__ = ["checks", "setup_notebook", "widgets"]
+__all__ = ["check", "checks", "exercises", "hint", "setup_notebook", "solution", "solution_fn", "widgets"]

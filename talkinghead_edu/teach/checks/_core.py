@@ -62,15 +62,31 @@ def compare_to_library(
     return True
 
 
-def exercise_or_library(name: str, user_fn: Callable, library_fn: Callable, check: Callable[[Callable], bool]) -> Callable:
+def exercise_or_library(name: str, user_fn: Callable, library_fn: Callable, check: Callable[[Callable], bool],
+                        help_note: str = "") -> Callable:
     """Check an exercise; return the learner's function if it passes, else the library's.
 
-    An unfinished exercise (``NotImplementedError``) prints a note and falls back to the
-    library so that the rest of the notebook still runs; a wrong answer raises.
+    Never raises, so that Run All goes on whatever the learner wrote: an unfinished exercise
+    (``NotImplementedError``) prints a note, a wrong answer (:class:`CheckFailed`: expected vs
+    got on a small case) or a crash inside the learner's function prints what went wrong; in
+    every such case the library's version is returned and the rest of the notebook uses it.
+
+    Args:
+        name: what is checked, e.g. ``"Exercise 06.1 · the conic"``.
+        user_fn: the learner's function. library_fn: the package's function, same signature.
+        check: ``check(fn) -> True`` or raises :class:`CheckFailed`.
+        help_note: printed after a failure (e.g. how to reveal a hint).
     """
     try:
         check(user_fn)
         return user_fn
     except NotImplementedError:
         print(f"… {name}: exercise not attempted yet — using the library version so the notebook can go on.")
-        return library_fn
+    except CheckFailed as failure:
+        print(f"✗ {name}: not right yet — using the library version so the notebook can go on.\n{failure}")
+    except Exception as error:  # noqa: BLE001 - a learner's bug must not halt Run All; it is reported, not hidden
+        print(f"✗ {name}: your function raised {type(error).__name__}: {error}\n"
+              "— using the library version so the notebook can go on.")
+    if help_note:
+        print(help_note)
+    return library_fn

@@ -9,7 +9,8 @@ from ...audio.features import frame_context, frame_index_of_time, log_mel
 from ...decoupling import info_nce
 from ._core import compare_to_library
 
-__all__ = ["check_log_mel", "check_frame_index", "check_frame_context", "check_info_nce"]
+__all__ = ["check_log_mel", "check_frame_index", "check_frame_context", "check_info_nce", "check_info_nce_usual",
+           "library_eq2_limits", "check_eq2_limits"]
 
 
 def _chirp(generator: torch.Generator) -> tuple[torch.Tensor]:
@@ -69,3 +70,39 @@ def check_info_nce(user_fn: Callable) -> bool:
         hint="L2-normalise the features, divide the dot products by τ, keep only the k negatives in the denominator "
         "(eq 2 as printed), average over the batch. Use logsumexp for stability.",
     )
+
+
+def check_info_nce_usual(user_fn: Callable) -> bool:
+    """``user_fn(anchor (B, D), positive (B, D), negatives (B, k, D), temperature) -> scalar``: the usual
+    InfoNCE, positive included in the denominator (a (k+1)-way cross-entropy)."""
+    def make(generator):
+        k = int(torch.randint(2, 6, (1,), generator=generator))
+        return (torch.randn(4, 8, generator=generator), torch.randn(4, 8, generator=generator),
+                torch.randn(4, k, 8, generator=generator), float(0.05 + 0.5 * torch.rand(1, generator=generator)))
+
+    return compare_to_library(
+        "InfoNCE, usual form", user_fn, lambda a, p, n, tau: info_nce(a, p, n, tau, include_positive=True), make,
+        hint="Normalise, logits = [a·p, a·n_1 … a·n_k] / τ (shape (B, k+1)), cross-entropy with class 0.")
+
+
+def library_eq2_limits(k: int, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq 2 as printed, evaluated by :func:`~talkinghead_edu.decoupling.info_nce` on constructed features:
+    ``(collapsed, perfect)`` = (every feature equal; positive cosine 1 and every negative cosine −1)."""
+    f = torch.zeros(1, 4, dtype=torch.float64)
+    f[0, 0] = 1.0
+    collapsed = info_nce(f, f, f[:, None].repeat(1, k, 1), temperature, include_positive=False)
+    perfect = info_nce(f, f, -f[:, None].repeat(1, k, 1), temperature, include_positive=False)
+    return collapsed, perfect
+
+
+def check_eq2_limits(user_fn: Callable) -> bool:
+    """``user_fn(k, temperature) -> (collapsed, perfect)``: the values of eq 2 (as printed) for a collapsed
+    encoder and for a perfect one, as closed-form expressions in ``k`` and ``τ``."""
+    def make(generator):
+        return int(torch.randint(2, 9, (1,), generator=generator)), float(0.05 + torch.rand(1, generator=generator))
+
+    return compare_to_library(
+        "eq 2 at collapse and at perfection", lambda k, t: tuple(torch.as_tensor(v, dtype=torch.float64) for v in user_fn(k, t)),
+        library_eq2_limits, make, atol=1e-9, rtol=1e-9,
+        hint="Collapsed: every cosine is 1, so numerator e^{1/τ} and denominator k·e^{1/τ}. Perfect: numerator e^{1/τ}, "
+             "denominator k·e^{−1/τ}. L = −log(numerator / denominator).")

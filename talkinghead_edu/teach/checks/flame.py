@@ -10,7 +10,7 @@ from typing import Callable
 import torch
 
 from ...flame import lbs as flame_lbs
-from ._core import compare_to_library
+from ._core import CheckFailed, compare_to_library
 
 __all__ = [
     "check_blend_shapes",
@@ -19,6 +19,7 @@ __all__ = [
     "check_kinematic_chain",
     "check_skinning",
     "check_flame_deformation",
+    "check_naive_rodrigues",
 ]
 
 _FLAME_PARENTS = torch.tensor([-1, 0, 1, 1, 1])
@@ -134,3 +135,15 @@ def check_flame_deformation(user_fn: Callable) -> bool:
         rtol=1e-7,
         hint="joints come from the shaped mesh (before pose correctives); correctives use R_j − I of joints 1..4 only.",
     )
+
+
+def check_naive_rodrigues(user_fn: Callable) -> bool:
+    """``user_fn(axis_angle (N, 3)) -> (N, 3, 3)``: Rodrigues with the plain division ``k = ω/θ`` (no guard) — right for
+    θ > 0, and NaN at ω = 0 (the failure the library's Taylor series avoids)."""
+    check_rodrigues(user_fn)
+    at_zero = torch.as_tensor(user_fn(torch.zeros(1, 3, dtype=_DTYPE)))
+    if not torch.isnan(at_zero).any():
+        raise CheckFailed("naive Rodrigues at ω = 0: expected NaN (0/0 in k = ω/θ), got "
+                          f"{at_zero[0].tolist()}. Divide by θ without any guard to see the failure.")
+    print("✓ naive Rodrigues breaks at ω = 0: NaN, as predicted")
+    return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ...eval.metrics import ssim
+from ...eval.metrics import psnr, ssim
 from ...gaussians.binding import barycentric_origin, quat_to_rotmat, triangle_frames
 from ...gaussians.losses import attribute_loss, l1_loss, semantic_loss
 from ._core import compare_to_library
@@ -17,6 +17,9 @@ __all__ = [
     "check_ssim",
     "check_attribute_loss",
     "check_semantic_loss",
+    "library_moved_frame",
+    "check_moved_frame",
+    "check_psnr",
 ]
 
 
@@ -97,3 +100,34 @@ def check_semantic_loss(user_fn) -> bool:
 
     return compare_to_library("semantic loss (eq 23)", user_fn, semantic_loss, make, atol=1e-7,
                               hint="turn labels into colours with semantics.LABEL_COLORS, then the mean of the squared difference.")
+
+
+def library_moved_frame(Q: torch.Tensor, t: torch.Tensor, v0: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor, eta: torch.Tensor):
+    """The frames (eqs 11–14) of the triangles after the rigid motion ``x ↦ Q x + t``, computed by moving the corners."""
+    return library_triangle_frame(v0 @ Q.T + t, v1 @ Q.T + t, v2 @ Q.T + t, eta)
+
+
+def check_moved_frame(user_fn) -> bool:
+    """``user_fn(Q (3, 3), t (3,), v0, v1, v2, eta) -> (P', R', S')``: predict the frame after a rigid motion
+    from the frame before it (the check moves the corners and recomputes eqs 11–14)."""
+    def make(generator):
+        Q = quat_to_rotmat(torch.randn(4, generator=generator, dtype=torch.float64))
+        return (Q, torch.randn(3, generator=generator, dtype=torch.float64)) + _random_triangles(generator)
+
+    return compare_to_library("the frame after a rigid motion (eqs 11–14)", user_fn, library_moved_frame, make, atol=1e-8, rtol=1e-6,
+                              hint="Edges rotate (e ↦ Q e, the shift cancels), lengths and cross products follow: "
+                                   "P' = Q P + t, R' = Q R, S' = S.")
+
+
+def check_psnr(user_fn) -> bool:
+    """``user_fn(prediction (H, W, 3), target (H, W, 3), mask (H, W) or None) -> dB``: ``10 log10(1 / MSE)``,
+    the MSE over the masked pixels when a mask is given."""
+    def make(generator):
+        a, b = _image_pair(generator)
+        return a, b, torch.rand(24, 20, generator=generator, dtype=torch.float64) > 0.5
+
+    def library(prediction, target, mask):
+        return psnr(prediction, target, mask=mask)
+
+    return compare_to_library("PSNR (§4.2)", user_fn, library, make, atol=1e-8,
+                              hint="MSE = mean of (I − I_gt)² over the pixels inside the mask (all three channels), PSNR = 10·log10(1/MSE).")

@@ -6,9 +6,10 @@ from typing import Callable
 import torch
 
 from ...motion import fuse_identity, latent_consistency_loss, reconstruction_loss, smoothness_loss
-from ._core import compare_to_library, exercise_or_library
+from ._core import CheckFailed, compare_to_library, exercise_or_library
 
-__all__ = ["check_fusion", "check_reconstruction_loss", "check_smoothness_loss", "check_latent_consistency_loss", "smoothness_exercise"]
+__all__ = ["check_fusion", "check_reconstruction_loss", "check_smoothness_loss", "check_latent_consistency_loss", "smoothness_exercise",
+           "check_fools_smoothness"]
 
 
 def _params(generator: torch.Generator):
@@ -63,3 +64,20 @@ def smoothness_exercise(user_fn: Callable) -> Callable:
     """The notebook's exercise: return the learner's ``L_sth`` if correct, the library's if not written yet."""
 
     return exercise_or_library("smoothness loss exercise (eq 6)", user_fn, smoothness_loss, check_smoothness_loss)
+
+
+def check_fools_smoothness(user_fn: Callable) -> bool:
+    """``user_fn(params_true (B, T, N)) -> params_pred (B, T, N)``: a prediction that eq 6 scores 0 although it is
+    far from the truth (mean squared parameter error ≥ 0.1) — which is why eq 5 is needed beside it."""
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(3):
+        truth, _ = _params(generator)
+        predicted = torch.as_tensor(user_fn(truth.clone()))
+        if predicted.shape != truth.shape:
+            raise CheckFailed(f"fooling L_sth: expected shape {tuple(truth.shape)}, got {tuple(predicted.shape)}")
+        sth, error = float(smoothness_loss(predicted, truth, 1.0)), float(((predicted - truth) ** 2).mean())
+        if sth > 1e-10 or error < 0.1:
+            raise CheckFailed(f"fooling L_sth, trial {trial}: expected L_sth = 0 and a mean squared error ≥ 0.1, got L_sth = {sth:.3g} "
+                              f"and error = {error:.3g}. Hint: L_sth only sees differences between neighbouring frames.")
+    print("✓ fooling L_sth: a prediction far from the truth with L_sth = 0 on 3 random sequences")
+    return True
