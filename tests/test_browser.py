@@ -4,17 +4,21 @@ What a student does, automated: JupyterLab is started on a free port of 127.0.0.
 and a temporary root folder holding copies of the notebooks with their smoke parameters injected
 (so autosave never writes into ``notebooks/``); Debian's Chromium (``/usr/bin/chromium``, driven
 by playwright; no browser is downloaded) opens each notebook, runs all cells and waits for the
-kernel to be idle. Then, for every widget (a displayed widget with a slider or a dropdown):
+kernel to be idle (no cell may run longer than the notebook's per-cell timeout, as under papermill).
+Then, for every widget (a displayed widget with a slider, a dropdown or a button):
 
 * its output holds a rendered figure (a ``.js-plotly-plot`` with data, or an image);
 * its first slider is dragged with the mouse (a widget without a slider gets the next option of
   its first dropdown) and the figure's *data* must change (plotly's ``el.data`` or the image
   source; a screenshot alone would change with the slider);
+* a widget with a button and no slider (notebook 08's speaker) is clicked and must show a
+  ``<video>`` that has loaded (first frame decoded, a duration);
 * no cell has an error output and the page shows no "Error displaying widget" and no
   "Loading widget..." that stays.
 
-A screenshot of each widget after its change is saved to a temporary folder; the paths and the
-update latencies (mouse release -> new figure data in the page) are printed (``pytest -s``).
+A screenshot of each widget before and after its change is saved to a temporary folder; the paths and the
+update latencies (mouse release -> the figure of the released value in the page; click -> playable video)
+are printed (``pytest -s``), with each notebook's run time, kernel CPU time and slowest cell.
 Skipped, with the reason, only when Chromium or playwright is missing.
 """
 
@@ -49,6 +53,7 @@ EXPECTED_WIDGETS = {
     "05_gaussian_binding.ipynb": 2,
     "06_rasterization.ipynb": 3,
     "07_losses_and_training.ipynb": 1,
+    "08_speak.ipynb": 1,  # a button widget: pressing it must show a playable <video>
 }
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -62,38 +67,62 @@ CHROMIUM_ARGS = [
 # JupyterLab user settings for the test: no autosave, every cell kept in the DOM, no news/update checks.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "recordTiming": True},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
 }
 WIDGET_OUTPUT = ".jp-OutputArea-output:has(> .jupyter-widgets)"  # a displayed widget's root view
-CONTROLS = ".widget-slider, .widget-dropdown"
+CONTROLS = ".widget-slider, .widget-dropdown, .widget-button"
 
-# The notebook's state in the page: kernel status and, per code cell, whether it ran and its error outputs.
+# The notebook's state in the page: kernel status and, per code cell, whether it ran, its error outputs and
+# its run time (JupyterLab's recordTiming metadata).
 _NOTEBOOK_STATE = """() => {
     const panel = window.jupyterapp.shell.currentWidget;
     const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
     const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+    const times = cells.map(c => c.model.getMetadata('execution') || {});
+    const seconds = times.map(t => t['shell.execute_reply'] && t['iopub.execute_input']
+        ? (Date.parse(t['shell.execute_reply']) - Date.parse(t['iopub.execute_input'])) / 1000 : 0);
+    const running = times.findIndex(t => t['iopub.execute_input'] && !t['shell.execute_reply']);
     return {kernel: kernel ? kernel.status : 'none',
             pending: cells.filter(c => c.model.executionCount === null).length,
             errors: cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
-                                                    .map(o => `${o.ename}: ${o.evalue}`))};
+                                                    .map(o => `${o.ename}: ${o.evalue}`)),
+            slowest: [Math.max(0, ...seconds), seconds.indexOf(Math.max(...seconds))],
+            running: running < 0 ? [0, -1]
+                : [(Date.now() - Date.parse(times[running]['iopub.execute_input'])) / 1000, running]};
 }"""
-# A digest of what a widget's figure shows: plotly's trace data, or the image sources.
+# CPU seconds (user + system) the notebook's kernel has used: its run time on a quiet machine, whatever the load.
+_KERNEL_CPU = """async () => {
+    const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const code = "import resource as _resource; print(sum(_resource.getrusage(_resource.RUSAGE_SELF)[:2]))";
+    const future = kernel.requestExecute({code, silent: false, store_history: false});
+    let text = '';
+    future.onIOPub = msg => { if (msg.header.msg_type === 'stream') text += msg.content.text; };
+    await future.done;
+    return parseFloat(text);
+}"""
+# A digest of what a widget's figure shows: plotly's trace data, or the image sources. A plot's digest is
+# cached on its data array (plotly replaces the array on every new plot), so polling does not keep the
+# page's main thread busy serialising a 3D mesh while plotly is trying to draw the next one.
 _FIGURE_DIGEST = """(output) => {
+    const hash = text => {
+        let h = 0;
+        for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+        return `${text.length}:${h}`;
+    };
     const plot = output.querySelector('.js-plotly-plot');
-    let text;
     if (plot && plot.data && plot.data.length) {
-        text = JSON.stringify(plot.data, (key, value) => ArrayBuffer.isView(value) ? Array.from(value) : value);
-    } else {
-        const images = [...output.querySelectorAll('img')].map(img => img.src);
-        const canvases = [...output.querySelectorAll('canvas')]
-            .map(c => c.width > 0 && c.height > 0 ? c.toDataURL() : '');
-        text = images.concat(canvases).join('|');
+        window.__figureDigests = window.__figureDigests || new WeakMap();
+        if (!window.__figureDigests.has(plot.data)) {
+            const text = JSON.stringify(plot.data, (k, v) => ArrayBuffer.isView(v) ? Array.from(v) : v);
+            window.__figureDigests.set(plot.data, hash(text));
+        }
+        return window.__figureDigests.get(plot.data);
     }
-    if (!text) return null;
-    let hash = 0;
-    for (let i = 0; i < text.length; i++) hash = (Math.imul(hash, 31) + text.charCodeAt(i)) | 0;
-    return `${text.length}:${hash}`;
+    const images = [...output.querySelectorAll('img')].map(img => img.src);
+    const canvases = [...output.querySelectorAll('canvas')].map(c => c.width > 0 && c.height > 0 ? c.toDataURL() : '');
+    const text = images.concat(canvases).join('|');
+    return text ? hash(text) : null;
 }"""
 
 
@@ -190,10 +219,10 @@ def _leftover_pids(marker: str) -> list[int]:
     return pids
 
 
-def _drag_first_control(page, output) -> str:
+def _drag_first_control(page, output) -> tuple[str, float]:
     """Drag the widget's first slider with the mouse (else pick the next option of its first dropdown).
 
-    Returns the moved control's label."""
+    Returns (the moved control's label, time.perf_counter() at the mouse release or the selection)."""
     sliders = output.locator(".widget-slider")
     if sliders.count():
         slider = sliders.first
@@ -206,17 +235,35 @@ def _drag_first_control(page, output) -> str:
             if x0 + 0.3 * tbox["width"] < tbox["x"] + tbox["width"]
             else x0 - 0.3 * tbox["width"]
         )
+        label = slider.locator(".widget-label").first.inner_text()
         page.mouse.move(x0, y)
         page.mouse.down()
         page.mouse.move(x1, y, steps=8)
         page.mouse.up()
-        return slider.locator(".widget-label").first.inner_text()
+        return label, time.perf_counter()
     select = output.locator(".widget-dropdown select").first
     select.scroll_into_view_if_needed()
     options = select.locator("option").all_inner_texts()
     current = select.evaluate("s => s.selectedIndex")
+    label = output.locator(".widget-dropdown .widget-label").first.inner_text()
     select.select_option(index=(current + 1) % len(options))
-    return output.locator(".widget-dropdown .widget-label").first.inner_text()
+    return label, time.perf_counter()
+
+
+def _settled_change(page, handle, before: str | None, since: float, settle_s: float = 1.5) -> float:
+    """Seconds from ``since`` until the figure last changed, once its data differs from ``before`` and then
+    stays the same for ``settle_s`` (a slider that updates while dragged may redraw before the release
+    and again after it: what counts is the figure of the released value). 0 when it settled before ``since``."""
+    deadline = time.perf_counter() + 60
+    digest, changed = before, since
+    while time.perf_counter() < deadline:
+        now = page.evaluate(_FIGURE_DIGEST, handle)
+        if now != digest:
+            digest, changed = now, time.perf_counter()
+        if digest is not None and digest != before and time.perf_counter() - changed >= settle_s:
+            return changed - since
+        page.wait_for_timeout(100)
+    raise AssertionError("the figure's data did not change within 60 s of the control moving")
 
 
 def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
@@ -227,20 +274,37 @@ def _check_widget(page, output, name: str, index: int, shots: Path) -> tuple:
     output.scroll_into_view_if_needed()
     page.wait_for_function(f"(o) => ({_FIGURE_DIGEST})(o) !== null", arg=handle, timeout=60_000)
     before = page.evaluate(_FIGURE_DIGEST, handle)
-    moved = _drag_first_control(page, output)
-    released = time.perf_counter()
-    page.wait_for_function(
-        f"([o, before]) => {{ const d = ({_FIGURE_DIGEST})(o); return d !== null && d !== before; }}",
-        arg=[handle, before],
-        timeout=60_000,
-        polling=50,
-    )
-    latency = time.perf_counter() - released
-    page.wait_for_timeout(300)  # let plotly finish painting before the screenshot
+    output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_before.png"))
+    moved, released = _drag_first_control(page, output)
+    latency = _settled_change(page, handle, before, released)
     assert "Traceback" not in output.inner_text(), f"{name} widget {index}: traceback in its output"
     shot = shots / f"{Path(name).stem}_widget{index}.png"
     output.screenshot(path=str(shot))
     return name, index, moved.strip(), latency, shot
+
+
+def _check_button_widget(page, output, name: str, index: int, shots: Path, timeout_s: float) -> tuple:
+    """A widget with a button (notebook 08's speaker): pressing it shows a ``<video>`` that has loaded its
+    first frame (``readyState >= 2``) and has a duration, and no error line.
+
+    Returns (notebook, index, button, seconds from the click to the playable video, screenshot)."""
+    output.scroll_into_view_if_needed()
+    output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_before.png"))
+    button = output.locator(".widget-button").first
+    label = button.inner_text()
+    button.click()
+    clicked = time.perf_counter()
+    video = output.locator("video").first
+    video.wait_for(state="attached", timeout=timeout_s * 1000)
+    page.wait_for_function(
+        "(v) => v.readyState >= 2 && v.duration > 0", arg=video.element_handle(), timeout=60_000, polling=100
+    )
+    seconds = time.perf_counter() - clicked
+    text = output.inner_text()
+    assert "Traceback" not in text and "error:" not in text, f"{name} widget {index}: {text[-500:]}"
+    shot = shots / f"{Path(name).stem}_widget{index}.png"
+    output.screenshot(path=str(shot))
+    return name, index, label.strip(), seconds, shot
 
 
 def _check_notebook(page, base: str, token: str, name: str, shots: Path, report: list) -> None:
@@ -261,15 +325,17 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
     )
     started = time.perf_counter()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    timeout_s = (
-        json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300) * 3
-    )
-    page.wait_for_function(
-        f"() => {{ const s = ({_NOTEBOOK_STATE})(); "
-        "return (s.pending === 0 && s.kernel === 'idle') || s.errors.length; }",
-        timeout=timeout_s * 1000,
-        polling=1000,
-    )
+    # papermill's rule: no cell may run longer than the notebook's per-cell timeout (the whole run has no limit).
+    timeout_s = json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300)
+    while True:
+        state = page.evaluate(_NOTEBOOK_STATE)
+        if state["errors"] or (state["pending"] == 0 and state["kernel"] == "idle"):
+            break
+        running_s, running_cell = state["running"]
+        assert running_s < timeout_s, (
+            f"{name}: code cell #{running_cell} still runs after {running_s:.0f} s > its timeout {timeout_s} s"
+        )
+        page.wait_for_timeout(1000)
     state = page.evaluate(_NOTEBOOK_STATE)
     assert not state["errors"], f"{name}: cells failed: {state['errors']}"
     run_s = time.perf_counter() - started
@@ -283,11 +349,18 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
     for index in range(outputs.count()):
         output = outputs.nth(index)
         try:
-            report.append(_check_widget(page, output, name, index, shots))
+            if output.locator(".widget-slider").count() == 0 and output.locator(".widget-button").count():
+                report.append(_check_button_widget(page, output, name, index, shots, timeout_s))
+            else:
+                report.append(_check_widget(page, output, name, index, shots))
         except Exception:
             output.screenshot(path=str(shots / f"{Path(name).stem}_widget{index}_FAILED.png"))
             raise
-    report.append((name, "run all", "", run_s, None))
+    slowest_s, slowest_cell = state["slowest"]
+    cpu_s = page.evaluate(_KERNEL_CPU)
+    report.append(
+        (name, "run all", f"kernel CPU {cpu_s:.0f} s, slowest code cell #{slowest_cell} {slowest_s:.1f} s", run_s, None)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -312,7 +385,7 @@ def browser_lab(tmp_path_factory):
                 executable_path=str(CHROMIUM),
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1400, "height": 1000},
+                viewport={"width": 1400, "height": 1600},
             )
             try:
                 yield context, base, token, shots
@@ -335,6 +408,9 @@ def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
     report: list = []
     try:
         _check_notebook(page, base, token, name, shots, report)
+    except Exception:
+        page.screenshot(path=str(shots / f"{Path(name).stem}_page_FAILED.png"))
+        raise
     finally:
         page.evaluate(
             "() => { const w = window.jupyterapp.shell.currentWidget; return w && w.sessionContext.shutdown(); }"
@@ -342,9 +418,9 @@ def test_every_widget_draws_and_redraws_in_jupyterlab(browser_lab, name: str):
         page.close()  # without the "leave the page?" prompt of the unsaved notebook
     for notebook, index, moved, seconds, shot in report:
         print(
-            f"\n{notebook} run all: {seconds:.1f} s"
+            f"\nBROWSER-NOTEBOOK {notebook} run all: {seconds:.1f} s, {moved}"
             if shot is None
-            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] redrawn {seconds:.2f} s after the release; "
+            else f"\nBROWSER-WIDGET {notebook} #{index} [{moved}] updated {seconds:.2f} s after the release/click; "
             f"screenshot {shot}",
             end="",
         )

@@ -22,6 +22,8 @@ def test_ellipse_widget_follows_rotation():
 
 def test_compositing_widget_swaps_front_splat():
     widget = displayed(widgets.compositing_widget)
+    _, red_front = redraws(widget, 0, 1.0)  # still in front: the image stays, the view from above shows the move
+    assert red_front.data[1].y[0] == 1.0
     red_front, blue_front = redraws(widget, 0, 1.2)  # red behind blue now
     assert red_front.layout.title.text.startswith("red") and blue_front.layout.title.text.startswith("blue")
     assert np.abs(np.asarray(blue_front.data[0].z, dtype=float) - np.asarray(red_front.data[0].z, dtype=float)).max() > 20
@@ -30,6 +32,7 @@ def test_compositing_widget_swaps_front_splat():
 def test_orbit_widget_and_tiles_figure():
     gaussians = head_scene(2000, sh_degree=3, generator=torch.Generator().manual_seed(0))
     widget = displayed(widgets.orbit_widget, gaussians, size=48)
+    assert not any(control.continuous_update for control in widget.controls.values()), "a head render per drag step"
     front, side = redraws(widget, 0, 90.0)
     assert "azimuth 90" in side.layout.title.text
     assert np.abs(np.asarray(side.data[0].z, dtype=float) - np.asarray(front.data[0].z, dtype=float)).mean() > 1
