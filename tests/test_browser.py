@@ -363,15 +363,23 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
     )
 
 
+def browser_unavailable() -> str | None:
+    """Why this test cannot run here (``None`` when Chromium and playwright are both present)."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is missing (pip install playwright; it is in the 'test' extra)"
+    return None
+
+
 @pytest.fixture(scope="module")
 def browser_lab(tmp_path_factory):
     """(page factory, base URL, token, screenshot folder): JupyterLab on smoke copies and a Chromium context."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is missing (pip install playwright; it is in the 'test' extra)")
+    if reason := browser_unavailable():
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
     root, home = tmp_path_factory.mktemp("notebooks"), tmp_path_factory.mktemp("home")
     shots = Path(tempfile.mkdtemp(prefix="talkinghead_edu_widgets_"))
     _smoke_copies(root)
