@@ -12,24 +12,40 @@ and ``teach`` (self-checks and widgets for the notebooks). Notebooks write
 ``import talkinghead_edu as th`` and reach everything from there (``th.flame.lbs``,
 ``th.teach.widgets.flame`` ...).
 """
+
 __version__ = "0.1.0"
 
 from . import (  # noqa: E402  # noqa: E402  # noqa: E402
-           audio,
-           conventions,  # noqa: E402  (layer 0 first)
-           data,  # noqa: E402
-           decoupling,
-           eval,
-           flame,
-           gaussians,
-           inpaint,
-           motion,  # noqa: E402
-           pipeline,
-           render,
-           synth,
-           teach,
+    audio,
+    conventions,  # noqa: E402  (layer 0 first)
+    data,  # noqa: E402
+    decoupling,
+    eval,
+    flame,
+    gaussians,
+    inpaint,
+    motion,  # noqa: E402
+    pipeline,
+    render,
+    synth,
+    teach,
 )
 from .teach.notebook import setup_notebook  # noqa: E402
 
-__all__ = ["__version__", "audio", "conventions", "data", "decoupling", "eval", "flame", "gaussians", "inpaint",
-           "motion", "pipeline", "render", "setup_notebook", "synth", "teach"]
+__all__ = [
+    "__version__",
+    "audio",
+    "conventions",
+    "data",
+    "decoupling",
+    "eval",
+    "flame",
+    "gaussians",
+    "inpaint",
+    "motion",
+    "pipeline",
+    "render",
+    "setup_notebook",
+    "synth",
+    "teach",
+]

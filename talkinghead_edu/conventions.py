@@ -21,13 +21,21 @@ Cameras and images
 Glossary of tensor dimensions: B batch, T frames, L audio samples, V vertices, F faces
 (triangles), N Gaussians, H/W image height/width, E expression and S shape coefficients.
 """
+
 from __future__ import annotations
 
 import torch
 
 __all__ = [
-    "SAMPLE_RATE", "FPS", "SAMPLES_PER_FRAME", "JOINT_NAMES", "POSE_SIZE", "POSE_SLICES", "pack_pose",
-    "unpack_pose", "SH_C0",
+    "SAMPLE_RATE",
+    "FPS",
+    "SAMPLES_PER_FRAME",
+    "JOINT_NAMES",
+    "POSE_SIZE",
+    "POSE_SLICES",
+    "pack_pose",
+    "unpack_pose",
+    "SH_C0",
 ]
 
 SAMPLE_RATE = 16_000
@@ -58,10 +66,14 @@ def pack_pose(batch: int | None = None, **rotations: torch.Tensor | None) -> tor
     unknown = set(given) - set(JOINT_NAMES)
     bad_names = [name for name in rotations if not name.endswith("_pose")]
     if unknown or bad_names:
-        raise ValueError(f"pack_pose: unknown rotations {sorted(unknown | set(bad_names))}; "
-                         f"expected {[name + '_pose' for name in JOINT_NAMES]}")
-    values = {name: torch.as_tensor(v).reshape(-1, 3) if torch.as_tensor(v).dim() == 1 else torch.as_tensor(v)
-              for name, v in given.items()}
+        raise ValueError(
+            f"pack_pose: unknown rotations {sorted(unknown | set(bad_names))}; "
+            f"expected {[name + '_pose' for name in JOINT_NAMES]}"
+        )
+    values = {
+        name: torch.as_tensor(v).reshape(-1, 3) if torch.as_tensor(v).dim() == 1 else torch.as_tensor(v)
+        for name, v in given.items()
+    }
     for name, value in values.items():
         if value.dim() != 2 or value.shape[1] != 3:
             raise ValueError(f"pack_pose: {name}_pose must be (B, 3) axis-angle, got {tuple(value.shape)}")
@@ -70,8 +82,12 @@ def pack_pose(batch: int | None = None, **rotations: torch.Tensor | None) -> tor
         raise ValueError(f"pack_pose: rotations disagree on the batch size: {sorted(sizes)}")
     frames = max(sizes)
     reference = next(iter(values.values()), None)
-    pose = torch.zeros(frames, POSE_SIZE, dtype=reference.dtype if reference is not None else torch.float32,
-                       device=reference.device if reference is not None else None)
+    pose = torch.zeros(
+        frames,
+        POSE_SIZE,
+        dtype=reference.dtype if reference is not None else torch.float32,
+        device=reference.device if reference is not None else None,
+    )
     for name, value in values.items():
         pose[:, POSE_SLICES[name]] = value
     return pose

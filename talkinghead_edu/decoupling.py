@@ -36,6 +36,7 @@ spoken by different speakers — each before vs after decoupling, on held-out ut
 
 Glossary: B batch, k negatives, L samples, T frames (25 fps), S CTC steps (50 fps), D features.
 """
+
 from __future__ import annotations
 
 import copy
@@ -138,7 +139,9 @@ def sample_contrastive_set(
     if waveform.shape[0] < span:
         raise ValueError(f"audio of {waveform.shape[0]} samples is too short for {k + 1} segments of {segment_samples}")
     if parallel is not None and (parallel.ndim != 2 or parallel.shape[1] != waveform.shape[0]):
-        raise ValueError(f"parallel must be (M, {waveform.shape[0]}) recordings aligned to waveform, got {parallel.shape}")
+        raise ValueError(
+            f"parallel must be (M, {waveform.shape[0]}) recordings aligned to waveform, got {parallel.shape}"
+        )
     start = int(rng.integers(0, (waveform.shape[0] - span) // SAMPLES_PER_FRAME + 1)) * SAMPLES_PER_FRAME
     segments = split_segments(waveform[start : start + span], k, segment_samples)
     anchor_index = int(rng.integers(0, k + 1))
@@ -181,7 +184,6 @@ def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str,
         speaker -> ``(S - 1, L)`` float32, aligned sample for sample with :func:`speaker_audio`.
     """
 
-
     by_sentence: dict = {}
     for u in utterances:
         by_sentence.setdefault(u.sentence_id, {})[u.speaker] = u
@@ -193,8 +195,11 @@ def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str,
             source = by_sentence[u.sentence_id].get(other)
             same_phones = source is not None and [p.symbol for p in source.phonemes] == [p.symbol for p in u.phonemes]
             rows[u.speaker][row].append(
-                warp_to_timing(source.audio, _phone_boundaries(source), _phone_boundaries(u), len(u.audio), u.sample_rate)
-                if same_phones else np.full(len(u.audio), np.nan, dtype=np.float32)
+                warp_to_timing(
+                    source.audio, _phone_boundaries(source), _phone_boundaries(u), len(u.audio), u.sample_rate
+                )
+                if same_phones
+                else np.full(len(u.audio), np.nan, dtype=np.float32)
             )
     return {s: np.stack([np.concatenate(parts) for parts in rows[s]]) for s in speakers}
 
@@ -223,7 +228,13 @@ def info_nce(
     Returns:
         scalar loss.
     """
-    if anchor.ndim != 2 or positive.shape != anchor.shape or negatives.ndim != 3 or negatives.shape[0] != anchor.shape[0] or negatives.shape[2] != anchor.shape[1]:
+    if (
+        anchor.ndim != 2
+        or positive.shape != anchor.shape
+        or negatives.ndim != 3
+        or negatives.shape[0] != anchor.shape[0]
+        or negatives.shape[2] != anchor.shape[1]
+    ):
         raise ValueError(
             f"expected anchor (B, D), positive (B, D), negatives (B, k, D); got {tuple(anchor.shape)}, "
             f"{tuple(positive.shape)}, {tuple(negatives.shape)}"
@@ -231,10 +242,16 @@ def info_nce(
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     if normalize:
-        anchor, positive, negatives = F.normalize(anchor, dim=-1), F.normalize(positive, dim=-1), F.normalize(negatives, dim=-1)
+        anchor, positive, negatives = (
+            F.normalize(anchor, dim=-1),
+            F.normalize(positive, dim=-1),
+            F.normalize(negatives, dim=-1),
+        )
     positive_logit = (anchor * positive).sum(-1) / temperature  # (B,)     f_a · f_0 / τ
     negative_logits = torch.einsum("bd,bkd->bk", anchor, negatives) / temperature  # (B, k)  f_a · f_i / τ
-    denominator_logits = torch.cat([positive_logit[:, None], negative_logits], 1) if include_positive else negative_logits
+    denominator_logits = (
+        torch.cat([positive_logit[:, None], negative_logits], 1) if include_positive else negative_logits
+    )
     return (torch.logsumexp(denominator_logits, dim=1) - positive_logit).mean()
 
 
@@ -246,7 +263,9 @@ def pooled_features(features: torch.Tensor, valid: torch.Tensor | None = None) -
     return (features * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
-def content_preservation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+def content_preservation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Eq 3: ``L_text = L_ctc(D_asr(f_anchor), D_asr(E_asr(A_anchor)))``.
 
     The frozen model's output is turned into a label sequence by greedy CTC decoding;
@@ -258,16 +277,26 @@ def content_preservation_loss(student_logits: torch.Tensor, teacher_logits: torc
         valid: ``(B, S)`` steps that hold audio.
     """
     targets = ctc_greedy_decode(teacher_logits.detach(), valid)
-    input_lengths = valid.sum(1) if valid is not None else torch.full((student_logits.shape[0],), student_logits.shape[1])
+    input_lengths = (
+        valid.sum(1) if valid is not None else torch.full((student_logits.shape[0],), student_logits.shape[1])
+    )
     target_lengths = torch.tensor([len(t) for t in targets])
     flat_targets = torch.tensor([i for t in targets for i in t], dtype=torch.long)
     log_probs = student_logits.log_softmax(-1).transpose(0, 1)  # (S, B, V+1) as F.ctc_loss wants
-    return F.ctc_loss(log_probs, flat_targets, input_lengths.cpu(), target_lengths, blank=BLANK, reduction="mean", zero_infinity=True)
+    return F.ctc_loss(
+        log_probs, flat_targets, input_lengths.cpu(), target_lengths, blank=BLANK, reduction="mean", zero_infinity=True
+    )
 
 
-def feature_scale(encoder: AudioEncoder, speaker_audio: dict[str, np.ndarray], segment_samples: int, batch_size: int = 16) -> torch.Tensor:
+def feature_scale(
+    encoder: AudioEncoder, speaker_audio: dict[str, np.ndarray], segment_samples: int, batch_size: int = 16
+) -> torch.Tensor:
     """``(D,)`` standard deviation of ``encoder``'s pooled features over consecutive segments of all the audio."""
-    clips = [wave[i : i + segment_samples] for wave in speaker_audio.values() for i in range(0, len(wave) - segment_samples + 1, segment_samples)]
+    clips = [
+        wave[i : i + segment_samples]
+        for wave in speaker_audio.values()
+        for i in range(0, len(wave) - segment_samples + 1, segment_samples)
+    ]
     device = next(encoder.parameters()).device
     pooled = []
     with torch.no_grad():
@@ -337,17 +366,23 @@ def fine_tune_universal(
     if config.positives not in ("parallel", "timbre"):
         raise ValueError(f"config.positives must be 'parallel' or 'timbre', got {config.positives!r}")
     if config.positives == "parallel" and parallel is None:
-        raise ValueError("config.positives='parallel' needs the aligned recordings: pass parallel=parallel_positives(utterances), "
-                         "or use DecouplingConfig(positives='timbre') for timbre conversion only")
+        raise ValueError(
+            "config.positives='parallel' needs the aligned recordings: pass parallel=parallel_positives(utterances), "
+            "or use DecouplingConfig(positives='timbre') for timbre conversion only"
+        )
     parallel = parallel if config.positives == "parallel" else {}
     timbre_fn = timbre_fn or functools.partial(random_timbre, envelope_db=config.envelope_db)
     device = next(asr_encoder.parameters()).device
     frozen = copy.deepcopy(asr_encoder).eval().requires_grad_(False)
     universal = copy.deepcopy(asr_encoder).train()
     universal.ctc_head.requires_grad_(False)  # D_asr is shared and frozen
-    optimizer = torch.optim.AdamW([p for p in universal.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(
+        [p for p in universal.parameters() if p.requires_grad], lr=config.lr, weight_decay=0.01
+    )
     # cosine decay of the learning rate to 0: the last steps settle instead of ending mid-stride
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / config.steps)) if config.cosine_decay else 1.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / config.steps)) if config.cosine_decay else 1.0
+    )
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     segment_samples = int(round(config.segment_seconds * 25)) * SAMPLES_PER_FRAME
@@ -357,16 +392,35 @@ def fine_tune_universal(
     bar = tqdm(range(config.steps), desc="decoupling", disable=not progress)
     for step in bar:
         chosen = rng.choice(speakers, size=min(config.speakers_per_step, len(speakers)), replace=False)
-        sets = [sample_contrastive_set(speaker_audio[s], config.k, segment_samples, rng, timbre_fn, parallel.get(s)) for s in chosen]
+        sets = [
+            sample_contrastive_set(speaker_audio[s], config.k, segment_samples, rng, timbre_fn, parallel.get(s))
+            for s in chosen
+        ]
         anchors = torch.from_numpy(np.stack([s.anchor for s in sets])).to(device)  # (B, Ls)
-        clips = torch.from_numpy(np.concatenate([np.stack([s.anchor for s in sets]), np.stack([s.positive for s in sets]), np.concatenate([s.negatives for s in sets])])).to(device)
+        clips = torch.from_numpy(
+            np.concatenate(
+                [
+                    np.stack([s.anchor for s in sets]),
+                    np.stack([s.positive for s in sets]),
+                    np.concatenate([s.negatives for s in sets]),
+                ]
+            )
+        ).to(device)
         hidden, valid = universal.encode(clips)  # (B(k+2), S, D)
         mean_pooled = pooled_features(hidden, valid)  # (B(k+2), D)
         pooled = hidden.flatten(1) if config.pooling == "sequence" else mean_pooled
         batch = len(sets)
-        f_anchor, f_pos, f_neg = pooled[:batch], pooled[batch : 2 * batch], pooled[2 * batch :].reshape(batch, config.k, -1)
+        f_anchor, f_pos, f_neg = (
+            pooled[:batch],
+            pooled[batch : 2 * batch],
+            pooled[2 * batch :].reshape(batch, config.k, -1),
+        )
         loss_adv = info_nce(f_anchor, f_pos, f_neg, config.temperature, config.include_positive)  # eq 2
-        loss_cons = consistency_loss(mean_pooled[:batch], mean_pooled[batch : 2 * batch], scale) if scale is not None else torch.zeros(())
+        loss_cons = (
+            consistency_loss(mean_pooled[:batch], mean_pooled[batch : 2 * batch], scale)
+            if scale is not None
+            else torch.zeros(())
+        )
         with torch.no_grad():
             teacher_hidden, _ = frozen.encode(anchors)
             teacher_logits = frozen.ctc_head(teacher_hidden)
@@ -378,8 +432,19 @@ def fine_tune_universal(
         optimizer.step()
         learning_rate = schedule.get_last_lr()[0]
         schedule.step()
-        history.append({"step": step, "lr": learning_rate, "loss": float(loss.detach()), "adv": float(loss_adv.detach()), "text": float(loss_text.detach()), "cons": float(loss_cons.detach())})
-        bar.set_postfix(adv=f"{history[-1]['adv']:.3f}", text=f"{history[-1]['text']:.3f}", cons=f"{history[-1]['cons']:.3f}")
+        history.append(
+            {
+                "step": step,
+                "lr": learning_rate,
+                "loss": float(loss.detach()),
+                "adv": float(loss_adv.detach()),
+                "text": float(loss_text.detach()),
+                "cons": float(loss_cons.detach()),
+            }
+        )
+        bar.set_postfix(
+            adv=f"{history[-1]['adv']:.3f}", text=f"{history[-1]['text']:.3f}", cons=f"{history[-1]['cons']:.3f}"
+        )
     return universal.eval(), history
 
 
@@ -445,8 +510,11 @@ def segment_features(encoded, utterances: Sequence, segment_frames: int = 25) ->
 
 
 def speaker_probe_predictions(
-    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor,
-    weight_decay: float = 1e-3, iterations: int = 200,
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    weight_decay: float = 1e-3,
+    iterations: int = 200,
 ) -> torch.Tensor:
     """A linear speaker classifier (multinomial logistic regression on standardised features): its test predictions.
 
@@ -478,8 +546,12 @@ def speaker_probe_predictions(
 
 
 def speaker_probe_accuracy(
-    train_features: torch.Tensor, train_labels: torch.Tensor, test_features: torch.Tensor, test_labels: torch.Tensor,
-    weight_decay: float = 1e-3, iterations: int = 200,
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    test_features: torch.Tensor,
+    test_labels: torch.Tensor,
+    weight_decay: float = 1e-3,
+    iterations: int = 200,
 ) -> float:
     """Test accuracy of :func:`speaker_probe_predictions` against ``test_labels (M,)``."""
     predicted = speaker_probe_predictions(train_features, train_labels, test_features, weight_decay, iterations)
@@ -530,8 +602,9 @@ def _probe_data(encoder: AudioEncoder, train_utterances: Sequence, test_utteranc
     return x_train, y_train, x_test, y_test, speakers, test_encoded
 
 
-def speaker_confusion(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence,
-                      segment_frames: int = 25) -> tuple[list[str], np.ndarray]:
+def speaker_confusion(
+    encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25
+) -> tuple[list[str], np.ndarray]:
     """Where the speaker probe of :func:`evaluate_encoder` goes right and wrong.
 
     Returns:
@@ -539,14 +612,18 @@ def speaker_confusion(encoder: AudioEncoder, train_utterances: Sequence, test_ut
         the probe named speaker ``j``. The diagonal sum over the total is the probe accuracy; a
         column with a large sum is a speaker the probe names by default.
     """
-    x_train, y_train, x_test, y_test, speakers, _ = _probe_data(encoder, train_utterances, test_utterances, segment_frames)
+    x_train, y_train, x_test, y_test, speakers, _ = _probe_data(
+        encoder, train_utterances, test_utterances, segment_frames
+    )
     predicted = speaker_probe_predictions(x_train, y_train, x_test)
     counts = np.zeros((len(speakers), len(speakers)), dtype=np.int64)
     np.add.at(counts, (y_test.numpy(), predicted.numpy()), 1)
     return speakers, counts
 
 
-def evaluate_encoder(encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25) -> dict[str, float]:
+def evaluate_encoder(
+    encoder: AudioEncoder, train_utterances: Sequence, test_utterances: Sequence, segment_frames: int = 25
+) -> dict[str, float]:
     """The three measurements of the issue for one encoder.
 
     * ``probe_accuracy``: linear speaker probe trained on segment-pooled features of
@@ -555,7 +632,9 @@ def evaluate_encoder(encoder: AudioEncoder, train_utterances: Sequence, test_utt
     * ``per``: phoneme error rate (%) on ``test_utterances``;
     * ``same_sentence_other_speaker`` / ``other_sentence_same_speaker``: cosine similarities.
     """
-    x_train, y_train, x_test, y_test, speakers, test_encoded = _probe_data(encoder, train_utterances, test_utterances, segment_frames)
+    x_train, y_train, x_test, y_test, speakers, test_encoded = _probe_data(
+        encoder, train_utterances, test_utterances, segment_frames
+    )
     pooled = torch.stack([hidden.mean(0) for hidden, _ in test_encoded])
     return {
         "probe_accuracy": speaker_probe_accuracy(x_train, y_train, x_test, y_test),

@@ -21,13 +21,21 @@ The classes also derive from the built-in exception that older code caught (``Va
 Subsystems add their own subclasses (``FlameModelError``, ``FlameFileError``,
 ``BYOFormatError``, ``AudioLoadError``, ``DatasetError``, ``RenderInputError``).
 """
+
 from __future__ import annotations
 
 import os
 
 __all__ = [
-    "TalkingHeadError", "InputError", "InputTypeError", "FileFormatError", "MissingFileError", "CheckpointError",
-    "DatasetError", "WriteError", "require_file",
+    "TalkingHeadError",
+    "InputError",
+    "InputTypeError",
+    "FileFormatError",
+    "MissingFileError",
+    "CheckpointError",
+    "DatasetError",
+    "WriteError",
+    "require_file",
 ]
 
 

@@ -16,6 +16,7 @@ border (the render does not cover the region there, as happens when the jaw of a
 cross-driven frame is more closed than in the original), and the target is the original
 frame. Images are ``(B, H, W, 3)`` in ``[0, 1]``; masks ``(B, H, W)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-__all__ = ["InpaintingUNet", "composite", "blend", "border_holes", "InpaintConfig", "train_inpainter", "hole_repair_error"]
+__all__ = [
+    "InpaintingUNet",
+    "composite",
+    "blend",
+    "border_holes",
+    "InpaintConfig",
+    "train_inpainter",
+    "hole_repair_error",
+]
 
 
 def _check(images: dict[str, torch.Tensor], masks: torch.Tensor) -> None:
@@ -44,7 +53,13 @@ def composite(gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.GroupNorm(4, c_out), nn.SiLU(), nn.Conv2d(c_out, c_out, 3, padding=1), nn.SiLU())
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.GroupNorm(4, c_out),
+        nn.SiLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.SiLU(),
+    )
 
 
 class InpaintingUNet(nn.Module):
@@ -81,14 +96,18 @@ class InpaintingUNet(nn.Module):
         return (image + self.head(u1).permute(0, 2, 3, 1)).clamp(0.0, 1.0)
 
 
-def blend(generator: nn.Module, gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def blend(
+    generator: nn.Module, gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Eq 19: ``I = (1 − M) I_ori + M F(I_gau + (1 − M) I_ori)``, all ``(B, H, W, 3)``."""
     pasted = composite(gaussian_image, original, mask)
     m = mask.to(original.dtype).unsqueeze(-1)
     return (1.0 - m) * original + m * generator(pasted, mask)
 
 
-def border_holes(mask: torch.Tensor, alpha: torch.Tensor, generator: torch.Generator, max_radius: int = 12) -> torch.Tensor:
+def border_holes(
+    mask: torch.Tensor, alpha: torch.Tensor, generator: torch.Generator, max_radius: int = 12
+) -> torch.Tensor:
     """Randomly shrink the rendered region near the lower mask border (training augmentation).
 
     Cuts one disc per image, centred on a random mask pixel in the lower half of the mask's
@@ -163,7 +182,9 @@ def train_inpainter(
         original, render, alpha, mask = originals[index], renders[index], alphas[index], masks[index].float()
         if torch.rand((), generator=rng) < config.hole_probability:
             cut = border_holes(mask, alpha, rng, config.hole_max_radius)
-            render = render * (cut / alpha.clamp_min(1e-6)).clamp(0.0, 1.0).unsqueeze(-1)  # premultiplied: scale with the coverage
+            render = render * (cut / alpha.clamp_min(1e-6)).clamp(0.0, 1.0).unsqueeze(
+                -1
+            )  # premultiplied: scale with the coverage
         output = blend(generator_net, render, original, mask)
         m = mask.unsqueeze(-1)
         loss = ((output - original).abs() * m).sum() / (3.0 * m.sum()).clamp_min(1.0)
@@ -176,7 +197,15 @@ def train_inpainter(
 
 
 @torch.no_grad()
-def hole_repair_error(generator_net: nn.Module, originals: torch.Tensor, renders: torch.Tensor, alphas: torch.Tensor, masks: torch.Tensor, seed: int = 1234, max_radius: int = 12) -> float:
+def hole_repair_error(
+    generator_net: nn.Module,
+    originals: torch.Tensor,
+    renders: torch.Tensor,
+    alphas: torch.Tensor,
+    masks: torch.Tensor,
+    seed: int = 1234,
+    max_radius: int = 12,
+) -> float:
     """Masked L1 of the eq-19 blend on a *fixed* set of border holes (seeded), for before/after comparisons.
 
     Args: as :func:`train_inpainter`; ``seed`` fixes the holes so two calls see the same inputs.

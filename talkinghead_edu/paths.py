@@ -4,6 +4,7 @@
 variable if set, else the folder next to the package (a source checkout or an
 editable install), else ``./datasets_small``.
 """
+
 from __future__ import annotations
 
 import os

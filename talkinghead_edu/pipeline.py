@@ -24,6 +24,7 @@ Example:
     >>> speech.write_mp4("hello.mp4")          # H.264 + AAC, 25 fps, the input audio muxed in
     >>> print(speech.summary())
 """
+
 from __future__ import annotations
 
 import os
@@ -47,7 +48,16 @@ from .paths import dataset_root
 from .render import Camera, render
 from .utils.io import atomic_writer, load_checkpoint
 
-__all__ = ["STAGES", "TalkingHead", "Speech", "available_heads", "load_shipped_head", "ping_pong", "read_audio", "write_mp4"]
+__all__ = [
+    "STAGES",
+    "TalkingHead",
+    "Speech",
+    "available_heads",
+    "load_shipped_head",
+    "ping_pong",
+    "read_audio",
+    "write_mp4",
+]
 
 #: the stages timed by :class:`Speech` (in pipeline order)
 STAGES = ("audio encoder", "translator", "FLAME", "Gaussians+blendshapes", "rasterization", "inpainting blend")
@@ -71,11 +81,15 @@ def _head_path(head: str | os.PathLike) -> Path:
     path = dataset_root() / "checkpoints" / f"head_{head}.safetensors"
     if not path.is_file():
         known = ", ".join(available_heads()) or "none (train one with `talkinghead-edu train-head`)"
-        raise ValueError(f"unknown head {str(head)!r}; shipped heads: {known} (or pass the path of a head .safetensors)")
+        raise ValueError(
+            f"unknown head {str(head)!r}; shipped heads: {known} (or pass the path of a head .safetensors)"
+        )
     return path
 
 
-def load_shipped_head(path: str | Path, faces: torch.Tensor, psi_dim: int, device: str | torch.device = "cpu") -> tuple[GaussianHead, InpaintingUNet, dict, dict]:
+def load_shipped_head(
+    path: str | Path, faces: torch.Tensor, psi_dim: int, device: str | torch.device = "cpu"
+) -> tuple[GaussianHead, InpaintingUNet, dict, dict]:
     """Read a file written by ``talkinghead-edu train-head``.
 
     Args:
@@ -89,16 +103,26 @@ def load_shipped_head(path: str | Path, faces: torch.Tensor, psi_dim: int, devic
     """
     tensors, meta = load_checkpoint(path, device=device)
     if meta.get("kind") != "talkinghead_edu.shipped_head":
-        raise ValueError(f"{path} is not a shipped head (written by `talkinghead-edu train-head`); a training checkpoint loads with RendererTrainer.load")
+        raise ValueError(
+            f"{path} is not a shipped head (written by `talkinghead-edu train-head`); a training checkpoint loads with RendererTrainer.load"
+        )
     config = meta["config"]
-    head = GaussianHead(faces, psi_dim=psi_dim, sh_degree=config["sh_degree"], latent_dim=config["latent_dim"], device=device)
+    head = GaussianHead(
+        faces, psi_dim=psi_dim, sh_degree=config["sh_degree"], latent_dim=config["latent_dim"], device=device
+    )
     for name in list(head.gaussian_params):
         head.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].float(), requires_grad=False)
     head.triangle_ids = tensors["triangle_ids"].long()
-    head.latent_mlp.load_state_dict({k.removeprefix("mlp/"): v.float() for k, v in tensors.items() if k.startswith("mlp/")})
+    head.latent_mlp.load_state_dict(
+        {k.removeprefix("mlp/"): v.float() for k, v in tensors.items() if k.startswith("mlp/")}
+    )
     generator = InpaintingUNet(width=int(meta["inpaint"]["width"])).to(device)
     generator.load_state_dict({k.removeprefix("inpaint/"): v for k, v in tensors.items() if k.startswith("inpaint/")})
-    track = {"frames": tensors["track/frames"].long(), "pose": tensors["track/pose"].float(), "translation": tensors["track/translation"].float()}
+    track = {
+        "frames": tensors["track/frames"].long(),
+        "pose": tensors["track/pose"].float(),
+        "translation": tensors["track/translation"].float(),
+    }
     return head.eval().requires_grad_(False), generator.eval().requires_grad_(False), track, meta
 
 
@@ -182,7 +206,9 @@ class Speech:
     def summary(self, wall_seconds: float | None = None) -> str:
         """One line: seconds of audio, frames, wall time, FPS per stage."""
         wall = sum(self.timings.values()) if wall_seconds is None else wall_seconds
-        stages = ", ".join(f"{stage} {fps:.0f}" if fps >= 100 else f"{stage} {fps:.1f}" for stage, fps in self.fps().items())
+        stages = ", ".join(
+            f"{stage} {fps:.0f}" if fps >= 100 else f"{stage} {fps:.1f}" for stage, fps in self.fps().items()
+        )
         overall = self.frames_done / wall if wall > 0 else float("inf")
         return f"{self.duration:.2f} s of audio -> {self.frames_done} frames in {wall:.1f} s ({overall:.2f} FPS); FPS per stage: {stages}"
 
@@ -235,7 +261,9 @@ def write_mp4(path: str | Path, frames, audio: np.ndarray, sample_rate: int, fps
                 container.mux(video_stream.encode(frame))
                 chunk = samples[written : (t + 1) * per_frame]
                 if len(chunk):
-                    audio_frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T), format="fltp", layout=layout)
+                    audio_frame = av.AudioFrame.from_ndarray(
+                        np.ascontiguousarray(chunk.T), format="fltp", layout=layout
+                    )
                     audio_frame.sample_rate, audio_frame.pts = MP4_AUDIO_RATE, written
                     container.mux(audio_stream.encode(audio_frame))
                     written += len(chunk)
@@ -251,17 +279,38 @@ def write_mp4(path: str | Path, frames, audio: np.ndarray, sample_rate: int, fps
 class TalkingHead:
     """A shipped Gaussian head driven by audio (see the module docstring). Build with :meth:`load`."""
 
-    def __init__(self, head: GaussianHead, generator: InpaintingUNet, track: dict, meta: dict, flame, translator, video, style: str | None, pose: str, device):
+    def __init__(
+        self,
+        head: GaussianHead,
+        generator: InpaintingUNet,
+        track: dict,
+        meta: dict,
+        flame,
+        translator,
+        video,
+        style: str | None,
+        pose: str,
+        device,
+    ):
         self.head, self.generator, self.track, self.meta = head, generator, track, meta
         self.flame, self.translator, self.video = flame, translator, video
         self.style, self.pose, self.device = style, pose, torch.device(device)
         self.speaker = meta["speaker"]
-        self.shape = torch.as_tensor(video.flame_tracked.resized(flame.n_shape, flame.n_expr).shape, device=self.device)[None]
+        self.shape = torch.as_tensor(
+            video.flame_tracked.resized(flame.n_shape, flame.n_expr).shape, device=self.device
+        )[None]
         self.K = torch.as_tensor(video.K, device=self.device)
 
     @classmethod
-    def load(cls, head: str | os.PathLike = "speaker_a", style: str | None = None, resolution: int = 256, pose: str = "track",
-             device: str | torch.device = "cpu", translator: str | os.PathLike | None = None) -> "TalkingHead":
+    def load(
+        cls,
+        head: str | os.PathLike = "speaker_a",
+        style: str | None = None,
+        resolution: int = 256,
+        pose: str = "track",
+        device: str | torch.device = "cpu",
+        translator: str | os.PathLike | None = None,
+    ) -> "TalkingHead":
         """Load a shipped head, the motion translator and the target video.
 
         Args:
@@ -283,7 +332,9 @@ class TalkingHead:
         path = _head_path(head)
         flame = load_head_model(device=device)
         gaussians, generator, track, meta = load_shipped_head(path, flame.faces, 3 + flame.n_expr, device)
-        motion = load_translator(translator or dataset_root() / "checkpoints" / "motion_translator.safetensors", device=device)
+        motion = load_translator(
+            translator or dataset_root() / "checkpoints" / "motion_translator.safetensors", device=device
+        )
         if style is None:
             style = meta["speaker"] if meta["speaker"] in motion.speakers else "average"
         if style != "average":
@@ -293,12 +344,18 @@ class TalkingHead:
                 raise ValueError("this translator has no identity embedding; use style='average'")
         video = load_video_dataset(meta["speaker"], resolution=int(resolution))
         if (video.height % 4) or (video.width % 4):
-            raise ValueError(f"resolution {resolution} gives {video.height}x{video.width} frames; both must be multiples of 4")
-        return cls(gaussians, generator, track, meta, flame, motion, video, None if style == "average" else style, pose, device)
+            raise ValueError(
+                f"resolution {resolution} gives {video.height}x{video.width} frames; both must be multiples of 4"
+            )
+        return cls(
+            gaussians, generator, track, meta, flame, motion, video, None if style == "average" else style, pose, device
+        )
 
     def __repr__(self) -> str:
-        return (f"TalkingHead(head={self.speaker!r}, style={self.style or 'average'!r}, {self.video.width}x{self.video.height}, "
-                f"pose={self.pose!r}, {self.head.num_gaussians} Gaussians)")
+        return (
+            f"TalkingHead(head={self.speaker!r}, style={self.style or 'average'!r}, {self.video.width}x{self.video.height}, "
+            f"pose={self.pose!r}, {self.head.num_gaussians} Gaussians)"
+        )
 
     def speak(self, audio, sample_rate: int | None = None) -> Speech:
         """Audio -> :class:`Speech` (motion now, frames lazily).
@@ -341,11 +398,18 @@ class TalkingHead:
         expression = torch.zeros(1, self.flame.n_expr, device=self.device)
         n = min(self.flame.n_expr, motion.expression.shape[1])
         expression[0, :n] = motion.expression[t, :n].to(self.device)
-        vertices = self.flame(shape=self.shape, expression=expression, pose=pose[None], translation=self.track["translation"][row][None]).vertices  # eq 10
+        vertices = self.flame(
+            shape=self.shape, expression=expression, pose=pose[None], translation=self.track["translation"][row][None]
+        ).vertices  # eq 10
         lap("FLAME")
         bound = self.head(vertices, psi_from_flame(pose[None, _JAW], expression))  # eqs 11-18
         lap("Gaussians+blendshapes")
-        camera = Camera(K=self.K, viewmat=torch.as_tensor(self.video.viewmats[index], device=self.device), width=self.video.width, height=self.video.height)
+        camera = Camera(
+            K=self.K,
+            viewmat=torch.as_tensor(self.video.viewmats[index], device=self.device),
+            width=self.video.width,
+            height=self.video.height,
+        )
         out = render(bound.frame(0), camera, bg=None)  # eq 9, on black (premultiplied)
         lap("rasterization")
         original = self.video.frame(index, device=self.device)[None]
@@ -354,4 +418,3 @@ class TalkingHead:
         pixels = (image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
         lap("inpainting blend")
         return pixels
-

@@ -5,20 +5,21 @@ Label ids are the indices of :data:`LABEL_NAMES`; ``0`` is the background. The h
 model labels each triangle with one of ids 1..8 (``neck_torso`` covers the mesh's
 neck); the dataset's label maps (the face-parsing equivalent) use the same ids per pixel.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 LABEL_NAMES: tuple[str, ...] = (
-    "background",      # 0
-    "skin",            # 1  face, ears, scalp skin not covered by hair
-    "lips",            # 2
-    "teeth",           # 3
+    "background",  # 0
+    "skin",  # 1  face, ears, scalp skin not covered by hair
+    "lips",  # 2
+    "teeth",  # 3
     "mouth_interior",  # 4  tongue, palate, the dark cavity
-    "eyes",            # 5  eyeballs (sclera, iris, pupil)
-    "eyebrows",        # 6
-    "hair",            # 7  hair or cap
-    "neck_torso",      # 8
+    "eyes",  # 5  eyeballs (sclera, iris, pupil)
+    "eyebrows",  # 6
+    "hair",  # 7  hair or cap
+    "neck_torso",  # 8
 )
 LABEL_IDS: dict[str, int] = {name: index for index, name in enumerate(LABEL_NAMES)}
 

@@ -1,4 +1,5 @@
 """Small synthetic pieces for the motion tests: a tiny FLAME-like head and utterance-like examples."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,15 +35,30 @@ def tiny_head(n_expr: int = 6, seed: int = 0) -> FlameModel:
     J_regressor = np.zeros((5, V), np.float32)
     J_regressor[:, :] = 1.0 / V
     return FlameModel(
-        v_template=v_template, faces=faces, shapedirs=shapedirs, n_shape=n_shape,
-        posedirs=np.zeros((V, 3, 36), np.float32), J_regressor=J_regressor, weights=weights,
-        parents=np.array([-1, 0, 1, 1, 1]), lmk_faces_idx=rng.integers(0, len(faces), 68),
-        lmk_bary_coords=np.full((68, 3), 1 / 3, np.float32), face_labels=labels, source="tiny test head",
+        v_template=v_template,
+        faces=faces,
+        shapedirs=shapedirs,
+        n_shape=n_shape,
+        posedirs=np.zeros((V, 3, 36), np.float32),
+        J_regressor=J_regressor,
+        weights=weights,
+        parents=np.array([-1, 0, 1, 1, 1]),
+        lmk_faces_idx=rng.integers(0, len(faces), 68),
+        lmk_bary_coords=np.full((68, 3), 1 / 3, np.float32),
+        face_labels=labels,
+        source="tiny test head",
     )
 
 
-def synthetic_examples(n_expr: int = 6, speakers=("spk_a", "spk_b"), per_speaker: int = 3, frames: int = 40,
-                       feature_dim: int = 16, asr_dim: int = 8, seed: int = 0) -> list[MotionExample]:
+def synthetic_examples(
+    n_expr: int = 6,
+    speakers=("spk_a", "spk_b"),
+    per_speaker: int = 3,
+    frames: int = 40,
+    feature_dim: int = 16,
+    asr_dim: int = 8,
+    seed: int = 0,
+) -> list[MotionExample]:
     """Utterance-like examples: smooth random "audio" features; motion is a fixed linear map of
     them (the content) scaled by a per-speaker mouth-opening gain (the style)."""
     generator = torch.Generator().manual_seed(seed)

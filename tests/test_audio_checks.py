@@ -1,11 +1,12 @@
 """The notebook self-checks of notebooks 01/02 accept right answers and reject wrong ones."""
+
 import pytest
 import torch
 
 import talkinghead_edu as th
 from talkinghead_edu.audio import features as af
-from talkinghead_edu.teach.checks import CheckFailed
 from talkinghead_edu.decoupling import info_nce
+from talkinghead_edu.teach.checks import CheckFailed
 
 
 def test_checks_accept_the_library():

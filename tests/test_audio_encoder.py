@@ -1,4 +1,5 @@
 """The Wav2Vec 2.0-structured encoder: shapes, 25 fps alignment, padding, CTC overfit, safe checkpoints."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,9 @@ from talkinghead_edu.audio.encoder import (
 )
 from talkinghead_edu.recipes.train_audio import AsrConfig, build_vocabulary, train_asr
 
-TINY = dict(conv_channels=32, dim=32, n_layers=2, n_heads=2, ff_dim=64, pos_conv_kernel=7, pos_conv_groups=4, dropout=0.0)
+TINY = dict(
+    conv_channels=32, dim=32, n_layers=2, n_heads=2, ff_dim=64, pos_conv_kernel=7, pos_conv_groups=4, dropout=0.0
+)
 
 
 def _tiny(vocabulary=("a", "b", "c")):
@@ -87,7 +90,9 @@ def _tone_utterance(symbols, seed):
     rng = np.random.default_rng(seed)
     freq = {"a": 300.0, "b": 800.0, "c": 1800.0}
     t = np.arange(1920) / 16000
-    pieces = [np.zeros(640)] + [np.sin(2 * np.pi * freq[s] * t + rng.uniform(0, 6)) * 0.3 for s in symbols] + [np.zeros(640)]
+    pieces = (
+        [np.zeros(640)] + [np.sin(2 * np.pi * freq[s] * t + rng.uniform(0, 6)) * 0.3 for s in symbols] + [np.zeros(640)]
+    )
     wave = np.concatenate(pieces) + 0.01 * rng.standard_normal(sum(len(p) for p in pieces))
     wave = np.pad(wave, (0, (-len(wave)) % 640)).astype(np.float32)
     return _Utterance(wave, [_Phone(s) for s in symbols])
@@ -97,7 +102,9 @@ def test_ctc_loss_decreases_on_a_tiny_overfit():
     torch.manual_seed(0)
     utterances = [_tone_utterance(s, i) for i, s in enumerate(["abc", "cab", "bca", "acb"])]
     assert build_vocabulary(utterances) == ["a", "b", "c"]
-    encoder, history = train_asr(utterances, EncoderConfig(vocabulary=[], **TINY), AsrConfig(epochs=40, batch_size=4, lr=3e-3), progress=False)
+    encoder, history = train_asr(
+        utterances, EncoderConfig(vocabulary=[], **TINY), AsrConfig(epochs=40, batch_size=4, lr=3e-3), progress=False
+    )
     assert history[-1]["ctc"] < 0.5 * history[0]["ctc"], [h["ctc"] for h in history]
     decoded = ctc_greedy_decode(encoder.phoneme_logits(torch.from_numpy(utterances[0].audio)[None]))[0]
     assert [encoder.vocabulary[i - 1] for i in decoded] == ["a", "b", "c"]
@@ -178,8 +185,13 @@ def test_windowed_universal_features_match_one_pass_on_a_short_clip():
         windowed = encoder.frame_features(wave)
     relative = (windowed - full).norm(dim=-1) / full.norm(dim=-1)
     assert windowed.shape == full.shape
-    assert float(relative.median()) < 0.08 and float(relative.quantile(0.95)) < 0.12, (float(relative.median()), float(relative.quantile(0.95)))
-    translator = load_translator(dataset_root() / "checkpoints" / "motion_translator.safetensors", attach_feature_extractor=False)
+    assert float(relative.median()) < 0.08 and float(relative.quantile(0.95)) < 0.12, (
+        float(relative.median()),
+        float(relative.quantile(0.95)),
+    )
+    translator = load_translator(
+        dataset_root() / "checkpoints" / "motion_translator.safetensors", attach_feature_extractor=False
+    )
     jaw_full = translator.predict(full[0], translator.speakers[0]).jaw_pose[:, 0]
     jaw_windowed = translator.predict(windowed[0], translator.speakers[0]).jaw_pose[:, 0]
     assert float((jaw_windowed - jaw_full).abs().median()) < 0.05 * float(jaw_full.pow(2).mean().sqrt())

@@ -1,4 +1,5 @@
 """Audio features: against librosa (the reference), frame alignment and context windows by hand."""
+
 import librosa
 import numpy as np
 import pytest
@@ -101,7 +102,11 @@ def test_frame_context_windows_and_edges():
 
 @pytest.mark.parametrize(
     "bad, message",
-    [(np.zeros(0, np.float32), "empty"), (np.array([0.0, np.nan], np.float32), "NaN"), (np.zeros(10, np.int16), "dtype")],
+    [
+        (np.zeros(0, np.float32), "empty"),
+        (np.array([0.0, np.nan], np.float32), "NaN"),
+        (np.zeros(10, np.int16), "dtype"),
+    ],
 )
 def test_bad_waveforms_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):

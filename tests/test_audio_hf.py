@@ -1,10 +1,13 @@
 """Loading a user's Wav2Vec 2.0 checkpoint: a tiny randomly initialised Wav2Vec2ForCTC saved to a temp dir."""
+
 import json
 
 import pytest
 import torch
 
-transformers = pytest.importorskip("transformers", reason="transformers is an optional dependency (pip install 'talkinghead_edu[hf]')")
+transformers = pytest.importorskip(
+    "transformers", reason="transformers is an optional dependency (pip install 'talkinghead_edu[hf]')"
+)
 
 from talkinghead_edu.audio.encoder import load_encoder  # noqa: E402
 from talkinghead_edu.audio.hf import load_hf_encoder  # noqa: E402
@@ -14,9 +17,16 @@ from talkinghead_edu.audio.hf import load_hf_encoder  # noqa: E402
 def tiny_checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     config = transformers.Wav2Vec2Config(
-        vocab_size=5, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-        conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
-        feat_extract_norm="layer", do_stable_layer_norm=True,
+        vocab_size=5,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        conv_dim=(16,) * 7,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        feat_extract_norm="layer",
+        do_stable_layer_norm=True,
     )
     model = transformers.Wav2Vec2ForCTC(config).eval()
     folder = tmp_path_factory.mktemp("w2v2")

@@ -1,4 +1,5 @@
 """talkinghead_edu.audio.io: reading, mixing down, resampling, and clear errors on bad files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,14 @@ def test_resample_keeps_a_tone_and_is_identity_at_equal_rates():
 def test_bad_files_raise_a_clear_error(tmp_path, case):
     path = tmp_path / "bad.wav"
     expected_words = {
-        "missing": "does not exist", "directory": "not a file", "empty": "empty", "garbage": "not a readable audio",
-        "text": "not a readable audio", "silent": "silent", "short": "too short", "nan": "NaN",
+        "missing": "does not exist",
+        "directory": "not a file",
+        "empty": "empty",
+        "garbage": "not a readable audio",
+        "text": "not a readable audio",
+        "silent": "silent",
+        "short": "too short",
+        "nan": "NaN",
     }[case]
     if case == "directory":
         path.mkdir()

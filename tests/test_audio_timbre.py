@@ -1,10 +1,18 @@
 """Timbre conversion: length kept, median F0 moved as asked, formants kept (Praat) vs moved (naive)."""
+
 import numpy as np
 import pytest
 import scipy.signal
 
 from talkinghead_edu.audio.timbre import (
-    ENVELOPE_BUMPS, TILT_RANGE, change_gender, envelope_eq, median_f0, naive_pitch_shift, random_timbre, spectral_tilt,
+    ENVELOPE_BUMPS,
+    TILT_RANGE,
+    change_gender,
+    envelope_eq,
+    median_f0,
+    naive_pitch_shift,
+    random_timbre,
+    spectral_tilt,
 )
 
 SR = 16000
@@ -76,7 +84,10 @@ def test_random_timbre_is_seeded_and_in_range(vowel):
     c, _ = random_timbre(vowel, np.random.default_rng(4))
     assert not np.array_equal(a, c)
     assert 0.8 <= params_a["formant_shift_ratio"] <= 1.25 and 80 <= params_a["new_pitch_median"] <= 300
-    assert 0.5 <= params_a["pitch_range_factor"] <= 2.0 and TILT_RANGE[0] <= params_a["tilt_db_per_octave"] <= TILT_RANGE[1]
+    assert (
+        0.5 <= params_a["pitch_range_factor"] <= 2.0
+        and TILT_RANGE[0] <= params_a["tilt_db_per_octave"] <= TILT_RANGE[1]
+    )
     assert a.shape == vowel.shape
 
 
@@ -137,8 +148,12 @@ def test_change_gender_falls_back_to_formant_shift_when_praat_finds_no_pitch_med
 
     def failing_pitch_change(obj, command, *args):
         requested.append(args)
-        if command == "Change gender" and args[3] != 0.0:  # args: floor, ceiling, formant ratio, new median, range, duration
-            raise parselmouth.PraatError("When rounding up the real value --undefined--, the result cannot be represented in an integer.")
+        if (
+            command == "Change gender" and args[3] != 0.0
+        ):  # args: floor, ceiling, formant ratio, new median, range, duration
+            raise parselmouth.PraatError(
+                "When rounding up the real value --undefined--, the result cannot be represented in an integer."
+            )
         return real_call(obj, command, *args)
 
     monkeypatch.setattr(parselmouth.praat, "call", failing_pitch_change)

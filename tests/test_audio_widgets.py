@@ -1,4 +1,5 @@
 """Widgets of notebooks 01/02, headless: set a control's value, check the figure it returns."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,14 @@ class _Utterance:
 
 def _utterances():
     rng = np.random.default_rng(0)
-    return [_Utterance((0.1 * rng.standard_normal(640 * n)).astype(np.float32), [_Phone("a", 0.0, 0.1), _Phone("", 0.1, 0.2), _Phone("b", 0.2, 0.3)], f"s{n}") for n in (10, 15)]
+    return [
+        _Utterance(
+            (0.1 * rng.standard_normal(640 * n)).astype(np.float32),
+            [_Phone("a", 0.0, 0.1), _Phone("", 0.1, 0.2), _Phone("b", 0.2, 0.3)],
+            f"s{n}",
+        )
+        for n in (10, 15)
+    ]
 
 
 def test_spectrogram_explorer_follows_its_controls():
@@ -58,7 +66,13 @@ def test_temperature_explorer_softmax():
 
 def test_static_figures():
     assert len(wa.mel_filter_bank_figure(n_mels=20).data) == 20
-    sample = ContrastiveSample(np.zeros(1280, np.float32), np.zeros(1280, np.float32), np.zeros((2, 1280), np.float32), 1, {"formant_shift_ratio": 1.1})
+    sample = ContrastiveSample(
+        np.zeros(1280, np.float32),
+        np.zeros(1280, np.float32),
+        np.zeros((2, 1280), np.float32),
+        1,
+        {"formant_shift_ratio": 1.1},
+    )
     assert len(wa.contrastive_set_figure(sample).data) == 4
     assert "timbre converted" in wa.contrastive_set_figure(sample).layout.annotations[1].text
     parallel = ContrastiveSample(sample.anchor, sample.positive, sample.negatives, 0, {"parallel_row": 3})

@@ -1,4 +1,5 @@
 """The head FPS benchmark runs and writes its JSON and Markdown (no timing is asserted)."""
+
 from __future__ import annotations
 
 import json

@@ -380,6 +380,7 @@ def browser_lab(tmp_path_factory):
     if reason := browser_unavailable():
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
+
     root, home = tmp_path_factory.mktemp("notebooks"), tmp_path_factory.mktemp("home")
     shots = Path(tempfile.mkdtemp(prefix="talkinghead_edu_widgets_"))
     _smoke_copies(root)

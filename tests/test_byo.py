@@ -1,4 +1,5 @@
 """The bring-your-own-video loader, on data the test exports from a bundled speaker."""
+
 import json
 
 import numpy as np

@@ -1,10 +1,19 @@
 """Notebook 09's self-checks accept the reference solutions and reject typical mistakes."""
+
 import numpy as np
 import pytest
 
-from talkinghead_edu.teach.checks import (CheckFailed, check_frechet_distance, check_lmd, check_lse_scores,
-                                          check_offset_distances, solution_frechet_distance, solution_lmd,
-                                          solution_lse_scores, solution_offset_distances)
+from talkinghead_edu.teach.checks import (
+    CheckFailed,
+    check_frechet_distance,
+    check_lmd,
+    check_lse_scores,
+    check_offset_distances,
+    solution_frechet_distance,
+    solution_lmd,
+    solution_lse_scores,
+    solution_offset_distances,
+)
 
 
 def test_solutions_pass():
@@ -16,14 +25,22 @@ def test_solutions_pass():
 
 def test_typical_mistakes_fail():
     with pytest.raises(CheckFailed):  # mean minus min instead of median minus min
-        check_lse_scores(lambda v, a: (float(solution_offset_distances(v, a).min()),
-                                       float(solution_offset_distances(v, a).mean() - solution_offset_distances(v, a).min()),
-                                       int(solution_offset_distances(v, a).argmin()) - 15))
+        check_lse_scores(
+            lambda v, a: (
+                float(solution_offset_distances(v, a).min()),
+                float(solution_offset_distances(v, a).mean() - solution_offset_distances(v, a).min()),
+                int(solution_offset_distances(v, a).argmin()) - 15,
+            )
+        )
     with pytest.raises(CheckFailed):  # squared distances
         check_lmd(lambda p, t: float(((p - t) ** 2).sum(-1).mean()))
     with pytest.raises(CheckFailed):  # forgot the cross term's factor 2
-        check_frechet_distance(lambda m1, c1, m2, c2: solution_frechet_distance(m1, c1, m2, c2) + 0.5 * np.trace(
-            __import__("scipy.linalg").linalg.sqrtm(c1.numpy() @ c2.numpy()).real))
+        check_frechet_distance(
+            lambda m1, c1, m2, c2: (
+                solution_frechet_distance(m1, c1, m2, c2)
+                + 0.5 * np.trace(__import__("scipy.linalg").linalg.sqrtm(c1.numpy() @ c2.numpy()).real)
+            )
+        )
 
 
 def test_unfinished_exercise_passes_through():

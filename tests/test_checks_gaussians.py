@@ -1,13 +1,14 @@
 """Notebook self-checks of notebooks 05/07: accept the right answer, reject a wrong one with a hint."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
+from talkinghead_edu.eval.metrics import ssim
+from talkinghead_edu.gaussians.losses import attribute_loss, l1_loss, semantic_loss
 from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
 from talkinghead_edu.teach.checks import gaussians as checks
-from talkinghead_edu.gaussians.losses import attribute_loss, l1_loss, semantic_loss
-from talkinghead_edu.eval.metrics import ssim
 
 
 def hand_written_frame(v0, v1, v2, eta):
@@ -32,7 +33,9 @@ def test_triangle_frame_check_accepts_a_correct_and_rejects_a_wrong_answer():
 
 
 def test_bind_to_world_check():
-    assert checks.check_bind_to_world(lambda R, P, S, u, r, s: ((R @ u.unsqueeze(-1)).squeeze(-1) + P, R @ r, S[:, None] * s))
+    assert checks.check_bind_to_world(
+        lambda R, P, S, u, r, s: ((R @ u.unsqueeze(-1)).squeeze(-1) + P, R @ r, S[:, None] * s)
+    )
     with pytest.raises(CheckFailed):
         checks.check_bind_to_world(lambda R, P, S, u, r, s: (u + P, R @ r, S[:, None] * s))
 
@@ -44,7 +47,11 @@ def test_loss_checks_accept_the_library_and_reject_variants():
     with pytest.raises(CheckFailed):
         checks.check_l1(lambda a, b: ((a - b) ** 2).mean())
     with pytest.raises(CheckFailed):
-        checks.check_attribute_loss(lambda m, ls, ep, es: (torch.relu(m - ep) ** 2).sum(-1).mean() + (torch.relu(ls.exp() - es) ** 2).sum(-1).mean())
+        checks.check_attribute_loss(
+            lambda m, ls, ep, es: (
+                (torch.relu(m - ep) ** 2).sum(-1).mean() + (torch.relu(ls.exp() - es) ** 2).sum(-1).mean()
+            )
+        )
 
 
 def test_unfinished_exercise_falls_back_to_the_library(capsys):

@@ -1,12 +1,13 @@
 """The tour notebook's self-checks accept right answers and reject wrong ones."""
+
 import numpy as np
 import pytest
 import torch
 
-from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
-from talkinghead_edu.render.camera import project_points as library_projection
-from talkinghead_edu.teach.checks.video import check_face_mask, check_projection
 from talkinghead_edu.data.video_dataset import face_mask_from_labels
+from talkinghead_edu.render.camera import project_points as library_projection
+from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
+from talkinghead_edu.teach.checks.video import check_face_mask, check_projection
 
 
 def _independent_projection(points_world, K, viewmat):

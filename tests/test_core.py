@@ -1,4 +1,5 @@
 """Package-level pieces: setup_notebook, the check framework, CLI, metrics, semantics."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Contrastive decoupling: Fig. 3 sampling, InfoNCE (eq 2) by hand and at its limits, CTC content loss (eq 3), metrics."""
+
 import math
 from dataclasses import dataclass
 
@@ -32,7 +33,9 @@ def test_info_nce_limit_with_identical_features(k):
     feature = torch.randn(3, 8)
     negatives = feature[:, None].repeat(1, k, 1)
     assert dc.info_nce(feature, feature, negatives, 0.07) == pytest.approx(math.log(k), abs=1e-5)
-    assert dc.info_nce(feature, feature, negatives, 0.07, include_positive=True) == pytest.approx(math.log(k + 1), abs=1e-5)
+    assert dc.info_nce(feature, feature, negatives, 0.07, include_positive=True) == pytest.approx(
+        math.log(k + 1), abs=1e-5
+    )
 
 
 def test_info_nce_gradient_matches_finite_differences():
@@ -80,16 +83,22 @@ def test_parallel_positive_is_the_aligned_span_else_the_timbre_conversion():
 
     kinds = set()
     for seed in range(20):
-        sample = dc.sample_contrastive_set(wave, k=3, segment_samples=640, rng=np.random.default_rng(seed), timbre_fn=flip, parallel=parallel)
+        sample = dc.sample_contrastive_set(
+            wave, k=3, segment_samples=640, rng=np.random.default_rng(seed), timbre_fn=flip, parallel=parallel
+        )
         if sample.timbre == {"parallel_row": 0}:
-            np.testing.assert_array_equal(sample.positive, -sample.anchor)  # the span under the anchor, sample for sample
+            np.testing.assert_array_equal(
+                sample.positive, -sample.anchor
+            )  # the span under the anchor, sample for sample
         else:
             assert sample.timbre == {"reversed": True}
             np.testing.assert_array_equal(sample.positive, sample.anchor[::-1])
         kinds.add(next(iter(sample.timbre)))
     assert kinds == {"parallel_row", "reversed"}
     with pytest.raises(ValueError, match="aligned to waveform"):
-        dc.sample_contrastive_set(wave, k=3, segment_samples=640, rng=np.random.default_rng(0), parallel=parallel[:, :100])
+        dc.sample_contrastive_set(
+            wave, k=3, segment_samples=640, rng=np.random.default_rng(0), parallel=parallel[:, :100]
+        )
 
 
 @dataclass
@@ -107,7 +116,10 @@ def _voiced(phone_seconds, f0, rng):
     for symbol, seconds in phone_seconds:
         n = int(round(seconds * 16000))
         pieces += [0.3 * sum(np.sin(2 * np.pi * h * f0 * np.arange(n) / 16000) / h for h in range(1, 6)), np.zeros(640)]
-        phones += [Phoneme(symbol, "", start / 16000, (start + n) / 16000), Phoneme("", "sil", (start + n) / 16000, (start + n + 640) / 16000)]
+        phones += [
+            Phoneme(symbol, "", start / 16000, (start + n) / 16000),
+            Phoneme("", "sil", (start + n) / 16000, (start + n + 640) / 16000),
+        ]
         start += n + 640
     audio = np.concatenate(pieces)
     return (audio + 1e-4 * rng.standard_normal(audio.size)).astype(np.float32), phones
@@ -122,7 +134,9 @@ def test_warp_to_timing_moves_phones_onto_the_target_boundaries():
     bounds = lambda phones: [p.start_s for p in phones] + [phones[-1].end_s]
     warped = warp_to_timing(source, bounds(source_phones), bounds(target_phones), len(target))
     assert warped.shape == target.shape and warped.dtype == np.float32
-    np.testing.assert_array_equal(warped, warp_to_timing(source, bounds(source_phones), bounds(target_phones), len(target)))  # repeatable
+    np.testing.assert_array_equal(
+        warped, warp_to_timing(source, bounds(source_phones), bounds(target_phones), len(target))
+    )  # repeatable
     # the silent gaps of the result fall where the target's are (within 15 ms), not where the source's were
     energy = np.convolve(warped.astype(np.float64) ** 2, np.ones(160) / 160, mode="same")
     for gap in (target_phones[1], target_phones[3]):
@@ -160,9 +174,22 @@ def test_consistency_loss_by_hand_and_feature_scale():
     # standardised differences: (1, 0) and (0, -2) -> squares 1, 0, 0, 4 -> mean 1.25
     assert float(dc.consistency_loss(anchor, positive, scale)) == pytest.approx(1.25)
     torch.manual_seed(0)
-    encoder = AudioEncoder(EncoderConfig(vocabulary=["a"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    encoder = AudioEncoder(
+        EncoderConfig(
+            vocabulary=["a"],
+            conv_channels=16,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            ff_dim=32,
+            pos_conv_kernel=5,
+            pos_conv_groups=4,
+        )
+    ).eval()
     rng = np.random.default_rng(0)
-    spread = dc.feature_scale(encoder, {"s": (0.1 * rng.standard_normal(640 * 20)).astype(np.float32)}, segment_samples=640 * 4)
+    spread = dc.feature_scale(
+        encoder, {"s": (0.1 * rng.standard_normal(640 * 20)).astype(np.float32)}, segment_samples=640 * 4
+    )
     assert spread.shape == (16,) and bool((spread > 0).all())
 
 
@@ -170,7 +197,9 @@ def test_content_preservation_loss_is_small_when_student_equals_a_confident_teac
     path = torch.tensor([[0, 1, 1, 0, 2, 0, 3, 3, 0, 0]])
     confident = 20.0 * F.one_hot(path, 4).float()
     same = dc.content_preservation_loss(confident, confident)
-    wrong = dc.content_preservation_loss(20.0 * F.one_hot(torch.tensor([[0, 3, 3, 0, 1, 0, 2, 2, 0, 0]]), 4).float(), confident)
+    wrong = dc.content_preservation_loss(
+        20.0 * F.one_hot(torch.tensor([[0, 3, 3, 0, 1, 0, 2, 2, 0, 0]]), 4).float(), confident
+    )
     assert float(same) < 1e-3 < 1.0 < float(wrong)
 
 
@@ -201,20 +230,40 @@ def test_same_sentence_similarity():
     utterances = [_Utterance("a", "s1"), _Utterance("b", "s1"), _Utterance("a", "s2")]
     pooled = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
     result = dc.same_sentence_similarity(pooled, utterances)
-    assert result == {"same_sentence_other_speaker": pytest.approx(1.0), "other_sentence_same_speaker": pytest.approx(0.0)}
+    assert result == {
+        "same_sentence_other_speaker": pytest.approx(1.0),
+        "other_sentence_same_speaker": pytest.approx(0.0),
+    }
 
 
 def test_fine_tune_runs_and_keeps_the_decoder_frozen():
     torch.manual_seed(0)
-    asr = AudioEncoder(EncoderConfig(vocabulary=["a", "b"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    asr = AudioEncoder(
+        EncoderConfig(
+            vocabulary=["a", "b"],
+            conv_channels=16,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            ff_dim=32,
+            pos_conv_kernel=5,
+            pos_conv_groups=4,
+        )
+    ).eval()
     rng = np.random.default_rng(0)
     audio = {s: (0.1 * rng.standard_normal(640 * 30)).astype(np.float32) for s in ("s1", "s2")}
-    config = dc.DecouplingConfig(steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, positives="timbre", lambda_consistency=0.0)
+    config = dc.DecouplingConfig(
+        steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, positives="timbre", lambda_consistency=0.0
+    )
     before = {n: p.clone() for n, p in asr.state_dict().items()}
-    universal, history = dc.fine_tune_universal(asr, audio, config, progress=False, timbre_fn=lambda clip, rng: (clip[::-1].copy(), {}))
+    universal, history = dc.fine_tune_universal(
+        asr, audio, config, progress=False, timbre_fn=lambda clip, rng: (clip[::-1].copy(), {})
+    )
     assert len(history) == 3 and all(np.isfinite(h["loss"]) for h in history)
     torch.testing.assert_close(universal.ctc_head.weight, before["ctc_head.weight"])  # D_asr frozen
-    assert not torch.equal(universal.transformer.layers[0].linear1.weight, before["transformer.layers.0.linear1.weight"])
+    assert not torch.equal(
+        universal.transformer.layers[0].linear1.weight, before["transformer.layers.0.linear1.weight"]
+    )
     for name, value in asr.state_dict().items():  # E_asr itself is left untouched
         torch.testing.assert_close(value, before[name])
 
@@ -228,7 +277,18 @@ class _AudioUtterance:
 def test_speaker_confusion_counts_every_held_out_segment():
     """Rows = true speaker, columns = probe's answer; the diagonal share equals the probe accuracy."""
     torch.manual_seed(0)
-    encoder = AudioEncoder(EncoderConfig(vocabulary=["a"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    encoder = AudioEncoder(
+        EncoderConfig(
+            vocabulary=["a"],
+            conv_channels=16,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            ff_dim=32,
+            pos_conv_kernel=5,
+            pos_conv_groups=4,
+        )
+    ).eval()
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
 
@@ -250,24 +310,62 @@ def test_speaker_confusion_counts_every_held_out_segment():
 
 def test_fine_tune_with_parallel_positives_and_consistency():
     torch.manual_seed(0)
-    asr = AudioEncoder(EncoderConfig(vocabulary=["a", "b"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    asr = AudioEncoder(
+        EncoderConfig(
+            vocabulary=["a", "b"],
+            conv_channels=16,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            ff_dim=32,
+            pos_conv_kernel=5,
+            pos_conv_groups=4,
+        )
+    ).eval()
     rng = np.random.default_rng(0)
     audio = {s: (0.1 * rng.standard_normal(640 * 30)).astype(np.float32) for s in ("s1", "s2")}
     parallel = {"s1": audio["s2"][None], "s2": audio["s1"][None]}  # pretend each recorded the other's words
-    config = dc.DecouplingConfig(steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, lambda_consistency=5.0, cosine_decay=False)
+    config = dc.DecouplingConfig(
+        steps=3, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, lambda_consistency=5.0, cosine_decay=False
+    )
     with pytest.raises(ValueError, match="parallel_positives"):
         dc.fine_tune_universal(asr, audio, config, progress=False)
     universal, history = dc.fine_tune_universal(asr, audio, config, progress=False, parallel=parallel)
     assert len(history) == 3 and all(h["cons"] > 0 and np.isfinite(h["loss"]) for h in history)
-    assert all(h["loss"] == pytest.approx(h["adv"] + config.lambda_text * h["text"] + 5.0 * h["cons"], rel=1e-5) for h in history)
+    assert all(
+        h["loss"] == pytest.approx(h["adv"] + config.lambda_text * h["text"] + 5.0 * h["cons"], rel=1e-5)
+        for h in history
+    )
     assert [h["lr"] for h in history] == [config.lr] * 3  # constant without cosine decay
 
 
 def test_cosine_decay_of_the_learning_rate():
     torch.manual_seed(0)
-    asr = AudioEncoder(EncoderConfig(vocabulary=["a", "b"], conv_channels=16, dim=16, n_layers=1, n_heads=2, ff_dim=32, pos_conv_kernel=5, pos_conv_groups=4)).eval()
+    asr = AudioEncoder(
+        EncoderConfig(
+            vocabulary=["a", "b"],
+            conv_channels=16,
+            dim=16,
+            n_layers=1,
+            n_heads=2,
+            ff_dim=32,
+            pos_conv_kernel=5,
+            pos_conv_groups=4,
+        )
+    ).eval()
     audio = {s: (0.1 * np.random.default_rng(0).standard_normal(640 * 30)).astype(np.float32) for s in ("s1", "s2")}
-    config = dc.DecouplingConfig(steps=4, k=2, segment_seconds=0.2, speakers_per_step=2, lr=1e-2, positives="timbre", lambda_consistency=0.0, cosine_decay=True)
-    _, history = dc.fine_tune_universal(asr, audio, config, progress=False, timbre_fn=lambda clip, rng: (clip[::-1].copy(), {}))
+    config = dc.DecouplingConfig(
+        steps=4,
+        k=2,
+        segment_seconds=0.2,
+        speakers_per_step=2,
+        lr=1e-2,
+        positives="timbre",
+        lambda_consistency=0.0,
+        cosine_decay=True,
+    )
+    _, history = dc.fine_tune_universal(
+        asr, audio, config, progress=False, timbre_fn=lambda clip, rng: (clip[::-1].copy(), {})
+    )
     expected = [1e-2 * 0.5 * (1 + math.cos(math.pi * step / 4)) for step in range(4)]  # 1e-2, 8.5e-3, 5e-3, 1.5e-3
     assert [h["lr"] for h in history] == pytest.approx(expected)

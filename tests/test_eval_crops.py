@@ -1,10 +1,16 @@
 """Crop boxes and the landmark detector's coordinate maps: known answers on constructed images."""
+
 import pytest
 import torch
 
 from talkinghead_edu.eval.crops import crop_square, downsample_frames, snap_box, square_box
-from talkinghead_edu.eval.landmarks import (DETECTED_LANDMARKS, LandmarkRegressor, crop_units_to_pixels, lower_face_box,
-                                            pixels_to_crop_units)
+from talkinghead_edu.eval.landmarks import (
+    DETECTED_LANDMARKS,
+    LandmarkRegressor,
+    crop_units_to_pixels,
+    lower_face_box,
+    pixels_to_crop_units,
+)
 from talkinghead_edu.eval.sync import mouth_box
 
 
@@ -31,7 +37,9 @@ def test_crop_outside_repeats_the_border_and_resizing_averages():
 
 def test_256_and_128_versions_give_nearly_the_same_crop():
     g = torch.Generator().manual_seed(0)
-    big = torch.nn.functional.interpolate(torch.rand(1, 3, 32, 32, generator=g), size=(256, 256), mode="bilinear").permute(0, 2, 3, 1)
+    big = torch.nn.functional.interpolate(
+        torch.rand(1, 3, 32, 32, generator=g), size=(256, 256), mode="bilinear"
+    ).permute(0, 2, 3, 1)
     small = downsample_frames(big, 2)
     a = crop_square(big, torch.tensor([128.0, 140.0, 64.0]), 32)
     b = crop_square(small, torch.tensor([64.0, 70.0, 32.0]), 32)

@@ -1,4 +1,5 @@
 """LSE-D / LSE-C on constructed embeddings whose best offset is known, and the sync expert's windows."""
+
 import math
 
 import pytest
@@ -42,7 +43,9 @@ def test_best_offset_is_the_constructed_shift(shift):
 def test_distances_match_the_loop_definition():
     g = torch.Generator().manual_seed(2)
     video, audio = torch.randn(23, 5, generator=g), torch.randn(23, 5, generator=g)
-    torch.testing.assert_close(offset_distances(video, audio, 6), _brute_force_distances(video, audio, 6), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        offset_distances(video, audio, 6), _brute_force_distances(video, audio, 6), atol=1e-5, rtol=1e-5
+    )
 
 
 def test_hand_computed_clip():

@@ -1,4 +1,5 @@
 """Fréchet distance vs closed forms; LPIPS / FID code paths on a tiny random backbone read from a file."""
+
 from fractions import Fraction
 
 import numpy as np
@@ -7,9 +8,18 @@ import scipy.linalg
 import torch
 from torch import nn
 
-from talkinghead_edu.eval.perceptual import (LPIPS, FeatureTaps, alexnet_features, feature_statistics, fid,
-                                             frechet_distance, frechet_distance_of_features, load_backbone,
-                                             load_state_dict_file, vgg16_features)
+from talkinghead_edu.eval.perceptual import (
+    LPIPS,
+    FeatureTaps,
+    alexnet_features,
+    feature_statistics,
+    fid,
+    frechet_distance,
+    frechet_distance_of_features,
+    load_backbone,
+    load_state_dict_file,
+    vgg16_features,
+)
 
 
 def _random_spd(n, g):
@@ -48,7 +58,9 @@ def test_frechet_from_samples_approaches_the_gaussians():
 
 def _tiny_backbone():
     torch.manual_seed(0)
-    layers = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+    layers = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU()
+    )
     return FeatureTaps(layers, (1, 3))
 
 
@@ -64,7 +76,10 @@ def test_backbone_round_trip_through_a_file(tmp_path, suffix):
         save_file(state, str(path))
     else:
         torch.save(state, path)
-    target = FeatureTaps(nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU()), (1, 3))
+    target = FeatureTaps(
+        nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU()),
+        (1, 3),
+    )
     load_backbone(target, path)
     x = torch.rand(2, 3, 12, 12)
     for a, b in zip(source(x), target(x)):
@@ -103,7 +118,12 @@ def test_lpips_matches_a_hand_computation():
     torch.testing.assert_close(metric(x, y), expected, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(metric(x, x), torch.zeros(2))
     torch.testing.assert_close(metric(x, y), metric(y, x))
-    assert LPIPS.linear_weights_from_state({"lin1.model.1.weight": torch.ones(1, 16, 1, 1), "lin0.model.1.weight": torch.ones(1, 8, 1, 1)})[0].shape[1] == 8
+    assert (
+        LPIPS.linear_weights_from_state(
+            {"lin1.model.1.weight": torch.ones(1, 16, 1, 1), "lin0.model.1.weight": torch.ones(1, 8, 1, 1)}
+        )[0].shape[1]
+        == 8
+    )
 
 
 def test_fid_code_path_on_a_tiny_backbone():
@@ -112,8 +132,10 @@ def test_fid_code_path_on_a_tiny_backbone():
     real = torch.rand(40, 8, 8, 3, generator=g)
     assert fid(real, real, backbone) == pytest.approx(0.0, abs=1e-6)
     darker = real * 0.5
-    expected = frechet_distance_of_features(backbone(real.permute(0, 3, 1, 2) * 2 - 1)[-1].mean((2, 3)),
-                                            backbone(darker.permute(0, 3, 1, 2) * 2 - 1)[-1].mean((2, 3)))
+    expected = frechet_distance_of_features(
+        backbone(real.permute(0, 3, 1, 2) * 2 - 1)[-1].mean((2, 3)),
+        backbone(darker.permute(0, 3, 1, 2) * 2 - 1)[-1].mean((2, 3)),
+    )
     assert fid(real, darker, backbone, batch=7) == pytest.approx(expected, rel=1e-6)
     assert expected > 0
 

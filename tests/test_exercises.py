@@ -1,5 +1,6 @@
 """The exercise registry: every solution passes its own check; unsolved, wrong and crashing answers are
 reported without raising and the library's version is returned."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,6 +40,7 @@ def _off_by_a_bit(fn):
         if isinstance(out, tuple):
             return (torch.as_tensor(out[0]) * 1.1 + 0.01,) + tuple(out[1:])
         return torch.as_tensor(out).double() * 1.1 + 0.01
+
     return wrong
 
 
@@ -64,6 +66,7 @@ def test_a_crashing_answer_is_reported(capsys):
 
 def test_backward_check_catches_a_front_to_back_mistake():
     """Using the colour in front (instead of behind) in ∂C/∂α_i is the classic mistake; the check must see it."""
+
     def forgets_the_running_sum(*args):
         grads = exercises.solve_composite_backward(*args)
         return grads[0], grads[1] * 0.5, grads[2], grads[3]

@@ -5,23 +5,40 @@ the builder itself is exercised at a reduced resolution (a full build takes ~40 
 Posing uses a small numpy skinning written here with scipy's rotations, independent of
 both the builder's and the FLAME module's code.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from talkinghead_edu.synth import head_builder as builder, head_geometry as geo
 from talkinghead_edu.paths import ASSETS_DIR
 from talkinghead_edu.semantics import LABEL_NAMES, label_id
+from talkinghead_edu.synth import head_builder as builder
+from talkinghead_edu.synth import head_geometry as geo
 
 ASSET = ASSETS_DIR / "procedural_head.npz"
 REQUIRED = {
-    "v_template": np.float32, "f": np.int32, "shapedirs": np.float32, "n_shape": np.integer, "posedirs": np.float32,
-    "J_regressor": np.float32, "weights": np.float32, "kintree_table": np.int64, "lmk_faces_idx": np.int32,
-    "lmk_bary_coords": np.float32, "face_labels": np.uint8, "vt": np.float32, "ft": np.int32,
-    "articulation_names": np.str_, "articulation_expr": np.float32, "jaw_open_max_rad": np.float32,
-    "shape_std": np.float32, "expr_std": np.float32, "builder_seed": np.integer, "builder_version": np.str_,
+    "v_template": np.float32,
+    "f": np.int32,
+    "shapedirs": np.float32,
+    "n_shape": np.integer,
+    "posedirs": np.float32,
+    "J_regressor": np.float32,
+    "weights": np.float32,
+    "kintree_table": np.int64,
+    "lmk_faces_idx": np.int32,
+    "lmk_bary_coords": np.float32,
+    "face_labels": np.uint8,
+    "vt": np.float32,
+    "ft": np.int32,
+    "articulation_names": np.str_,
+    "articulation_expr": np.float32,
+    "jaw_open_max_rad": np.float32,
+    "shape_std": np.float32,
+    "expr_std": np.float32,
+    "builder_seed": np.integer,
+    "builder_version": np.str_,
 }
 
 
@@ -44,7 +61,7 @@ def pose_vertices(head, expression=None, pose=None, shape=None):
     if shape is not None:
         V += dirs[:, :, : len(shape)] @ shape
     if expression is not None:
-        V += dirs[:, :, S: S + len(expression)] @ expression
+        V += dirs[:, :, S : S + len(expression)] @ expression
     joints = head["J_regressor"].astype(np.float64) @ V
     rotvecs = np.zeros((5, 3)) if pose is None else np.asarray(pose, dtype=np.float64).reshape(5, 3)
     rotations = Rotation.from_rotvec(rotvecs).as_matrix()
@@ -98,12 +115,12 @@ def test_head_proportions_and_axes(head):
     V = head["v_template"]
     height = V[:, 1].max() - V[:, 1].min()
     width = V[:, 0].max() - V[:, 0].min()
-    assert 0.15 < width < 0.20, width                       # ear to ear, ears included
-    assert 0.28 < height < 0.40, height                     # crown to the neck cut
-    assert np.abs(V[:, 0].mean()) < 1e-3                    # left-right symmetric about x = 0
+    assert 0.15 < width < 0.20, width  # ear to ear, ears included
+    assert 0.28 < height < 0.40, height  # crown to the neck cut
+    assert np.abs(V[:, 0].mean()) < 1e-3  # left-right symmetric about x = 0
     nose_tip = V[np.argmax(V[:, 2])]
     assert abs(nose_tip[0]) < 0.005 and -0.05 < nose_tip[1] < 0.02  # the most forward point is the nose
-    assert np.linalg.norm(V.mean(0)[[0, 2]]) < 0.03         # head centred on the y axis
+    assert np.linalg.norm(V.mean(0)[[0, 2]]) < 0.03  # head centred on the y axis
 
 
 def test_topology_of_the_shipped_asset_matches_the_code(head, topo):
@@ -158,14 +175,18 @@ def test_uvs_in_unit_square_and_charts_do_not_fold(head, topo):
     vt, ft = head["vt"], head["ft"]
     assert vt.min() >= 0 and vt.max() <= 1
     uv = vt[ft].astype(np.float64)
-    signed = (uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 2, 0] - uv[:, 0, 0]) * (uv[:, 1, 1] - uv[:, 0, 1])
+    signed = (uv[:, 1, 0] - uv[:, 0, 0]) * (uv[:, 2, 1] - uv[:, 0, 1]) - (uv[:, 2, 0] - uv[:, 0, 0]) * (
+        uv[:, 1, 1] - uv[:, 0, 1]
+    )
     assert np.abs(signed).min() > 1e-10, "degenerate UV triangle"
     for index, name in enumerate(geo.PART_NAMES):  # one chart per part: no flipped (folded) UV triangle
         signs = np.sign(signed[topo.face_part == index])
         assert np.all(signs == signs[0]), f"the UV chart of {name} folds"
     # charts do not overlap: their bounding boxes are disjoint
-    boxes = [(uv[topo.face_part == i].reshape(-1, 2).min(0), uv[topo.face_part == i].reshape(-1, 2).max(0))
-             for i in range(len(geo.PART_NAMES))]
+    boxes = [
+        (uv[topo.face_part == i].reshape(-1, 2).min(0), uv[topo.face_part == i].reshape(-1, 2).max(0))
+        for i in range(len(geo.PART_NAMES))
+    ]
     for i in range(len(boxes)):
         for j in range(i + 1, len(boxes)):
             overlap = np.minimum(boxes[i][1], boxes[j][1]) - np.maximum(boxes[i][0], boxes[j][0])
@@ -189,8 +210,20 @@ def test_named_articulations_live_in_the_leading_expression_components(head):
     S = int(head["n_shape"])
     E = head["shapedirs"][:, :, S:].astype(np.float64).reshape(-1, head["expr_std"].shape[0])
     names = list(head["articulation_names"])
-    for required in ("jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
-                     "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right"):
+    for required in (
+        "jaw_open",
+        "lip_round",
+        "lip_spread",
+        "lip_press",
+        "smile",
+        "brow_raise",
+        "brow_frown",
+        "blink_left",
+        "blink_right",
+        "cheek_puff",
+        "mouth_left",
+        "mouth_right",
+    ):
         assert required in names
     coeffs = head["articulation_expr"].astype(np.float64)
     for name, c in zip(names, coeffs):
@@ -233,7 +266,7 @@ def _flipped_triangles(head, V):
 
 def test_extreme_identities_and_full_articulations_do_not_fold_the_mesh(head):
     S = int(head["n_shape"])
-    for k in range(S):                                   # every identity component at ±3 std
+    for k in range(S):  # every identity component at ±3 std
         for sign in (-3.0, 3.0):
             shape = np.zeros(S)
             shape[k] = sign * head["shape_std"][k]
@@ -249,7 +282,7 @@ def test_blink_closes_the_lids(head, topo):
     names = list(head["articulation_names"])
     for eye in ("eye_left", "eye_right"):
         slit = topo.slits[eye]
-        centre = np.argsort(np.abs(topo.theta[slit.c0 + 1: slit.c1] - topo.theta[slit.c0 + 1: slit.c1].mean()))[0]
+        centre = np.argsort(np.abs(topo.theta[slit.c0 + 1 : slit.c1] - topo.theta[slit.c0 + 1 : slit.c1].mean()))[0]
         upper, lower = slit.upper[centre], slit.lower[centre]
         open_gap = np.linalg.norm(head["v_template"][upper] - head["v_template"][lower])
         blink = "blink_left" if eye == "eye_left" else "blink_right"
@@ -273,14 +306,14 @@ def test_weights_and_regressor_are_convex(head, topo):
     joints = J @ head["v_template"]
     for joint, part in ((3, "eyeball_left"), (4, "eyeball_right")):
         np.testing.assert_allclose(joints[joint], head["v_template"][part_index(topo, part)].mean(0), atol=1e-6)
-    assert joints[3, 0] > 0 > joints[4, 0]                 # joint 3 is the left eye (+x)
-    assert joints[0, 1] < joints[1, 1] < joints[2, 1]      # root below neck below jaw
+    assert joints[3, 0] > 0 > joints[4, 0]  # joint 3 is the left eye (+x)
+    assert joints[0, 1] < joints[1, 1] < joints[2, 1]  # root below neck below jaw
     assert np.all(W[part_index(topo, "teeth_lower"), 2] == 1) and np.all(W[part_index(topo, "teeth_upper"), 1] == 1)
 
 
 def test_jaw_opening_opens_the_lips_and_moves_the_lower_teeth(head, topo):
     mouth = topo.slits["mouth"]
-    centre = int(np.argmin(np.abs(topo.theta[mouth.c0 + 1: mouth.c1])))
+    centre = int(np.argmin(np.abs(topo.theta[mouth.c0 + 1 : mouth.c1])))
     upper_lip, lower_lip = mouth.upper[centre], mouth.lower[centre]
     V0 = pose_vertices(head)
     V = pose_vertices(head, pose=jaw_pose(0.3))
@@ -320,7 +353,7 @@ def test_pose_correctives_reduce_the_gap_to_the_finer_articulation(head):
     plain = pose_vertices(without, pose=jaw_pose(0.3))
     err_plain = np.abs(plain - fine).max()
     err_corrected = np.abs(with_correctives - fine).max()
-    assert err_plain > 5e-4                       # LBS alone loses volume on the cheeks
+    assert err_plain > 5e-4  # LBS alone loses volume on the cheeks
     assert err_corrected < 0.25 * err_plain, (err_plain, err_corrected)
     assert np.count_nonzero(head["posedirs"]) > 0
 
@@ -331,15 +364,17 @@ def test_landmarks_follow_the_ibug_layout(head):
     F = head["f"]
     L = np.einsum("lk,lkc->lc", head["lmk_bary_coords"], V[F[head["lmk_faces_idx"]]])
     assert np.allclose(head["lmk_bary_coords"].sum(1), 1, atol=1e-6) and head["lmk_bary_coords"].min() >= 0
-    assert np.argmax(L[:, 2]) == 30                       # nose tip is the most forward landmark
-    assert np.argmin(L[:17, 1]) == 8                      # chin is the lowest jaw-line point
+    assert np.argmax(L[:, 2]) == 30  # nose tip is the most forward landmark
+    assert np.argmin(L[:17, 1]) == 8  # chin is the lowest jaw-line point
     mirror = {0: 16, 17: 26, 36: 45, 39: 42, 48: 54, 31: 35, 60: 64}
-    for a, b in mirror.items():                           # left/right pairs mirror each other
+    for a, b in mirror.items():  # left/right pairs mirror each other
         np.testing.assert_allclose(L[a] * [-1, 1, 1], L[b], atol=2e-3)
-        assert L[a, 0] < 0 < L[b, 0]                      # iBUG point 0 is the subject's right (-x)
+        assert L[a, 0] < 0 < L[b, 0]  # iBUG point 0 is the subject's right (-x)
     labels = head["face_labels"][head["lmk_faces_idx"]]
     assert np.all(labels[60:68] == label_id("lips"))
-    assert L[51, 1] > L[62, 1] >= L[66, 1] - 1e-6 > L[57, 1]  # lip heights: outer top, inner top (closed: = inner bottom), outer bottom
+    assert (
+        L[51, 1] > L[62, 1] >= L[66, 1] - 1e-6 > L[57, 1]
+    )  # lip heights: outer top, inner top (closed: = inner bottom), outer bottom
     assert np.all(L[36:48, 1] > L[30, 1]) and np.all(L[17:27, 1] > L[36:48, 1].max())
 
 
@@ -352,8 +387,8 @@ def test_landmarks_follow_the_jaw(head):
         return np.einsum("lk,lkc->lc", head["lmk_bary_coords"].astype(np.float64), verts[F[head["lmk_faces_idx"]]])
 
     moved = np.linalg.norm(landmarks(V) - landmarks(V0), axis=1)
-    assert moved[57] > 0.01 and moved[66] > 0.01 and moved[8] > 0.01   # lower lip and chin drop
-    assert moved[51] < 0.002 and moved[30] < 1e-6 and moved[27] < 1e-6   # upper lip and nose stay
+    assert moved[57] > 0.01 and moved[66] > 0.01 and moved[8] > 0.01  # lower lip and chin drop
+    assert moved[51] < 0.002 and moved[30] < 1e-6 and moved[27] < 1e-6  # upper lip and nose stay
 
 
 # ----------------------------------------------------------------------------- the builder
@@ -383,8 +418,25 @@ def test_small_build_has_the_same_layout(small_build, head):
 
 def test_cli_writes_an_asset_atomically(tmp_path, capsys):
     out = tmp_path / "head.npz"
-    code = builder.main(["--seed", "1", "--out", str(out), "--resolution", "0.4", "--n-shape", "8", "--n-expr", "8",
-                         "--identities", "12", "--expression-samples", "20", "--quiet"])
+    code = builder.main(
+        [
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--resolution",
+            "0.4",
+            "--n-shape",
+            "8",
+            "--n-expr",
+            "8",
+            "--identities",
+            "12",
+            "--expression-samples",
+            "20",
+            "--quiet",
+        ]
+    )
     assert code == 0 and out.is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["head.npz"]  # no temporary file left behind
     with np.load(out, allow_pickle=False) as data:
@@ -393,17 +445,32 @@ def test_cli_writes_an_asset_atomically(tmp_path, capsys):
         builder.main(["--out", str(tmp_path / "head.txt")])
     assert "--out must end in .npz" in capsys.readouterr().err
     # --check rebuilds and compares: the same arguments reproduce the file, another seed does not
-    small = ["--resolution", "0.4", "--n-shape", "8", "--n-expr", "8", "--identities", "12", "--expression-samples", "20", "--quiet"]
+    small = [
+        "--resolution",
+        "0.4",
+        "--n-shape",
+        "8",
+        "--n-expr",
+        "8",
+        "--identities",
+        "12",
+        "--expression-samples",
+        "20",
+        "--quiet",
+    ]
     assert builder.main(["--seed", "1", "--check", str(out)] + small) == 0
     assert builder.main(["--seed", "2", "--check", str(out)] + small) == 1
     assert "differs in" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(n_shape=10, n_identities=10), "n_identities must exceed n_shape"),
-    (dict(n_expr=10, n_expression_samples=5), "n_expression_samples must be at least n_expr"),
-    (dict(resolution=0.1), "resolution must be between"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_shape=10, n_identities=10), "n_identities must exceed n_shape"),
+        (dict(n_expr=10, n_expression_samples=5), "n_expression_samples must be at least n_expr"),
+        (dict(resolution=0.1), "resolution must be between"),
+    ],
+)
 def test_bad_builder_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         builder.build_head(**kwargs)

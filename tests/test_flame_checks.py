@@ -1,14 +1,15 @@
 """Tests for talkinghead_edu.teach.checks.flame — the notebook 03 self-checks accept right answers,
 reject wrong ones with a hint, and let unfinished exercises fall back to the library."""
+
 from __future__ import annotations
 
 import pytest
 import torch
 
 import talkinghead_edu as th
+from talkinghead_edu.flame import lbs as flame_lbs
 from talkinghead_edu.teach.checks import CheckFailed, exercise_or_library
 from talkinghead_edu.teach.checks import flame as flame_checks
-from talkinghead_edu.flame import lbs as flame_lbs
 
 
 def textbook_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
@@ -52,6 +53,7 @@ def test_checks_reject_wrong_answers_with_a_hint():
     def chain_without_rest_offset(rotations, joints, parents):
         posed, transforms = flame_lbs.batch_rigid_transform(rotations, joints, parents)
         return posed, transforms + 0.01
+
     with pytest.raises(CheckFailed, match="kinematic chain"):
         flame_checks.check_kinematic_chain(chain_without_rest_offset)
     with pytest.raises(CheckFailed, match="skinning"):
@@ -65,4 +67,7 @@ def test_unfinished_exercise_falls_back_to_the_library(capsys):
     chosen = exercise_or_library("Rodrigues", stub, flame_lbs.batch_rodrigues, flame_checks.check_rodrigues)
     assert chosen is flame_lbs.batch_rodrigues
     assert "not attempted" in capsys.readouterr().out
-    assert exercise_or_library("Rodrigues", textbook_rodrigues, flame_lbs.batch_rodrigues, flame_checks.check_rodrigues) is textbook_rodrigues
+    assert (
+        exercise_or_library("Rodrigues", textbook_rodrigues, flame_lbs.batch_rodrigues, flame_checks.check_rodrigues)
+        is textbook_rodrigues
+    )

@@ -4,6 +4,7 @@ Independent references: explicit loops in NumPy, closed-form rotation matrices,
 ``scipy.spatial.transform.Rotation``, finite differences (``torch.autograd.gradcheck``).
 Tolerances: float64 comparisons at 1e-10–1e-12, float32 at 1e-5/1e-6 (single precision).
 """
+
 from __future__ import annotations
 
 import math
@@ -94,7 +95,12 @@ def test_rodrigues_closed_form_about_each_axis(dtype, atol):
 def test_rodrigues_matches_scipy_including_tiny_angles(dtype, atol):
     g = torch.Generator().manual_seed(3)
     directions = torch.nn.functional.normalize(torch.randn(60, 3, generator=g, dtype=torch.float64), dim=1)
-    angles = torch.cat([torch.rand(40, generator=g, dtype=torch.float64) * 3.1, torch.tensor([1e-2, 1e-3, 1e-4, 1e-5, 1e-7, 1e-9] * 3 + [0.0, 0.0])])
+    angles = torch.cat(
+        [
+            torch.rand(40, generator=g, dtype=torch.float64) * 3.1,
+            torch.tensor([1e-2, 1e-3, 1e-4, 1e-5, 1e-7, 1e-9] * 3 + [0.0, 0.0]),
+        ]
+    )
     omega = directions * angles[:, None]
     expected = Rotation.from_rotvec(omega.numpy()).as_matrix()
     got = batch_rodrigues(omega.to(dtype))
@@ -105,7 +111,9 @@ def test_rodrigues_zero_is_exact_identity_with_exact_gradient():
     rotation = batch_rodrigues(torch.zeros(1, 3, dtype=torch.float64))[0]
     assert torch.equal(rotation, torch.eye(3, dtype=torch.float64))
     # dR/dω_i at ω = 0 is the cross-product matrix [e_i]_× (its column k is e_i × e_k)
-    jacobian = torch.autograd.functional.jacobian(lambda w: batch_rodrigues(w)[0], torch.zeros(1, 3, dtype=torch.float64))[:, :, 0, :]
+    jacobian = torch.autograd.functional.jacobian(
+        lambda w: batch_rodrigues(w)[0], torch.zeros(1, 3, dtype=torch.float64)
+    )[:, :, 0, :]
     for i in range(3):
         e = torch.zeros(3, dtype=torch.float64)
         e[i] = 1.0
@@ -176,7 +184,9 @@ def test_skinning_with_one_hot_weights_is_rigid():
     g = torch.Generator().manual_seed(6)
     vertices = torch.randn(1, 8, 3, generator=g, dtype=torch.float64)
     rotations = batch_rodrigues(torch.randn(5, 3, generator=g, dtype=torch.float64)).reshape(1, 5, 3, 3)
-    _, transforms = batch_rigid_transform(rotations, torch.randn(1, 5, 3, generator=g, dtype=torch.float64), FLAME_PARENTS)
+    _, transforms = batch_rigid_transform(
+        rotations, torch.randn(1, 5, 3, generator=g, dtype=torch.float64), FLAME_PARENTS
+    )
     weights = torch.nn.functional.one_hot(torch.arange(8) % 5, 5).double()
     skinned = linear_blend_skinning(vertices, transforms, weights)
     for v in range(8):
@@ -185,7 +195,16 @@ def test_skinning_with_one_hot_weights_is_rigid():
 
 
 def _lbs(rig: dict, coeffs: torch.Tensor, pose: torch.Tensor):
-    return lbs(coeffs, pose, rig["v_template"], rig["shapedirs"], rig["posedirs"], rig["J_regressor"], rig["parents"], rig["lbs_weights"])
+    return lbs(
+        coeffs,
+        pose,
+        rig["v_template"],
+        rig["shapedirs"],
+        rig["posedirs"],
+        rig["J_regressor"],
+        rig["parents"],
+        rig["lbs_weights"],
+    )
 
 
 def test_lbs_zero_parameters_return_the_template_exactly():
@@ -222,7 +241,11 @@ def test_lbs_gradients_match_finite_differences():
     pose = (torch.randn(2, 15, generator=g, dtype=torch.float64) * 0.4).requires_grad_()
     weights = rig["lbs_weights"].clone().requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda c, p, w: _lbs({**rig, "lbs_weights": w}, c, p), (coeffs, pose, weights), eps=1e-6, atol=1e-7, fast_mode=True
+        lambda c, p, w: _lbs({**rig, "lbs_weights": w}, c, p),
+        (coeffs, pose, weights),
+        eps=1e-6,
+        atol=1e-7,
+        fast_mode=True,
     )
 
 

@@ -9,6 +9,7 @@ Two kinds of tests:
   rotation equivariance, gradients to every input, float32/float64, batching.
 Tolerances are stated next to each comparison.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,7 +64,14 @@ def synthetic_path(tmp_path):
 # ====================================================================== API (synthetic head)
 def test_load_synthetic_head_and_sizes(synthetic_path):
     head = load_head_model(synthetic_path)
-    assert (head.n_vertices, head.n_faces, head.n_shape, head.n_expr, head.n_joints, head.n_landmarks) == (30, 40, 4, 3, 5, 68)
+    assert (head.n_vertices, head.n_faces, head.n_shape, head.n_expr, head.n_joints, head.n_landmarks) == (
+        30,
+        40,
+        4,
+        3,
+        5,
+        68,
+    )
     assert head.faces.dtype == torch.long and head.face_labels.dtype == torch.long
     assert head.articulation_names == ARTICULATIONS and head.jaw_open_max_rad == pytest.approx(0.35)
     out = head()
@@ -118,12 +126,19 @@ def test_empty_batch_gives_empty_outputs(synthetic_path):
 def test_model_arrays_must_be_finite_and_weights_normalised(synthetic_path, tmp_path):
     with np.load(synthetic_path) as archive:
         arrays = dict(archive)
-    bad = dict(arrays, shapedirs=np.where(np.arange(arrays["shapedirs"].size).reshape(arrays["shapedirs"].shape) == 7, np.nan, arrays["shapedirs"]))
+    bad = dict(
+        arrays,
+        shapedirs=np.where(
+            np.arange(arrays["shapedirs"].size).reshape(arrays["shapedirs"].shape) == 7, np.nan, arrays["shapedirs"]
+        ),
+    )
     np.savez(tmp_path / "nan.npz", **bad)
     with pytest.raises(FlameModelError, match=r"nan\.npz: 'shapedirs' .* holds 1 NaN, infinite or huge value"):
         load_head_model(tmp_path / "nan.npz")
     np.savez(tmp_path / "heavy.npz", **dict(arrays, weights=arrays["weights"] * 3))
-    with pytest.raises(FlameModelError, match=r"heavy\.npz: skinning 'weights' must be non-negative and sum to 1 per vertex"):
+    with pytest.raises(
+        FlameModelError, match=r"heavy\.npz: skinning 'weights' must be non-negative and sum to 1 per vertex"
+    ):
         load_head_model(tmp_path / "heavy.npz")
     with pytest.raises(FlameModelError, match=r"is a folder; expected an \.npz file"):
         load_head_model(tmp_path)
@@ -139,7 +154,12 @@ def test_broadcasting_and_fewer_components(synthetic_path):
         single = head(shape=shape[None], expression=expression[b : b + 1])
         torch.testing.assert_close(out.vertices[b : b + 1], single.vertices, atol=1e-6, rtol=0)  # float32 rounding
     # two of four shape components == padding with zeros
-    torch.testing.assert_close(head(shape=shape[None, :2]).vertices, head(shape=torch.cat([shape[:2], torch.zeros(2)])[None]).vertices, atol=0, rtol=0)
+    torch.testing.assert_close(
+        head(shape=shape[None, :2]).vertices,
+        head(shape=torch.cat([shape[:2], torch.zeros(2)])[None]).vertices,
+        atol=0,
+        rtol=0,
+    )
 
 
 def test_vertex_ids_and_articulations(synthetic_path):
@@ -150,7 +170,9 @@ def test_vertex_ids_and_articulations(synthetic_path):
     with pytest.raises(KeyError, match="unknown semantic label 'lipz'"):
         head.vertex_ids("lipz")
     weights = torch.tensor([[0.5, 1.0, 0.0], [0.0, 0.0, 2.0]])
-    np.testing.assert_allclose(head.expression_from_articulation(weights).numpy(), weights.numpy() @ arrays["articulation_expr"], atol=1e-6)
+    np.testing.assert_allclose(
+        head.expression_from_articulation(weights).numpy(), weights.numpy() @ arrays["articulation_expr"], atol=1e-6
+    )
     with pytest.raises(ValueError, match=r"weights must end in A=3 \(jaw_open, smile, blink_left\)"):
         head.expression_from_articulation(torch.zeros(2))
     expression, pose = head.params_from_articulation(head.articulation_weights({"jaw_open": 0.5}))
@@ -199,16 +221,26 @@ def test_bundled_head_sizes(head):
 def test_zero_parameters_give_the_template_exactly(head):
     out = head()
     assert torch.equal(out.vertices[0], head.v_template)
-    out = head(shape=torch.zeros(3, head.n_shape), expression=torch.zeros(3, head.n_expr), pose=torch.zeros(3, 15), translation=torch.zeros(3, 3))
+    out = head(
+        shape=torch.zeros(3, head.n_shape),
+        expression=torch.zeros(3, head.n_expr),
+        pose=torch.zeros(3, 15),
+        translation=torch.zeros(3, 3),
+    )
     assert torch.equal(out.vertices, head.v_template.expand(3, -1, -1))
 
 
 def test_bases_are_orthonormal_and_ordered(head64):
     """Each block of shapedirs, as (V·3)-vectors, is orthonormal (float32 storage: atol 1e-4)."""
-    for block, std in ((head64.shapedirs[:, :, : head64.n_shape], head64.shape_std), (head64.shapedirs[:, :, head64.n_shape :], head64.expr_std)):
+    for block, std in (
+        (head64.shapedirs[:, :, : head64.n_shape], head64.shape_std),
+        (head64.shapedirs[:, :, head64.n_shape :], head64.expr_std),
+    ):
         basis = block.reshape(-1, block.shape[-1])
         torch.testing.assert_close(basis.T @ basis, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-4, rtol=0)
-        assert std is not None and (std > 0).all() and (std[:-1] >= std[1:]).all(), "components must be ordered by variance"
+        assert std is not None and (std > 0).all() and (std[:-1] >= std[1:]).all(), (
+            "components must be ordered by variance"
+        )
 
 
 def _mouth_centre_gap(landmarks: torch.Tensor) -> torch.Tensor:
@@ -236,7 +268,9 @@ def test_jaw_opening_opens_the_lips_and_moves_the_lower_teeth(head):
     rest, opened = head(), head(pose=pose)
     gap_rest = _mouth_centre_gap(rest.landmarks).item()
     gap_open = _mouth_centre_gap(opened.landmarks).item()
-    assert gap_open - gap_rest >= 0.01 and gap_open >= 0.01, f"lip gap {gap_rest * 100:.2f} cm → {gap_open * 100:.2f} cm"
+    assert gap_open - gap_rest >= 0.01 and gap_open >= 0.01, (
+        f"lip gap {gap_rest * 100:.2f} cm → {gap_open * 100:.2f} cm"
+    )
     # lower teeth: the connected pieces of the teeth mesh whose centre lies below the teeth's mean
     # height (each row may be one piece or one per tooth); they must drop with the jaw, the upper stay
     lower, upper = _teeth_rows(head)
@@ -250,7 +284,11 @@ def test_jaw_opening_opens_the_lips_and_moves_the_lower_teeth(head):
 def test_landmarks_follow_the_mesh(head):
     g = torch.Generator().manual_seed(2)
     pose = torch.randn(2, 15, generator=g) * 0.2
-    out = head(shape=torch.randn(2, head.n_shape, generator=g) * head.shape_std, expression=torch.randn(2, head.n_expr, generator=g) * head.expr_std, pose=pose)
+    out = head(
+        shape=torch.randn(2, head.n_shape, generator=g) * head.shape_std,
+        expression=torch.randn(2, head.n_expr, generator=g) * head.expr_std,
+        pose=pose,
+    )
     corners = out.vertices[:, head.faces[head.lmk_faces_idx]]  # (B, 68, 3, 3), independent gather
     expected = (corners * head.lmk_bary_coords[None, :, :, None]).sum(2)
     torch.testing.assert_close(out.landmarks, expected, atol=1e-6, rtol=0)
@@ -264,7 +302,9 @@ def test_landmarks_have_the_ibug_layout(head):
     assert lm[0, 0] < 0 < lm[16, 0], "jaw line runs from the subject's right (x<0) to left"
     assert lm[36:42, 0].mean() < 0 < lm[42:48, 0].mean(), "points 36-41 are the right eye, 42-47 the left"
     assert lm[27:36, 2].argmax() == 30 - 27, "point 30 (nose tip) sticks out furthest"
-    assert lm[17:27, 1].mean() > lm[36:48, 1].mean() > lm[30, 1] > lm[48:68, 1].mean() > lm[8, 1], "brows > eyes > nose tip > mouth > chin"
+    assert lm[17:27, 1].mean() > lm[36:48, 1].mean() > lm[30, 1] > lm[48:68, 1].mean() > lm[8, 1], (
+        "brows > eyes > nose tip > mouth > chin"
+    )
 
 
 def test_global_rotation_rotates_the_whole_result(head64):
@@ -277,7 +317,11 @@ def test_global_rotation_rotates_the_whole_result(head64):
     rotated = head64(shape=shape, pose=torch.cat([root_rotation, pose[:, 3:]], 1))
     R = batch_rodrigues(root_rotation)[0]
     root = base.joints[0, 0]
-    for before, after in ((base.vertices, rotated.vertices), (base.joints, rotated.joints), (base.landmarks, rotated.landmarks)):
+    for before, after in (
+        (base.vertices, rotated.vertices),
+        (base.joints, rotated.joints),
+        (base.landmarks, rotated.landmarks),
+    ):
         # 10 nm: the float32-stored skinning weights sum to 1 only up to ~1e-7
         torch.testing.assert_close(after[0], (before[0] - root) @ R.T + root, atol=1e-8, rtol=0)
 
@@ -315,8 +359,20 @@ def test_float32_and_float64_agree_and_batches_are_independent(head, head64):
 
 
 def test_articulations_and_semantics_are_present(head):
-    required = ["jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
-                "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right"]
+    required = [
+        "jaw_open",
+        "lip_round",
+        "lip_spread",
+        "lip_press",
+        "smile",
+        "brow_raise",
+        "brow_frown",
+        "blink_left",
+        "blink_right",
+        "cheek_puff",
+        "mouth_left",
+        "mouth_right",
+    ]
     assert set(required) <= set(head.articulation_names)
     assert head.articulation_expr.shape == (len(head.articulation_names), head.n_expr)
     assert head.jaw_open_max_rad is not None and 0.05 < head.jaw_open_max_rad < 0.6

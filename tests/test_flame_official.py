@@ -6,6 +6,7 @@ like the original Python 2 files: protocol 2, byte strings as Python 2 ``str`` o
 and scipy under their old module names) and "2023" (plain numpy arrays, protocol 4). Values
 must survive exactly (float64 round trip, tolerance 0).
 """
+
 from __future__ import annotations
 
 import io
@@ -31,6 +32,7 @@ class Py2StylePickler(pickle._Pickler):
     (BINSTRING, decoded as latin1 on load) and numpy / scipy reconstructors under their old modules."""
 
     dispatch = dict(pickle._Pickler.dispatch)
+
     def save_py2_str(self, value):
         data = value if isinstance(value, bytes) else value.encode("latin1")
         if len(data) < 256:
@@ -51,7 +53,10 @@ class Py2StylePickler(pickle._Pickler):
     def save_global(self, obj, name=None):
         from numpy._core import multiarray
 
-        old = {multiarray._reconstruct: b"numpy.core.multiarray\n_reconstruct\n", scipy.sparse.csc_matrix: b"scipy.sparse.csc\ncsc_matrix\n"}
+        old = {
+            multiarray._reconstruct: b"numpy.core.multiarray\n_reconstruct\n",
+            scipy.sparse.csc_matrix: b"scipy.sparse.csc\ncsc_matrix\n",
+        }
         if obj in old:
             self.write(pickle.GLOBAL + old[obj])
             self.memoize(obj)
@@ -114,7 +119,11 @@ def write_2020(path, arrays: dict, Ch) -> None:
     content["shapedirs"] = Ch(arrays["shapedirs"])
     content["v_template"] = Ch(arrays["v_template"])
     data = py2_pickle(content)
-    assert b"numpy.core.multiarray\n_reconstruct" in data and b"scipy.sparse.csc\ncsc_matrix" in data and b"_codecs" not in data
+    assert (
+        b"numpy.core.multiarray\n_reconstruct" in data
+        and b"scipy.sparse.csc\ncsc_matrix" in data
+        and b"_codecs" not in data
+    )
     path.write_bytes(data)
 
 
@@ -124,7 +133,9 @@ def write_2023(path, arrays: dict) -> None:
 
 def _check_round_trip(model: FlameModel, arrays: dict) -> None:
     assert model.n_shape == 300 and model.n_expr == 100
-    assert torch.equal(model.shape_std, torch.ones(300, dtype=torch.float64)) and torch.equal(model.expr_std, torch.ones(100, dtype=torch.float64))
+    assert torch.equal(model.shape_std, torch.ones(300, dtype=torch.float64)) and torch.equal(
+        model.expr_std, torch.ones(100, dtype=torch.float64)
+    )
     assert model.face_labels is None and model.articulation_names == []
     np.testing.assert_array_equal(model.v_template.numpy(), arrays["v_template"])
     np.testing.assert_array_equal(model.shapedirs.numpy(), arrays["shapedirs"])
@@ -135,11 +146,19 @@ def _check_round_trip(model: FlameModel, arrays: dict) -> None:
     assert model.parents.tolist() == [-1, 0, 1, 1, 1]
     # and the loaded model poses exactly like lbs on the raw arrays
     g = torch.Generator().manual_seed(0)
-    shape, expression = torch.randn(2, 300, generator=g, dtype=torch.float64), torch.randn(2, 100, generator=g, dtype=torch.float64)
+    shape, expression = (
+        torch.randn(2, 300, generator=g, dtype=torch.float64),
+        torch.randn(2, 100, generator=g, dtype=torch.float64),
+    )
     pose = torch.randn(2, 15, generator=g, dtype=torch.float64) * 0.3
     expected, _ = lbs(
-        torch.cat([shape, expression], 1), pose, torch.from_numpy(arrays["v_template"]), torch.from_numpy(arrays["shapedirs"]),
-        torch.from_numpy(arrays["posedirs"]), torch.from_numpy(arrays["J_regressor"].toarray()), torch.tensor([-1, 0, 1, 1, 1]),
+        torch.cat([shape, expression], 1),
+        pose,
+        torch.from_numpy(arrays["v_template"]),
+        torch.from_numpy(arrays["shapedirs"]),
+        torch.from_numpy(arrays["posedirs"]),
+        torch.from_numpy(arrays["J_regressor"].toarray()),
+        torch.tensor([-1, 0, 1, 1, 1]),
         torch.from_numpy(arrays["weights"]),
     )
     torch.testing.assert_close(model(shape=shape, expression=expression, pose=pose).vertices, expected, atol=0, rtol=0)
@@ -246,8 +265,12 @@ def test_landmark_embeddings_in_every_format(tmp_path, fake_chumpy):
     np.testing.assert_array_equal(got_faces, faces_idx[17:])
     np.testing.assert_allclose(got_bary, bary[17:].astype(np.float32), atol=0)
     # DECA-style .npy holding a pickled dict, 68 points preferred over the static 51
-    deca = {"static_lmk_faces_idx": faces_idx[17:], "static_lmk_bary_coords": bary[17:],
-            "full_lmk_faces_idx": faces_idx[None], "full_lmk_bary_coords": bary[None]}
+    deca = {
+        "static_lmk_faces_idx": faces_idx[17:],
+        "static_lmk_bary_coords": bary[17:],
+        "full_lmk_faces_idx": faces_idx[None],
+        "full_lmk_bary_coords": bary[None],
+    }
     np.save(tmp_path / "landmark_embedding.npy", np.array(deca, dtype=object), allow_pickle=True)
     got_faces, _ = load_landmark_embedding(tmp_path / "landmark_embedding.npy")
     np.testing.assert_array_equal(got_faces, faces_idx)
@@ -265,7 +288,9 @@ def test_landmark_embeddings_in_every_format(tmp_path, fake_chumpy):
     # and the landmarks follow the official mesh
     arrays = official_arrays()
     write_2020(tmp_path / "generic_model.pkl", arrays, fake_chumpy)
-    model = load_official_flame(tmp_path / "generic_model.pkl", landmark_embedding=tmp_path / "landmark_embedding.npy", dtype=torch.float64)
+    model = load_official_flame(
+        tmp_path / "generic_model.pkl", landmark_embedding=tmp_path / "landmark_embedding.npy", dtype=torch.float64
+    )
     out = model(pose=torch.tensor([[0.1, 0.2, 0.0, 0.3, 0, 0, 0.2, 0, 0, 0, 0, 0, 0, 0, 0]], dtype=torch.float64))
     corners = out.vertices[0][model.faces[torch.from_numpy(faces_idx)]]  # (68, 3, 3)
     expected = (corners * torch.from_numpy(bary.astype(np.float32)).double()[:, :, None]).sum(1)

@@ -3,6 +3,7 @@
 The figures' coordinates are compared with the model's own output (exact up to float32
 → float64 conversion, atol 1e-6 m).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -49,11 +50,21 @@ def test_explorer_shape_slider_redraws_the_head(head):
     shape[0, 0] = 2.0 * head.shape_std[0]
     np.testing.assert_allclose(_mesh_xyz(reshaped), head(shape=shape).vertices[0].numpy(), atol=1e-6)
     _, semantic = redraws(explorer, 13, "semantic")  # the colour dropdown restyles the same mesh
-    assert set(flame_widgets.trace_face_colors(semantic.data[0])) != set(flame_widgets.trace_face_colors(reshaped.data[0]))
+    assert set(flame_widgets.trace_face_colors(semantic.data[0])) != set(
+        flame_widgets.trace_face_colors(reshaped.data[0])
+    )
 
 
 def test_explorer_shape_expression_articulation_neck_and_eyes(head):
-    values = dict(shape_1=1.5, expression_2=-1.0, articulation="smile", amount=0.8, neck_yaw=0.2, eyes_pitch=0.1, show_landmarks=False)
+    values = dict(
+        shape_1=1.5,
+        expression_2=-1.0,
+        articulation="smile",
+        amount=0.8,
+        neck_yaw=0.2,
+        eyes_pitch=0.1,
+        show_landmarks=False,
+    )
     figure = flame_widgets.flame_explorer_figure(head, **values)
     assert len(figure.data) == 1
     shape = torch.zeros(1, head.n_shape)
@@ -102,8 +113,13 @@ def test_contact_sheet_shows_each_expression(head):
 def test_explorer_works_for_a_model_without_labels_or_articulations(head):
     """An official FLAME model has neither semantic labels nor articulations: plain colours, no error."""
     bare = FlameModel(
-        v_template=head.v_template.numpy(), faces=head.faces.numpy(), shapedirs=head.shapedirs.numpy(), n_shape=head.n_shape,
-        posedirs=head.posedirs.numpy(), J_regressor=head.J_regressor.numpy(), weights=head.lbs_weights.numpy(),
+        v_template=head.v_template.numpy(),
+        faces=head.faces.numpy(),
+        shapedirs=head.shapedirs.numpy(),
+        n_shape=head.n_shape,
+        posedirs=head.posedirs.numpy(),
+        J_regressor=head.J_regressor.numpy(),
+        weights=head.lbs_weights.numpy(),
         parents=head.parents.numpy(),
     )
     explorer = displayed(flame_widgets.flame_explorer, bare)

@@ -15,6 +15,7 @@ The disk-full tests run a subprocess under ``RLIMIT_FSIZE`` (``SIGXFSZ`` ignored
 past the limit fails with ``EFBIG``) and check that no partial file is left and that an
 existing target survives.
 """
+
 from __future__ import annotations
 
 import io
@@ -48,8 +49,13 @@ from talkinghead_edu.paths import dataset_root
 from talkinghead_edu.render import Camera, Gaussians, render
 from talkinghead_edu.utils.io import load_checkpoint, save_checkpoint
 
-FUZZ = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 FEW = settings(FUZZ, max_examples=20)
 
 TRIED: Counter = Counter()
@@ -85,14 +91,20 @@ def mutated(data: bytes) -> st.SearchStrategy[bytes]:
     """Truncations, bit flips, random bytes and the empty file, derived from a valid file."""
     return st.one_of(
         st.integers(0, len(data) - 1).map(lambda n: data[:n]),
-        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 7)), min_size=1, max_size=6).map(lambda f: _flip(data, f)),
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 7)), min_size=1, max_size=6).map(
+            lambda f: _flip(data, f)
+        ),
         st.binary(max_size=256),
         st.just(b""),
     )
 
 
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
     max_leaves=8,
 )
@@ -178,8 +190,11 @@ def test_head_model_file(tmp_path, data):
 
 
 @FUZZ
-@given(key=st.sampled_from(["v_template", "shapedirs", "posedirs", "J_regressor", "weights", "lmk_bary_coords"]),
-       value=st.sampled_from([np.nan, np.inf, -np.inf, 1e39, 1e30, 3.0, -1.0]), index=st.integers(0, 10**6))
+@given(
+    key=st.sampled_from(["v_template", "shapedirs", "posedirs", "J_regressor", "weights", "lmk_bary_coords"]),
+    value=st.sampled_from([np.nan, np.inf, -np.inf, 1e39, 1e30, 3.0, -1.0]),
+    index=st.integers(0, 10**6),
+)
 def test_head_model_values(tmp_path, key, value, index):
     arrays = tiny_head_arrays()
     array = arrays[key].astype(np.float64)
@@ -263,10 +278,19 @@ def flame_parameters(draw):
         cols = draw(st.sampled_from([width, width, width - 1, width + 1, 0]))
         dims = draw(st.sampled_from(["2d", "2d", "1d", "3d", "scalar", "list"]))
         dtype = draw(st.sampled_from([torch.float32, torch.float64, torch.float16, torch.int64]))
-        values = np.full((batch, cols), draw(PARAM_VALUES)) if draw(st.booleans()) else np.random.default_rng(batch).normal(0, 0.1, (batch, cols))
+        values = (
+            np.full((batch, cols), draw(PARAM_VALUES))
+            if draw(st.booleans())
+            else np.random.default_rng(batch).normal(0, 0.1, (batch, cols))
+        )
         tensor = torch.as_tensor(values).to(dtype)
-        params[name] = {"2d": tensor, "1d": tensor.reshape(-1), "3d": tensor[None], "scalar": torch.tensor(1.0),
-                        "list": values.tolist()}[dims]
+        params[name] = {
+            "2d": tensor,
+            "1d": tensor.reshape(-1),
+            "3d": tensor[None],
+            "scalar": torch.tensor(1.0),
+            "list": values.tolist(),
+        }[dims]
     return params
 
 
@@ -325,7 +349,11 @@ def head_tensors(draw):
     tensors["triangle_ids"] = head.triangle_ids.clone()
     tensors.update({f"mlp/{k}": v.clone() for k, v in head.latent_mlp.state_dict().items()})
     key = draw(st.sampled_from(sorted(tensors)))
-    damage = draw(st.sampled_from(["none", "drop", "fewer_rows", "empty", "ids_out_of_range", "negative_ids", "float_ids", "wrong_width"]))
+    damage = draw(
+        st.sampled_from(
+            ["none", "drop", "fewer_rows", "empty", "ids_out_of_range", "negative_ids", "float_ids", "wrong_width"]
+        )
+    )
     value = tensors[key]
     if damage == "drop":
         del tensors[key]
@@ -369,9 +397,14 @@ def _faulty(tensor: torch.Tensor, fault: str, index: int) -> torch.Tensor:
 
 
 @FUZZ
-@given(n=st.integers(0, 12), sh=st.sampled_from([None, 0, 1]), faults=st.lists(TENSOR_FAULTS, min_size=5, max_size=5),
-       index=st.integers(0, 1000), focal=st.sampled_from([20.0, 20.0, 20.0, 20.0, 0.0, -5.0, float("nan"), 1e-3]),
-       backend=st.sampled_from(["reference", "fast"]))
+@given(
+    n=st.integers(0, 12),
+    sh=st.sampled_from([None, 0, 1]),
+    faults=st.lists(TENSOR_FAULTS, min_size=5, max_size=5),
+    index=st.integers(0, 1000),
+    focal=st.sampled_from([20.0, 20.0, 20.0, 20.0, 0.0, -5.0, float("nan"), 1e-3]),
+    backend=st.sampled_from(["reference", "fast"]),
+)
 def test_render(n, sh, faults, index, focal, backend):
     base = Gaussians.random(n, extent=0.1, sh_degree=sh, generator=torch.Generator().manual_seed(n))
     tensors = [_faulty(t, fault, index) for t, fault in zip(base.parameters(), faults)]
@@ -437,11 +470,23 @@ def _byo_files() -> dict[str, bytes]:
     frames = []
     for t in range(N_BYO):
         files[f"images/{t:05d}.png"] = _png(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8))
-        files[f"flame_param/{t:05d}.npz"] = _npz_bytes(shape=np.zeros(4), expr=np.zeros((1, 2)), jaw_pose=np.zeros((1, 3)),
-                                                       rotation=np.zeros((1, 3)), translation=np.zeros((1, 3)))
+        files[f"flame_param/{t:05d}.npz"] = _npz_bytes(
+            shape=np.zeros(4),
+            expr=np.zeros((1, 2)),
+            jaw_pose=np.zeros((1, 3)),
+            rotation=np.zeros((1, 3)),
+            translation=np.zeros((1, 3)),
+        )
         files[f"parsing/{t:05d}.png"] = _png(np.full((8, 8), 1, dtype=np.uint8))
-        frames.append({"timestep_index": t, "file_path": f"images/{t:05d}.png", "flame_param_path": f"flame_param/{t:05d}.npz",
-                       "label_path": f"parsing/{t:05d}.png", "transform_matrix": np.eye(4).tolist()})
+        frames.append(
+            {
+                "timestep_index": t,
+                "file_path": f"images/{t:05d}.png",
+                "flame_param_path": f"flame_param/{t:05d}.npz",
+                "label_path": f"parsing/{t:05d}.png",
+                "transform_matrix": np.eye(4).tolist(),
+            }
+        )
     transforms = {"fl_x": 10.0, "fl_y": 10.0, "cx": 4.0, "cy": 4.0, "w": 8, "h": 8, "fps": 25, "frames": frames}
     files["transforms.json"] = json.dumps(transforms).encode()
     files["audio.wav"] = _wav_bytes(N_BYO * 0.04)
@@ -491,13 +536,28 @@ def test_byo_transforms_json(tmp_path_factory, text):
 def _tiny_video(folder: Path) -> VideoDataset:
     _write_folder(folder, {k: v for k, v in BYO_FILES.items() if k.startswith("images/")})
     zeros = np.zeros((N_BYO, 15), np.float32)
-    return VideoDataset(speaker="tiny", fps=25, height=8, width=8, labels=np.ones((N_BYO, 8, 8), np.uint8), face_mask=None,
-                        K=np.array([[10, 0, 4], [0, 10, 4], [0, 0, 1]], np.float32), viewmats=np.tile(np.eye(4, dtype=np.float32), (N_BYO, 1, 1)),
-                        flame_tracked=FlameParams(expression=np.zeros((N_BYO, 2), np.float32), pose=zeros,
-                                                          translation=np.zeros((N_BYO, 3), np.float32), shape=np.zeros(4, np.float32)),
-                        flame_true=None, landmarks2d=None, audio=np.sin(np.arange(640 * N_BYO) / 7.0).astype(np.float32) * 0.3,
-                        splits={"train": np.arange(2), "val": np.arange(2, 3), "test": np.arange(2, 3)}, meta={},
-                        frame_paths=[folder / f"images/{t:05d}.png" for t in range(N_BYO)])
+    return VideoDataset(
+        speaker="tiny",
+        fps=25,
+        height=8,
+        width=8,
+        labels=np.ones((N_BYO, 8, 8), np.uint8),
+        face_mask=None,
+        K=np.array([[10, 0, 4], [0, 10, 4], [0, 0, 1]], np.float32),
+        viewmats=np.tile(np.eye(4, dtype=np.float32), (N_BYO, 1, 1)),
+        flame_tracked=FlameParams(
+            expression=np.zeros((N_BYO, 2), np.float32),
+            pose=zeros,
+            translation=np.zeros((N_BYO, 3), np.float32),
+            shape=np.zeros(4, np.float32),
+        ),
+        flame_true=None,
+        landmarks2d=None,
+        audio=np.sin(np.arange(640 * N_BYO) / 7.0).astype(np.float32) * 0.3,
+        splits={"train": np.arange(2), "val": np.arange(2, 3), "test": np.arange(2, 3)},
+        meta={},
+        frame_paths=[folder / f"images/{t:05d}.png" for t in range(N_BYO)],
+    )
 
 
 def test_export_byo_replaces_an_earlier_export_and_refuses_other_folders(tmp_path):
@@ -514,7 +574,9 @@ def test_export_byo_replaces_an_earlier_export_and_refuses_other_folders(tmp_pat
     with pytest.raises(TalkingHeadError, match="refusing to replace"):
         export_byo(video, mine)
     assert (mine / "thesis.tex").read_text() == "precious"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "my_documents", "source"], "temporary folders left behind"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export", "my_documents", "source"], (
+        "temporary folders left behind"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- bundled-layout datasets
@@ -523,14 +585,28 @@ T_VIDEO = 2
 
 def _video_files() -> dict[str, bytes]:
     rng = np.random.default_rng(1)
-    flame = {"shape": np.zeros(4, np.float32), "expression": np.zeros((T_VIDEO, 2), np.float32),
-             "pose": np.zeros((T_VIDEO, 15), np.float32), "translation": np.zeros((T_VIDEO, 3), np.float32)}
+    flame = {
+        "shape": np.zeros(4, np.float32),
+        "expression": np.zeros((T_VIDEO, 2), np.float32),
+        "pose": np.zeros((T_VIDEO, 15), np.float32),
+        "translation": np.zeros((T_VIDEO, 3), np.float32),
+    }
     files = {
-        "meta.json": json.dumps({"height": 8, "width": 8, "num_frames": T_VIDEO, "fps": 25,
-                                 "splits": {"train": [0, 1], "val": [1, 2], "test": [1, 2]}}).encode(),
-        "tracking.npz": _npz_bytes(K=np.array([[10, 0, 4], [0, 10, 4], [0, 0, 1]], np.float32),
-                                   viewmats=np.tile(np.eye(4, dtype=np.float32), (T_VIDEO, 1, 1)),
-                                   landmarks2d=np.zeros((T_VIDEO, 68, 2), np.float32), **flame),
+        "meta.json": json.dumps(
+            {
+                "height": 8,
+                "width": 8,
+                "num_frames": T_VIDEO,
+                "fps": 25,
+                "splits": {"train": [0, 1], "val": [1, 2], "test": [1, 2]},
+            }
+        ).encode(),
+        "tracking.npz": _npz_bytes(
+            K=np.array([[10, 0, 4], [0, 10, 4], [0, 0, 1]], np.float32),
+            viewmats=np.tile(np.eye(4, dtype=np.float32), (T_VIDEO, 1, 1)),
+            landmarks2d=np.zeros((T_VIDEO, 68, 2), np.float32),
+            **flame,
+        ),
         "ground_truth_eval_only.npz": _npz_bytes(**flame),
         "masks.npz": _npz_bytes(labels=np.ones((T_VIDEO, 8, 8), np.uint8), face_mask=np.ones((T_VIDEO, 8, 8), bool)),
     }
@@ -552,8 +628,11 @@ VIDEO_FILES = _video_files()
 def test_video_dataset_files(tmp_path_factory, name, data):
     root = tmp_path_factory.mktemp("video")
     folder = _write_folder(root / "tiny", VIDEO_FILES)
-    mutation = data.draw(mutated(VIDEO_FILES[name]) if name != "meta.json" else
-                         mutated(VIDEO_FILES[name]) | json_mutated(json.loads(VIDEO_FILES[name])).map(str.encode))
+    mutation = data.draw(
+        mutated(VIDEO_FILES[name])
+        if name != "meta.json"
+        else mutated(VIDEO_FILES[name]) | json_mutated(json.loads(VIDEO_FILES[name])).map(str.encode)
+    )
     (folder / name).write_bytes(mutation)
     video = outcome("load_video_dataset", load_video_dataset, "tiny", root=root, resolution=8)
     if video is not None:
@@ -568,8 +647,12 @@ def speech_files():
     item = metadata["utterances"][0]
     metadata["utterances"] = [item]
     stem = f"{item['speaker']}/{item['sentence_id']}"
-    return {"metadata.json": json.dumps(metadata).encode(), "head_map.npz": (source / "head_map.npz").read_bytes(),
-            f"{stem}.flac": (source / f"{stem}.flac").read_bytes(), f"{stem}.npz": (source / f"{stem}.npz").read_bytes()}
+    return {
+        "metadata.json": json.dumps(metadata).encode(),
+        "head_map.npz": (source / "head_map.npz").read_bytes(),
+        f"{stem}.flac": (source / f"{stem}.flac").read_bytes(),
+        f"{stem}.npz": (source / f"{stem}.npz").read_bytes(),
+    }
 
 
 @FEW
@@ -579,7 +662,9 @@ def test_speech_dataset_files(tmp_path_factory, speech_files, data):
     original = speech_files[name]
     if name == "metadata.json":
         document = json.loads(original)
-        small = {k: document[k] for k in ("utterances", "held_out_language", "languages")}  # mutate the parts the loader reads per item
+        small = {
+            k: document[k] for k in ("utterances", "held_out_language", "languages")
+        }  # mutate the parts the loader reads per item
         text = data.draw(json_mutated(small))
         mutation = json.dumps(dict(document, **json.loads(text))).encode()
     else:
@@ -645,7 +730,7 @@ def test_cli_damaged_checkpoint_gives_one_line_unless_debug(garbage_checkpoint, 
 
 
 # ---------------------------------------------------------------------------------------------- disk full
-_DISK_FULL = textwrap.dedent('''
+_DISK_FULL = textwrap.dedent("""
     import resource, signal, sys
     from pathlib import Path
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
@@ -670,12 +755,16 @@ _DISK_FULL = textwrap.dedent('''
         print("WriteError:", exc)
         sys.exit(3)
     sys.exit(0)
-''')
+""")
 
 
 def _run_disk_full(target: Path, task: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", _DISK_FULL, str(target), task, str(Path(__file__).parent)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", _DISK_FULL, str(target), task, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("task", ["checkpoint", "bytes"])

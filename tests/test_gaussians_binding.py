@@ -1,4 +1,5 @@
 """Triangle binding (eqs 11–15) against closed forms, finite differences and rigid-motion equivariance."""
+
 from __future__ import annotations
 
 import math
@@ -38,7 +39,9 @@ def random_rotation(generator: torch.Generator, dtype=torch.float32) -> torch.Te
 def test_right_triangle_closed_form():
     verts = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     frames = triangle_frames(verts, torch.tensor([[0, 1, 2]]))
-    expected_rotation = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # columns n0=x, n1=z, n2=x×z=-y
+    expected_rotation = torch.tensor(
+        [[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]
+    )  # columns n0=x, n1=z, n2=x×z=-y
     torch.testing.assert_close(frames.rotation[0, 0], expected_rotation)
     torch.testing.assert_close(frames.scale[0, 0], torch.tensor((2.0 + 1.0 + math.sqrt(5.0)) / 3.0))
     origin = barycentric_origin(frames.corners[0, 0], torch.tensor([0.5, 0.25, 0.25]))
@@ -60,7 +63,9 @@ def test_frames_are_rotations_aligned_with_the_triangle(seed):
     # n0 along e01; n1 orthogonal to both edges (the normal), n2 in the plane
     torch.testing.assert_close(torch.cross(rotation[..., 0], e01, dim=-1), torch.zeros_like(e01), atol=1e-9, rtol=0)
     assert ((rotation[..., 0] * e01).sum(-1) > 0).all()
-    torch.testing.assert_close((rotation[..., 1] * e02).sum(-1), torch.zeros(len(faces), dtype=torch.float64), atol=1e-9, rtol=0)
+    torch.testing.assert_close(
+        (rotation[..., 1] * e02).sum(-1), torch.zeros(len(faces), dtype=torch.float64), atol=1e-9, rtol=0
+    )
     assert ((rotation[..., 1] * torch.cross(e01, e02, dim=-1)).sum(-1) > 0).all()
 
 
@@ -71,7 +76,13 @@ def _bind(verts, faces, generator, n=16):
     local_quats = torch.randn(n, 4, generator=generator, dtype=verts.dtype)
     local_log_scales = 0.3 * torch.randn(n, 3, generator=generator, dtype=verts.dtype)
     frames = triangle_frames(verts, faces)
-    return local_to_world(frames, triangle_ids, eta, local_means, local_quats, local_log_scales), (triangle_ids, eta, local_means, local_quats, local_log_scales)
+    return local_to_world(frames, triangle_ids, eta, local_means, local_quats, local_log_scales), (
+        triangle_ids,
+        eta,
+        local_means,
+        local_quats,
+        local_log_scales,
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -91,7 +102,11 @@ def test_binding_is_equivariant_to_similarity_transforms(seed, stretch):
     triangle_ids, eta, local_means = local[0], local[1], local[2]
     base = triangle_frames(verts, faces)
     origin = barycentric_origin(base.corners[0, triangle_ids], eta)
-    expected = (base.rotation[0, triangle_ids] @ local_means.unsqueeze(-1)).squeeze(-1) @ rotation.T + stretch * origin @ rotation.T + shift
+    expected = (
+        (base.rotation[0, triangle_ids] @ local_means.unsqueeze(-1)).squeeze(-1) @ rotation.T
+        + stretch * origin @ rotation.T
+        + shift
+    )
     torch.testing.assert_close(moved_means[0], expected, atol=1e-9, rtol=1e-9)
     torch.testing.assert_close(quat_to_rotmat(moved_quats), rotation @ quat_to_rotmat(quats), atol=1e-9, rtol=1e-9)
     torch.testing.assert_close(moved_log_scales, log_scales + math.log(stretch), atol=1e-9, rtol=1e-9)
@@ -133,7 +148,9 @@ def test_quaternion_helpers_agree_with_matrix_exponential():
     back = rotmat_to_quat(expected)
     torch.testing.assert_close(quat_to_rotmat(back), expected, atol=1e-10, rtol=0)
     a, b = quats[2:10], quats[10:18]
-    torch.testing.assert_close(quat_to_rotmat(quat_multiply(a, b)), quat_to_rotmat(a) @ quat_to_rotmat(b), atol=1e-10, rtol=0)
+    torch.testing.assert_close(
+        quat_to_rotmat(quat_multiply(a, b)), quat_to_rotmat(a) @ quat_to_rotmat(b), atol=1e-10, rtol=0
+    )
 
 
 def test_bad_shapes_are_named():
@@ -144,11 +161,20 @@ def test_bad_shapes_are_named():
         triangle_frames(torch.randn(5, 2), torch.tensor([[0, 1, 2]]))
     frames = triangle_frames(verts, torch.tensor([[0, 1, 2]]))
     with pytest.raises(ValueError, match="eta"):
-        local_to_world(frames, torch.zeros(4, dtype=torch.long), torch.rand(3, 3), torch.zeros(4, 3), torch.zeros(4, 4), torch.zeros(4, 3))
+        local_to_world(
+            frames,
+            torch.zeros(4, dtype=torch.long),
+            torch.rand(3, 3),
+            torch.zeros(4, 3),
+            torch.zeros(4, 4),
+            torch.zeros(4, 3),
+        )
 
 
 def test_rotmat_to_quat_handles_half_turns():
-    half_turns = torch.stack([torch.diag(torch.tensor(d)) for d in ([1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0])])
+    half_turns = torch.stack(
+        [torch.diag(torch.tensor(d)) for d in ([1.0, -1.0, -1.0], [-1.0, 1.0, -1.0], [-1.0, -1.0, 1.0])]
+    )
     torch.testing.assert_close(quat_to_rotmat(rotmat_to_quat(half_turns)), half_turns, atol=1e-6, rtol=0)
     generator = torch.Generator().manual_seed(1)
     rotations = torch.stack([random_rotation(generator, torch.float64) for _ in range(50)])

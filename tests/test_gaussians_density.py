@@ -1,4 +1,5 @@
 """Adaptive density control with inherited binding."""
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +18,9 @@ def _setup(per_triangle: int = 2):
     optimizer = torch.optim.Adam([{"params": [p], "lr": 1e-3} for p in head.gaussian_params.values()])
     # one Adam step so every parameter has moments
     out = head(verts, torch.zeros(1, 4))
-    (out.means.sum() + out.quats[..., 1:].sum() + out.colors.sum() + out.opacity_logits.sum() + out.log_scales.sum()).backward()
+    (
+        out.means.sum() + out.quats[..., 1:].sum() + out.colors.sum() + out.opacity_logits.sum() + out.log_scales.sum()
+    ).backward()
     optimizer.step()
     return verts, head, optimizer, out
 
@@ -49,15 +52,24 @@ def test_clone_and_split_children_inherit_everything_and_optimizer_follows():
     assert head.num_gaussians == n + stats["cloned"] + stats["split"]
     keep, n_clone = ~(~clone), int(clone.sum())
     # layout: [not split] + [clones] + [2 × split children]
-    expected_triangles = torch.cat([triangles_before[keep], triangles_before[clone], triangles_before[~clone].repeat(2)])
+    expected_triangles = torch.cat(
+        [triangles_before[keep], triangles_before[clone], triangles_before[~clone].repeat(2)]
+    )
     assert torch.equal(head.triangle_ids, expected_triangles)
     p = head.gaussian_params
     m = int(keep.sum())
     for name in ("eta_logits", "bs_pos", "bs_rot", "bs_color", "sh_dc", "opacity_logits", "local_quats"):
         torch.testing.assert_close(p[name][m : m + n_clone], before[name][clone])  # clones: exact copies
-        torch.testing.assert_close(p[name][m + n_clone :], before[name][~clone].repeat(2, *([1] * (before[name].dim() - 1))))
-    torch.testing.assert_close(p["local_log_scales"][m + n_clone :], before["local_log_scales"][~clone].repeat(2, 1) - torch.log(torch.tensor(1.6)))
-    assert not torch.allclose(p["local_means"][m + n_clone :], before["local_means"][~clone].repeat(2, 1))  # children were moved
+        torch.testing.assert_close(
+            p[name][m + n_clone :], before[name][~clone].repeat(2, *([1] * (before[name].dim() - 1)))
+        )
+    torch.testing.assert_close(
+        p["local_log_scales"][m + n_clone :],
+        before["local_log_scales"][~clone].repeat(2, 1) - torch.log(torch.tensor(1.6)),
+    )
+    assert not torch.allclose(
+        p["local_means"][m + n_clone :], before["local_means"][~clone].repeat(2, 1)
+    )  # children were moved
     # the optimizer now holds the new tensors, with zeroed moments for the new rows
     params_in_optimizer = [g["params"][0] for g in optimizer.param_groups]
     for name, param in p.items():

@@ -1,4 +1,5 @@
 """GaussianHead: initialisation as the paper says, speaker-specific blendshapes (eqs 16–18)."""
+
 from __future__ import annotations
 
 import pytest
@@ -28,7 +29,9 @@ def test_initialisation_puts_gaussians_on_triangle_centroids_with_triangle_size(
     assert (eta > 0).all() and torch.allclose(eta.sum(-1), torch.ones(12))
     # ū = 0, r̄ = I, s̄ = 1: world rotation = the triangle frame, world scale = mean edge length
     torch.testing.assert_close(quat_to_rotmat(bound.quats[0]), frames.rotation[0, head.triangle_ids], atol=1e-6, rtol=0)
-    torch.testing.assert_close(bound.log_scales[0], frames.scale[0, head.triangle_ids].log().unsqueeze(-1).expand(12, 3))
+    torch.testing.assert_close(
+        bound.log_scales[0], frames.scale[0, head.triangle_ids].log().unsqueeze(-1).expand(12, 3)
+    )
     torch.testing.assert_close(SH_C0 * bound.colors[0, :, 0] + 0.5, torch.tensor([0.2, 0.4, 0.6]).expand(12, 3))
 
 
@@ -54,7 +57,9 @@ def test_blendshapes_start_at_zero_and_follow_eqs_17_18():
         expected = (frames.rotation[0, head.triangle_ids] @ offset.unsqueeze(-1)).squeeze(-1) + plain.means[b]
         torch.testing.assert_close(out.means[b], expected, atol=1e-6, rtol=0)
         delta = axis_angle_to_quat(torch.einsum("l,nld->nd", gamma[b], p["bs_rot"]))
-        torch.testing.assert_close(quat_to_rotmat(out.quats[b]), quat_to_rotmat(plain.quats[b]) @ quat_to_rotmat(delta), atol=1e-6, rtol=0)
+        torch.testing.assert_close(
+            quat_to_rotmat(out.quats[b]), quat_to_rotmat(plain.quats[b]) @ quat_to_rotmat(delta), atol=1e-6, rtol=0
+        )
         dc = torch.einsum("l,nld->nd", gamma[b], p["bs_color"])
         torch.testing.assert_close(out.colors[b, :, 0], plain.colors[b, :, 0] + dc)
         torch.testing.assert_close(out.colors[b, :, 1:], plain.colors[b, :, 1:])  # only κ0 changes (eq 18)
@@ -66,7 +71,13 @@ def test_gradients_reach_every_parameter():
     with torch.no_grad():
         head.gaussian_params["bs_pos"].normal_(0, 0.1)  # so γ's MLP receives gradient
     out = head(verts, torch.randn(1, 5))
-    (out.means.square().sum() + out.quats[..., 1:].sum() + out.log_scales.sum() + out.colors.sum() + out.opacity_logits.sum()).backward()
+    (
+        out.means.square().sum()
+        + out.quats[..., 1:].sum()
+        + out.log_scales.sum()
+        + out.colors.sum()
+        + out.opacity_logits.sum()
+    ).backward()
     for name, param in list(head.gaussian_params.items()) + list(head.latent_mlp.named_parameters()):
         if name == "sh_rest":
             continue  # degree 0: empty
@@ -75,7 +86,9 @@ def test_gradients_reach_every_parameter():
 
 def test_psi_and_argument_errors():
     verts, faces = tetrahedron()
-    torch.testing.assert_close(psi_from_flame(torch.ones(2, 3), torch.zeros(2, 4)), torch.cat([torch.ones(2, 3), torch.zeros(2, 4)], -1))
+    torch.testing.assert_close(
+        psi_from_flame(torch.ones(2, 3), torch.zeros(2, 4)), torch.cat([torch.ones(2, 3), torch.zeros(2, 4)], -1)
+    )
     with pytest.raises(ValueError, match="jaw_pose"):
         psi_from_flame(torch.ones(2, 2), torch.zeros(2, 4))
     head = GaussianHead(faces, psi_dim=5)

@@ -1,5 +1,6 @@
 """The renderer training loop on a tiny scene: a small FLAME-layout sphere head and a
 32×32 "video" rendered from a teacher Gaussian head with known colours."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,14 +11,13 @@ import pytest
 import torch
 
 from talkinghead_edu.data.video_dataset import VideoDataset
-from talkinghead_edu.flame import FlameParams
-from talkinghead_edu.flame import FlameModel
+from talkinghead_edu.flame import FlameModel, FlameParams
 from talkinghead_edu.gaussians import GaussianHead
 from talkinghead_edu.gaussians.density import DensityConfig
-from talkinghead_edu.gaussians.train import RendererTrainer, RendererConfig
-from talkinghead_edu.render.camera import project_points
 from talkinghead_edu.gaussians.losses import LossWeights, gaussian_label_colors
+from talkinghead_edu.gaussians.train import RendererConfig, RendererTrainer
 from talkinghead_edu.render import Camera, render
+from talkinghead_edu.render.camera import project_points
 from talkinghead_edu.semantics import LABEL_COLORS
 
 SIZE = 32
@@ -31,7 +31,9 @@ def sphere_flame(rings: int = 6, segments: int = 10) -> FlameModel:
         theta = math.pi * i / rings
         for j in range(segments):
             phi = 2 * math.pi * j / segments
-            verts.append([0.1 * math.sin(theta) * math.sin(phi), 0.1 * math.cos(theta), 0.1 * math.sin(theta) * math.cos(phi)])
+            verts.append(
+                [0.1 * math.sin(theta) * math.sin(phi), 0.1 * math.cos(theta), 0.1 * math.sin(theta) * math.cos(phi)]
+            )
     verts.append([0.0, -0.1, 0.0])
     verts = np.array(verts, np.float32)
     faces = []
@@ -57,7 +59,17 @@ def sphere_flame(rings: int = 6, segments: int = 10) -> FlameModel:
     regressor = np.full((5, v), 1.0 / v, np.float32)
     centroid_y = verts[faces].mean(1)[:, 1]
     labels = np.where(centroid_y < -0.03, 2, 1).astype(np.uint8)
-    return FlameModel(verts, faces, shapedirs, 2, np.zeros((v, 3, 36), np.float32), regressor, weights, np.array([-1, 0, 1, 1, 1]), face_labels=labels)
+    return FlameModel(
+        verts,
+        faces,
+        shapedirs,
+        2,
+        np.zeros((v, 3, 36), np.float32),
+        regressor,
+        weights,
+        np.array([-1, 0, 1, 1, 1]),
+        face_labels=labels,
+    )
 
 
 def teacher_video(flame: FlameModel) -> tuple[VideoDataset, GaussianHead]:
@@ -68,7 +80,14 @@ def teacher_video(flame: FlameModel) -> tuple[VideoDataset, GaussianHead]:
     pose[:, 6] = 0.15 * torch.rand(N_FRAMES, generator=generator)  # jaw opening
     translation = torch.zeros(N_FRAMES, 3)
     camera = Camera.look_at((0.0, 0.0, 0.5), (0.0, 0.0, 0.0), fov_y_deg=30.0, width=SIZE, height=SIZE)
-    teacher = GaussianHead(flame.faces, psi_dim=5, gaussians_per_triangle=3, init_opacity=0.9, init_rgb=torch.rand(len(flame.faces), 3, generator=generator), seed=1)
+    teacher = GaussianHead(
+        flame.faces,
+        psi_dim=5,
+        gaussians_per_triangle=3,
+        init_opacity=0.9,
+        init_rgb=torch.rand(len(flame.faces), 3, generator=generator),
+        seed=1,
+    )
     with torch.no_grad():
         teacher.gaussian_params["local_log_scales"].fill_(-0.7)
     frames, labels, masks = [], [], []
@@ -77,7 +96,13 @@ def teacher_video(flame: FlameModel) -> tuple[VideoDataset, GaussianHead]:
         vertices = flame(expression=expression, pose=pose).vertices
         for t in range(N_FRAMES):
             g = teacher(vertices[t : t + 1]).frame(0)
-            out = render(g, camera, backend="reference", bg=background, features=gaussian_label_colors(flame.face_labels, teacher.triangle_ids))
+            out = render(
+                g,
+                camera,
+                backend="reference",
+                bg=background,
+                features=gaussian_label_colors(flame.face_labels, teacher.triangle_ids),
+            )
             frames.append((out.image.clamp(0, 1) * 255).round().byte().numpy())
             palette = torch.as_tensor(LABEL_COLORS)
             feature = out.features / out.alpha.clamp_min(1e-6)
@@ -86,11 +111,24 @@ def teacher_video(flame: FlameModel) -> tuple[VideoDataset, GaussianHead]:
             labels.append(label.byte().numpy())
             masks.append(label.numpy() > 0)
     landmarks = np.zeros((N_FRAMES, 0, 2), np.float32)
-    params = FlameParams(expression=expression.numpy(), pose=pose.numpy(), translation=translation.numpy(), shape=np.zeros(2, np.float32))
+    params = FlameParams(
+        expression=expression.numpy(), pose=pose.numpy(), translation=translation.numpy(), shape=np.zeros(2, np.float32)
+    )
     video = VideoDataset(
-        speaker="toy", fps=25, height=SIZE, width=SIZE, labels=np.stack(labels), face_mask=np.stack(masks),
-        K=camera.K.numpy(), viewmats=camera.viewmat.expand(N_FRAMES, 4, 4).numpy().copy(), flame_tracked=params, flame_true=params,
-        landmarks2d=landmarks, audio=None, splits={"train": np.arange(0, 6), "val": np.arange(6, 7), "test": np.arange(7, 8)}, meta={},
+        speaker="toy",
+        fps=25,
+        height=SIZE,
+        width=SIZE,
+        labels=np.stack(labels),
+        face_mask=np.stack(masks),
+        K=camera.K.numpy(),
+        viewmats=camera.viewmat.expand(N_FRAMES, 4, 4).numpy().copy(),
+        flame_tracked=params,
+        flame_true=params,
+        landmarks2d=landmarks,
+        audio=None,
+        splits={"train": np.arange(0, 6), "val": np.arange(6, 7), "test": np.arange(7, 8)},
+        meta={},
     )
     video._frames = np.stack(frames)
     video.frame_paths = [None] * N_FRAMES
@@ -106,9 +144,25 @@ def scene():
 
 def small_config(**overrides) -> RendererConfig:
     values = dict(
-        steps=40, sh_degree=0, latent_dim=4, val_every=20, val_frames=1, backend="fast", init_opacity=0.5,
-        lr_means=1e-3, lr_sh_dc=2e-2, losses=LossWeights(eps_position=0.02),
-        density=DensityConfig(refine_start=5, refine_every=10, refine_stop=30, reset_every=0, grad_threshold=1e-4, clone_max_size=0.02, prune_max_size=1.0),
+        steps=40,
+        sh_degree=0,
+        latent_dim=4,
+        val_every=20,
+        val_frames=1,
+        backend="fast",
+        init_opacity=0.5,
+        lr_means=1e-3,
+        lr_sh_dc=2e-2,
+        losses=LossWeights(eps_position=0.02),
+        density=DensityConfig(
+            refine_start=5,
+            refine_every=10,
+            refine_stop=30,
+            reset_every=0,
+            grad_threshold=1e-4,
+            clone_max_size=0.02,
+            prune_max_size=1.0,
+        ),
     )
     values.update(overrides)
     return RendererConfig(**values)
@@ -135,7 +189,9 @@ def test_training_improves_psnr_densifies_and_resumes_exactly(scene, tmp_path):
     # 40 steps on 6 frames: a clear improvement of the pasted render (deterministic run)
     assert after["psnr"] > before["psnr"] + 2.0, (before, after)
     assert after["psnr_face"] > before["psnr_face"] + 2.0
-    assert trainer.history["loss"][-10:] and np.mean(trainer.history["loss"][-10:]) < np.mean(trainer.history["loss"][:10])
+    assert trainer.history["loss"][-10:] and np.mean(trainer.history["loss"][-10:]) < np.mean(
+        trainer.history["loss"][:10]
+    )
     assert trainer.density.history, "density control should have run"
     assert trainer.history["val_step"] == [15, 20, 40]  # every val_every steps and at the end of each train() call
     # every triangle keeps at least one Gaussian; children stay on their parents' triangles
@@ -143,7 +199,9 @@ def test_training_improves_psnr_densifies_and_resumes_exactly(scene, tmp_path):
     # resuming from the checkpoint reproduces the uninterrupted run
     for name, param in trainer.head.gaussian_params.items():
         torch.testing.assert_close(resumed.head.gaussian_params[name], param, atol=1e-5, rtol=1e-4, msg=name)
-    torch.testing.assert_close(resumed.flame_offsets["expression"], trainer.flame_offsets["expression"], atol=1e-6, rtol=1e-4)
+    torch.testing.assert_close(
+        resumed.flame_offsets["expression"], trainer.flame_offsets["expression"], atol=1e-6, rtol=1e-4
+    )
 
 
 def test_ablation_switches_change_what_is_trained(scene):
@@ -184,7 +242,9 @@ def test_refine_tracking_recovers_a_pose_error_with_the_head_frozen():
     flame = sphere_flame()
     video, teacher = teacher_video(flame)
     truth = video.flame_tracked
-    tracked = FlameParams(expression=truth.expression, pose=truth.pose.copy(), translation=truth.translation.copy(), shape=truth.shape)
+    tracked = FlameParams(
+        expression=truth.expression, pose=truth.pose.copy(), translation=truth.translation.copy(), shape=truth.shape
+    )
     tracked.translation[7] += [0.015, -0.010, 0.0]  # the tracker is 18 mm (~2 px) off on the test frame
     video = dataclasses.replace(video, flame_tracked=tracked)
     trainer = RendererTrainer(video, flame, small_config(blendshapes=False))
@@ -196,9 +256,13 @@ def test_refine_tracking_recovers_a_pose_error_with_the_head_frozen():
     refined_scores = trainer.evaluate("test", tracking="refined")
     assert losses["loss_after"] < 0.5 * losses["loss_before"]
     assert refined_scores["psnr"] > tracked_scores["psnr"] + 5.0, (tracked_scores, refined_scores)
-    assert trainer.evaluate("test", tracking="true")["psnr"] > tracked_scores["psnr"] + 5.0  # the oracle: true parameters
+    assert (
+        trainer.evaluate("test", tracking="true")["psnr"] > tracked_scores["psnr"] + 5.0
+    )  # the oracle: true parameters
     corrected = tracked.translation[7] + trainer.flame_offsets["translation"][7].detach().numpy()
-    assert np.linalg.norm(corrected - truth.translation[7]) < 0.3 * np.linalg.norm(tracked.translation[7] - truth.translation[7])
+    assert np.linalg.norm(corrected - truth.translation[7]) < 0.3 * np.linalg.norm(
+        tracked.translation[7] - truth.translation[7]
+    )
     for name, value in teacher.gaussian_params.items():  # the head is untouched and trainable again
         torch.testing.assert_close(value, head_before[name], msg=name)
         assert value.requires_grad

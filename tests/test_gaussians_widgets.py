@@ -1,4 +1,5 @@
 """Widgets of notebooks 05/07, driven headless: set slider values, check the returned figures."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,9 @@ def test_triangle_frame_figure_draws_the_frame_and_the_gaussian():
     redraws(widget, 1, 0.0)
     _, fig = redraws(widget, 3, 2.0)  # ū along n1 (the normal, +z here) by 2 mm
     traces = {t.name: t for t in fig.data}
-    np.testing.assert_allclose([traces["P (eq 11)"].x[0], traces["P (eq 11)"].y[0], traces["P (eq 11)"].z[0]], [0, 0, 0], atol=1e-7)
+    np.testing.assert_allclose(
+        [traces["P (eq 11)"].x[0], traces["P (eq 11)"].y[0], traces["P (eq 11)"].z[0]], [0, 0, 0], atol=1e-7
+    )
     u = traces["u = R ū + P (eq 15)"]
     np.testing.assert_allclose([u.x[0], u.y[0], u.z[0]], [0.0, 0.0, 0.002], atol=1e-7)
     with pytest.raises(ValueError, match="triangle must be"):
@@ -64,4 +67,6 @@ def test_render_browser_draws_each_test_frame():
     frames = [int(i) for i in video.splits["test"][:2]]
     for figure, index in zip((first, second), frames):
         assert figure.layout.annotations[0].text == f"frame {index}"
-        np.testing.assert_array_equal(np.asarray(figure.data[0].z), (255 * video.frame(index).clamp(0, 1).numpy()).astype(np.uint8))
+        np.testing.assert_array_equal(
+            np.asarray(figure.data[0].z), (255 * video.frame(index).clamp(0, 1).numpy()).astype(np.uint8)
+        )

@@ -13,6 +13,7 @@ Layers (lowest first); a module may import its own subpackage and any lower laye
 
 Imports are read with :mod:`ast` from the source, including imports inside functions.
 """
+
 from __future__ import annotations
 
 import ast
@@ -22,13 +23,25 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent / "talkinghead_edu"
 
 LAYERS = {
     "errors": -1,
-    "conventions": 0, "semantics": 0, "paths": 0, "utils": 0,
-    "audio": 1, "flame": 1, "render": 1, "eval": 1,
-    "decoupling": 2, "gaussians": 2, "inpaint": 2,
+    "conventions": 0,
+    "semantics": 0,
+    "paths": 0,
+    "utils": 0,
+    "audio": 1,
+    "flame": 1,
+    "render": 1,
+    "eval": 1,
+    "decoupling": 2,
+    "gaussians": 2,
+    "inpaint": 2,
     "motion": 3,
     "data": 4,
-    "synth": 5, "pipeline": 5,
-    "recipes": 6, "bench": 6, "teach": 6, "cli": 6,
+    "synth": 5,
+    "pipeline": 5,
+    "recipes": 6,
+    "bench": 6,
+    "teach": 6,
+    "cli": 6,
 }
 
 
@@ -89,7 +102,9 @@ def test_every_stage_imports_only_lower_layers():
 def test_no_import_circles():
     graph = _graph()
     # Packages' __init__ files import their children by design; a circle is between modules.
-    edges = {m: {t for t in ts if not (m == t.rsplit(".", 1)[0] or t == m.rsplit(".", 1)[0])} for m, ts in graph.items()}
+    edges = {
+        m: {t for t in ts if not (m == t.rsplit(".", 1)[0] or t == m.rsplit(".", 1)[0])} for m, ts in graph.items()
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
     circles = []
@@ -99,7 +114,7 @@ def test_no_import_circles():
         stack.append(node)
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                circles.append(" -> ".join(stack[stack.index(nxt):] + [nxt]))
+                circles.append(" -> ".join(stack[stack.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -112,6 +127,9 @@ def test_no_import_circles():
 
 
 def test_the_layer_table_covers_the_tree():
-    tops = {p.name.removesuffix(".py") for p in PACKAGE_DIR.iterdir()
-            if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    tops = {
+        p.name.removesuffix(".py")
+        for p in PACKAGE_DIR.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())
+    }
     assert tops <= set(LAYERS), f"modules without a layer: {sorted(tops - set(LAYERS))}"

@@ -1,4 +1,5 @@
 """Inpainting generator F and the eq-19 blend."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,9 @@ def _scene(t: int = 6, size: int = 32):
     generator = torch.Generator().manual_seed(0)
     ys, xs = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
     phases = torch.rand(t, 3, generator=generator)
-    originals = torch.stack([torch.stack([0.5 + 0.4 * torch.sin(3 * xs + 2 * ys + 6 * p) for p in ph], -1) for ph in phases])
+    originals = torch.stack(
+        [torch.stack([0.5 + 0.4 * torch.sin(3 * xs + 2 * ys + 6 * p) for p in ph], -1) for ph in phases]
+    )
     mask = (((xs - 0.5) ** 2 + (ys - 0.5) ** 2) < 0.12).float().expand(t, size, size).clone()
     renders = originals * mask.unsqueeze(-1)
     return originals, renders, mask.clone(), mask
@@ -54,7 +57,15 @@ def test_training_learns_to_fill_border_holes():
 
     before = error()
     fixed_before = inpaint.hole_repair_error(net, originals, renders, alphas, masks, seed=5, max_radius=4)
-    losses = inpaint.train_inpainter(net, originals, renders, alphas, masks, inpaint.InpaintConfig(steps=80, batch_size=2, lr=2e-3, hole_max_radius=4), progress=False)
+    losses = inpaint.train_inpainter(
+        net,
+        originals,
+        renders,
+        alphas,
+        masks,
+        inpaint.InpaintConfig(steps=80, batch_size=2, lr=2e-3, hole_max_radius=4),
+        progress=False,
+    )
     after = error()
     assert len(losses) == 80
     assert inpaint.hole_repair_error(net, originals, renders, alphas, masks, seed=5, max_radius=4) < fixed_before

@@ -1,4 +1,5 @@
 """Renderer losses (eqs 20–24) against brute-force references and closed forms."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,9 @@ def test_perceptual_loss_code_path_with_a_random_vgg_file(tmp_path):
     torch.manual_seed(0)
     tiny_layers = (8, 8, "M", 16, 16, "M")
     network = losses.vgg_features(tiny_layers)
-    save_file({f"features.{k}": v.contiguous() for k, v in network.state_dict().items()}, str(tmp_path / "vgg.safetensors"))
+    save_file(
+        {f"features.{k}": v.contiguous() for k, v in network.state_dict().items()}, str(tmp_path / "vgg.safetensors")
+    )
     # the file path loads the standard VGG-16 layout, so a tiny file must be refused with a clear message
     with pytest.raises(ValueError, match="not a VGG-16 weights file"):
         losses.PerceptualLoss(tmp_path / "vgg.safetensors")
@@ -81,7 +84,9 @@ def test_perceptual_loss_code_path_with_a_random_vgg_file(tmp_path):
 def test_attribute_hinge_closed_form():
     local_means = torch.tensor([[0.0, 0.003, -0.009], [0.02, 0.0, 0.0]])
     log_scales = torch.log(torch.tensor([[1.0, 2.0, 1.0], [0.5, 0.5, 0.5]]))
-    value = losses.attribute_loss(local_means, log_scales, eps_position=0.005, eps_scale=1.5, weight_position=2.0, weight_scale=3.0)
+    value = losses.attribute_loss(
+        local_means, log_scales, eps_position=0.005, eps_scale=1.5, weight_position=2.0, weight_scale=3.0
+    )
     position = ((0.009 - 0.005) ** 2 + (0.02 - 0.005) ** 2) / 2
     scale = (2.0 - 1.5) ** 2 / 2
     assert value.item() == pytest.approx(2.0 * position + 3.0 * scale, rel=1e-5)
@@ -115,4 +120,6 @@ def test_renderer_loss_sums_the_terms():
     expected = weights.l1 * terms["l1"] + weights.ssim * terms["ssim"] + terms["attr"] + weights.seg * terms["seg"]
     assert total.item() == pytest.approx(expected, rel=1e-5)
     total_without, terms_without = losses.renderer_loss(image, target, means, log_scales, weights)
-    assert "seg" not in terms_without and total_without.item() == pytest.approx(expected - weights.seg * terms["seg"], rel=1e-5)
+    assert "seg" not in terms_without and total_without.item() == pytest.approx(
+        expected - weights.seg * terms["seg"], rel=1e-5
+    )

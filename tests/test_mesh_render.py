@@ -4,6 +4,7 @@ Every check compares with an independent computation: half-plane tests at pixel 
 the pinhole projection of the interpolated 3D point, closed-form bilinear values and the
 Lambert / Blinn–Phong formulas.
 """
+
 import numpy as np
 import pytest
 
@@ -32,8 +33,10 @@ def _pixel_centres(height, width):
 def _inside_triangle(uv_corners, u, v):
     """Independent coverage test: the pixel centre is on the inner side of all three edges."""
     (ua, va), (ub, vb), (uc, vc) = uv_corners
+
     def edge(x0, y0, x1, y1):
         return (x1 - x0) * (v - y0) - (y1 - y0) * (u - x0)
+
     e0, e1, e2 = edge(ua, va, ub, vb), edge(ub, vb, uc, vc), edge(uc, vc, ua, va)
     return ((e0 >= 0) & (e1 >= 0) & (e2 >= 0)) | ((e0 <= 0) & (e1 <= 0) & (e2 <= 0))
 
@@ -64,7 +67,7 @@ def test_coverage_equals_half_plane_test_at_pixel_centres():
 
 def test_zbuffer_keeps_the_nearest_triangle_in_any_order():
     near = np.array([[-0.1, -0.1, 1.0], [0.1, -0.1, 1.0], [0.0, 0.1, 1.0]])
-    far = near * [3.0, 3.0, 1.0] + [0.0, 0.0, 1.0]   # at z = 2, 1.5x larger on screen
+    far = near * [3.0, 3.0, 1.0] + [0.0, 0.0, 1.0]  # at z = 2, 1.5x larger on screen
     vertices = np.concatenate([near, far])
     for faces, near_id in (([[0, 1, 2], [3, 4, 5]], 0), ([[3, 4, 5], [0, 1, 2]], 1)):
         fragments = rasterize(vertices, np.array(faces), K, H, W)
@@ -86,7 +89,7 @@ def test_perspective_correct_barycentrics_reproject_to_the_pixel_centre():
     u, v = _pixel_centres(H, W)
     np.testing.assert_allclose(project(points, K), np.stack([u[covered], v[covered]], 1), atol=2e-3)
     normal = np.cross(vertices[1] - vertices[0], vertices[2] - vertices[0])
-    np.testing.assert_allclose((points - vertices[0]) @ normal, 0.0, atol=1e-5)   # on the triangle's plane
+    np.testing.assert_allclose((points - vertices[0]) @ normal, 0.0, atol=1e-5)  # on the triangle's plane
     np.testing.assert_allclose(fragments.depth[covered], points[:, 2], rtol=1e-5)
 
 
@@ -131,13 +134,15 @@ def test_bilinear_texture_lookup_is_exact_on_a_linear_ramp():
 
 
 def test_vertex_normals_of_a_sphere_are_radial():
-    theta, phi = np.meshgrid(np.linspace(0.2, np.pi - 0.2, 20), np.linspace(0, 2 * np.pi, 40, endpoint=False), indexing="ij")
+    theta, phi = np.meshgrid(
+        np.linspace(0.2, np.pi - 0.2, 20), np.linspace(0, 2 * np.pi, 40, endpoint=False), indexing="ij"
+    )
     points = np.stack([np.sin(theta) * np.sin(phi), np.cos(theta), np.sin(theta) * np.cos(phi)], -1).reshape(-1, 3)
     faces = []
     for i in range(19):
         for j in range(40):
             a, b, c, d = i * 40 + j, i * 40 + (j + 1) % 40, (i + 1) * 40 + j, (i + 1) * 40 + (j + 1) % 40
-            faces += [[a, c, b], [b, c, d]]   # counter-clockwise seen from outside
+            faces += [[a, c, b], [b, c, d]]  # counter-clockwise seen from outside
     normals = vertex_normals(points, np.array(faces))
     interior = np.arange(40, 19 * 40)  # rows with neighbours on both sides
     np.testing.assert_allclose((normals[interior] * points[interior]).sum(1), 1.0, atol=0.01)
@@ -147,8 +152,16 @@ def test_shading_matches_lambert_and_blinn_phong():
     albedo = np.array([[0.5, 0.4, 0.3]], np.float32)
     light = np.array([[0.0, 0.0, 1.0]])
     light_color = np.array([[0.6, 0.6, 0.6]])
-    facing = shade(albedo, np.array([[0.0, 0.0, 1.0]]), np.array([[0.0, 0.0, 1.0]]), light, light_color,
-                   ambient=0.2, specular=0.1, shininess=10.0)
+    facing = shade(
+        albedo,
+        np.array([[0.0, 0.0, 1.0]]),
+        np.array([[0.0, 0.0, 1.0]]),
+        light,
+        light_color,
+        ambient=0.2,
+        specular=0.1,
+        shininess=10.0,
+    )
     np.testing.assert_allclose(facing, albedo * (0.2 + 0.6) + 0.1 * 0.6, atol=1e-6)
     angle = np.deg2rad(60)
     tilted_normal = np.array([[np.sin(angle), 0.0, np.cos(angle)]])

@@ -1,16 +1,22 @@
 """Evaluation measures against direct computations on the tiny head."""
+
 import math
 
 import pytest
 import torch
+from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 from _motion_fixtures import synthetic_examples, tiny_head
 
 from talkinghead_edu.motion import MotionTranslator, head_vertices
 from talkinghead_edu.motion.evaluate import (
-    evaluate_translator, jaw_amplitude, lip_jitter_mm, lip_landmark_distance_mm, lip_vertex_error_mm, style_ratio, summarize,
+    evaluate_translator,
+    jaw_amplitude,
+    lip_jitter_mm,
+    lip_landmark_distance_mm,
+    lip_vertex_error_mm,
+    style_ratio,
+    summarize,
 )
-
-from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 
@@ -21,7 +27,10 @@ def test_lip_error_is_zero_for_truth_and_matches_direct_computation():
     truth, predicted = torch.randn(6, 12, generator=g) * 0.3, torch.randn(6, 12, generator=g) * 0.3
     assert lip_vertex_error_mm(head, truth, truth) == 0.0
     lips = head.lip_vertex_ids
-    direct = 1000 * (head_vertices(head, predicted)[:, lips] - head_vertices(head, truth)[:, lips]).norm(dim=-1).mean().item()
+    direct = (
+        1000
+        * (head_vertices(head, predicted)[:, lips] - head_vertices(head, truth)[:, lips]).norm(dim=-1).mean().item()
+    )
     assert lip_vertex_error_mm(head, predicted, truth) == pytest.approx(direct, rel=1e-6)
     assert lip_landmark_distance_mm(head, truth, truth) == 0.0
     assert lip_landmark_distance_mm(head, predicted, truth) > 0.0
@@ -59,8 +68,8 @@ def test_evaluate_summary_and_style_ratio():
 def test_mouth_probe_matches_full_head_landmarks():
     head = tiny_head()
     params = 0.3 * torch.randn(5, 12, generator=torch.Generator().manual_seed(2))
-    from talkinghead_edu.motion.evaluate import MouthProbe
     from talkinghead_edu.flame import FlameParams
+    from talkinghead_edu.motion.evaluate import MouthProbe
 
     lips, mouth = MouthProbe(head)(params)
     motion = FlameParams.from_motion_vector(params, n_expr=head.n_expr)

@@ -1,4 +1,5 @@
 """Frame-feature extractors: 25 fps frame counts, a tone lands in the right mel band, clear errors."""
+
 import numpy as np
 import pytest
 import torch

@@ -1,12 +1,17 @@
 """Eqs 5–8 against hand computations (loops over frames, explicit norms); tolerance 1e-6 relative."""
+
 import pytest
 import torch
+from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 from talkinghead_edu.motion import (
-    LipReadingEncoder, latent_consistency_loss, lip_reading_loss, reconstruction_loss, smoothness_loss, total_loss,
+    LipReadingEncoder,
+    latent_consistency_loss,
+    lip_reading_loss,
+    reconstruction_loss,
+    smoothness_loss,
+    total_loss,
 )
-
-from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 
@@ -24,7 +29,8 @@ def test_reconstruction_loss_by_hand():
     got = reconstruction_loss(y_hat, y, v_hat, v, lambda_y=0.7, lambda_v=2.5)
     assert got.item() == pytest.approx(expected, rel=1e-6)
     assert reconstruction_loss(y_hat, y, lambda_y=0.7).item() == pytest.approx(
-        0.7 * float(((y - y_hat) ** 2).sum()) / (B * N * T), rel=1e-6)
+        0.7 * float(((y - y_hat) ** 2).sum()) / (B * N * T), rel=1e-6
+    )
 
 
 def test_smoothness_loss_by_hand():
@@ -49,7 +55,9 @@ def test_mismatched_lengths_raise():
     with pytest.raises(ValueError, match="both"):
         reconstruction_loss(torch.zeros(1, 5, 3), torch.zeros(1, 5, 3), torch.zeros(1, 5, 2, 3))
     with pytest.raises(ValueError, match=r"\(B, T\)"):
-        reconstruction_loss(torch.zeros(1, 5, 3), torch.zeros(1, 5, 3), torch.zeros(1, 4, 2, 3), torch.zeros(1, 4, 2, 3))
+        reconstruction_loss(
+            torch.zeros(1, 5, 3), torch.zeros(1, 5, 3), torch.zeros(1, 4, 2, 3), torch.zeros(1, 4, 2, 3)
+        )
     with pytest.raises(ValueError, match="at least 2 frames"):
         smoothness_loss(torch.zeros(1, 1, 3), torch.zeros(1, 1, 3))
     with pytest.raises(ValueError, match="differ"):

@@ -1,21 +1,28 @@
 """Tests of the identity embedding, fusion (eq 4), banded attention and the decoder's chunking."""
+
 import numpy as np
 import pytest
 import torch
-
-from talkinghead_edu.motion import (
-    BandedSelfAttention, IdentityEmbedding, MotionDecoder, MotionTranslator, UnknownSpeakerError, fuse_identity,
-)
-from talkinghead_edu.flame import FlameParams
-
 from _motion_fixtures import one_thread as _one_thread  # noqa: E402
+
+from talkinghead_edu.flame import FlameParams
+from talkinghead_edu.motion import (
+    BandedSelfAttention,
+    IdentityEmbedding,
+    MotionDecoder,
+    MotionTranslator,
+    UnknownSpeakerError,
+    fuse_identity,
+)
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 
 
 def _translator(**kwargs):
     torch.manual_seed(0)
-    return MotionTranslator(["a", "b", "c"], feature_dim=16, n_expr=5, d_model=32, n_layers=2, n_heads=4, window=3, **kwargs).eval()
+    return MotionTranslator(
+        ["a", "b", "c"], feature_dim=16, n_expr=5, d_model=32, n_layers=2, n_heads=4, window=3, **kwargs
+    ).eval()
 
 
 @pytest.mark.parametrize("frames", [1, 2, 7, 25, 101])
@@ -30,8 +37,10 @@ def test_output_shapes_for_any_length(frames):
 
 def test_translate_frame_count_from_audio_length():
     translator = _translator()
+
     def extractor(wave):  # any (B, L) -> (B, L // 640, D) extractor
         return wave.reshape(wave.shape[0], -1, 640)[..., :16]
+
     for samples in (640, 640 * 13, 640 * 13 + 1, 640 * 40 - 5):
         sequence = translator.translate(torch.randn(samples), "a", feature_extractor=extractor, sample_rate=16000)
         assert sequence.num_frames == -(-samples // 640)
@@ -44,26 +53,36 @@ def test_translate_frame_count_from_audio_length():
 def test_translate_resamples_and_mixes_down_arrays():
     """A 44.1 kHz stereo array of 4 s gives the 100 frames of 4 s, not 4 * 44100 / 640 = 276."""
     translator = _translator()
+
     def extractor(wave):
         return wave.reshape(wave.shape[0], -1, 640)[..., :16]
+
     t = np.arange(4 * 44100) / 44100
     stereo = np.stack([np.sin(2 * np.pi * 220 * t), np.sin(2 * np.pi * 330 * t)], axis=1).astype(np.float32)
     assert translator.translate(stereo, "a", feature_extractor=extractor, sample_rate=44100).num_frames == 100
-    assert translator.translate(torch.from_numpy(stereo), "a", feature_extractor=extractor, sample_rate=44100).num_frames == 100
+    assert (
+        translator.translate(torch.from_numpy(stereo), "a", feature_extractor=extractor, sample_rate=44100).num_frames
+        == 100
+    )
 
 
-@pytest.mark.parametrize("audio, sample_rate, message", [
-    (np.zeros(16000, dtype=np.float32), None, "sample_rate"),
-    (np.zeros(16000, dtype=np.float32), 0, "positive"),
-    (np.zeros(16000, dtype=np.int16), 16000, "int16.*32768"),
-    (np.array([0.0, np.nan] * 8000, dtype=np.float32), 16000, "NaN"),
-    (np.array([0.0, np.inf] * 8000, dtype=np.float64), 16000, "infinite"),
-    (np.zeros((2, 16000), dtype=np.float32), 16000, "channels, samples"),
-])
+@pytest.mark.parametrize(
+    "audio, sample_rate, message",
+    [
+        (np.zeros(16000, dtype=np.float32), None, "sample_rate"),
+        (np.zeros(16000, dtype=np.float32), 0, "positive"),
+        (np.zeros(16000, dtype=np.int16), 16000, "int16.*32768"),
+        (np.array([0.0, np.nan] * 8000, dtype=np.float32), 16000, "NaN"),
+        (np.array([0.0, np.inf] * 8000, dtype=np.float64), 16000, "infinite"),
+        (np.zeros((2, 16000), dtype=np.float32), 16000, "channels, samples"),
+    ],
+)
 def test_translate_refuses_unusable_arrays(audio, sample_rate, message):
     translator = _translator()
     with pytest.raises(ValueError, match=message):
-        translator.translate(audio, "a", feature_extractor=lambda w: w.reshape(1, -1, 640)[..., :16], sample_rate=sample_rate)
+        translator.translate(
+            audio, "a", feature_extractor=lambda w: w.reshape(1, -1, 640)[..., :16], sample_rate=sample_rate
+        )
 
 
 def test_fusion_is_eq4_sum():
@@ -141,7 +160,9 @@ def test_speaker_styles_and_unknown_speaker():
     with pytest.raises(UnknownSpeakerError, match="unknown speaker id 'zed'"):
         translator.predict(features, "zed")
     no_identity = _translator(use_identity=False)
-    torch.testing.assert_close(no_identity.predict(features, "a").motion_vector, no_identity.predict(features, "c").motion_vector)
+    torch.testing.assert_close(
+        no_identity.predict(features, "a").motion_vector, no_identity.predict(features, "c").motion_vector
+    )
     with pytest.raises(UnknownSpeakerError):
         no_identity.predict(features, "zed")
 

@@ -1,15 +1,21 @@
 """Training: a tiny overfit, resumable checkpoints, save/load round trip, the lip encoder."""
+
 import pytest
 import torch
+from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 from _motion_fixtures import synthetic_examples, tiny_head
 
 from talkinghead_edu.motion import (
-    LipTrainConfig, MotionExample, TranslatorConfig, load_translator, save_translator, train_lip_encoder, train_translator,
+    LipTrainConfig,
+    MotionExample,
+    TranslatorConfig,
+    load_translator,
+    save_translator,
+    train_lip_encoder,
+    train_translator,
 )
 from talkinghead_edu.motion.features import LogMelFrameFeatures
 from talkinghead_edu.motion.losses import reconstruction_loss
-
-from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 
@@ -35,7 +41,9 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
     config = TranslatorConfig(steps=8, checkpoint_every=4, **SMALL)  # dropout on: the RNG state must be restored too
-    full, full_history = train_translator(examples, head, config, checkpoint_path=tmp_path / "full.safetensors", progress=False)
+    full, full_history = train_translator(
+        examples, head, config, checkpoint_path=tmp_path / "full.safetensors", progress=False
+    )
 
     real_sample = train_module._sample_crops
     calls = []
@@ -50,13 +58,21 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train_translator(examples, head, config, checkpoint_path=tmp_path / "part.safetensors", progress=False)
     monkeypatch.setattr(train_module, "_sample_crops", real_sample)
-    resumed, resumed_history = train_translator(examples, head, config, checkpoint_path=tmp_path / "part.safetensors", progress=False)
+    resumed, resumed_history = train_translator(
+        examples, head, config, checkpoint_path=tmp_path / "part.safetensors", progress=False
+    )
     assert len(resumed_history) == 8
     assert [h["total"] for h in resumed_history] == pytest.approx([h["total"] for h in full_history], rel=1e-5)
     for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
         torch.testing.assert_close(a, b, msg=name)
     with pytest.raises(ValueError, match="different settings"):
-        train_translator(examples, head, TranslatorConfig(steps=8, lr=1e-4, **SMALL), checkpoint_path=tmp_path / "part.safetensors", progress=False)
+        train_translator(
+            examples,
+            head,
+            TranslatorConfig(steps=8, lr=1e-4, **SMALL),
+            checkpoint_path=tmp_path / "part.safetensors",
+            progress=False,
+        )
 
 
 def test_cosine_learning_rate():
@@ -71,13 +87,19 @@ def test_cosine_learning_rate():
 def test_checkpoint_round_trip(tmp_path):
     head = tiny_head()
     examples = synthetic_examples(per_speaker=1, frames=24)
-    lip_encoder, _ = train_lip_encoder(examples, head, LipTrainConfig(steps=3, batch_size=2, crop_frames=10, hidden=8), progress=False)
-    translator, history = train_translator(examples, head, TranslatorConfig(steps=3, **SMALL), lip_encoder=lip_encoder, progress=False)
+    lip_encoder, _ = train_lip_encoder(
+        examples, head, LipTrainConfig(steps=3, batch_size=2, crop_frames=10, hidden=8), progress=False
+    )
+    translator, history = train_translator(
+        examples, head, TranslatorConfig(steps=3, **SMALL), lip_encoder=lip_encoder, progress=False
+    )
     path = save_translator(tmp_path / "m.safetensors", translator, lip_encoder, history=history)
     loaded, loaded_lip = load_translator(path, attach_feature_extractor=False, with_lip_encoder=True)
     assert loaded.speakers == translator.speakers and loaded.config == translator.config
     features = examples[0].features
-    torch.testing.assert_close(loaded.predict(features, "spk_b").motion_vector, translator.predict(features, "spk_b").motion_vector)
+    torch.testing.assert_close(
+        loaded.predict(features, "spk_b").motion_vector, translator.predict(features, "spk_b").motion_vector
+    )
     lips = torch.randn(1, 5, lip_encoder.num_lip_vertices, 3) * 0.01
     torch.testing.assert_close(loaded_lip(lips), lip_encoder(lips))
     bad = tmp_path / "bad.safetensors"
@@ -89,10 +111,14 @@ def test_checkpoint_round_trip(tmp_path):
 def test_lat_term_trains_and_lip_encoder_learns():
     head = tiny_head()
     examples = synthetic_examples(per_speaker=2, frames=30)
-    lip_encoder, lip_history = train_lip_encoder(examples, head, LipTrainConfig(steps=150, batch_size=4, crop_frames=20, hidden=32), progress=False)
+    lip_encoder, lip_history = train_lip_encoder(
+        examples, head, LipTrainConfig(steps=150, batch_size=4, crop_frames=20, hidden=32), progress=False
+    )
     assert lip_history[-1] < 0.5 * lip_history[0]
     assert not any(p.requires_grad for p in lip_encoder.parameters())  # frozen for eq 7
-    _, history = train_translator(examples, head, TranslatorConfig(steps=5, lambda_lat=1.0, **SMALL), lip_encoder=lip_encoder, progress=False)
+    _, history = train_translator(
+        examples, head, TranslatorConfig(steps=5, lambda_lat=1.0, **SMALL), lip_encoder=lip_encoder, progress=False
+    )
     assert all(h["lat"] > 0 for h in history)
 
 

@@ -1,12 +1,12 @@
 """The vertex-subset LBS reproduces the full head model on the chosen vertices."""
+
 import pytest
 import torch
+from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 from _motion_fixtures import tiny_head
 
 from talkinghead_edu.motion import head_vertices
 from talkinghead_edu.motion.vertex_subset import VertexSubsetHead
-
-from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 

@@ -1,21 +1,29 @@
 """Headless tests of the notebook-04 widgets and of the self-checks."""
+
 import plotly.graph_objects as go
 import pytest
 import torch
-from _widget_display import displayed, drawn, redraws
+from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 from _motion_fixtures import tiny_head
+from _widget_display import displayed, drawn, redraws
 
+from talkinghead_edu.motion import MotionTranslator, smoothness_loss
 from talkinghead_edu.teach.checks import CheckFailed
 from talkinghead_edu.teach.checks.motion import (
-    check_fusion, check_latent_consistency_loss, check_reconstruction_loss, check_smoothness_loss, smoothness_exercise,
+    check_fusion,
+    check_latent_consistency_loss,
+    check_reconstruction_loss,
+    check_smoothness_loss,
+    smoothness_exercise,
 )
-from talkinghead_edu.motion import MotionTranslator, smoothness_loss
 from talkinghead_edu.teach.widgets.motion import (
-    attention_figure, identity_interpolation_widget, lip_aperture_mm, mesh_animation_figure, motion_curves_figure,
+    attention_figure,
+    identity_interpolation_widget,
+    lip_aperture_mm,
+    mesh_animation_figure,
+    motion_curves_figure,
     utterance_animation_widget,
 )
-
-from _motion_fixtures import one_thread as _one_thread  # noqa: E402
 
 single_thread = pytest.fixture(autouse=True)(_one_thread)
 
@@ -47,7 +55,9 @@ def test_curves_attention_and_animation():
     assert attention_figure(attention[0][0]).data[0].z.shape == (12, 12)
     animation = mesh_animation_figure(head, predicted, max_frames=5, stride=2)
     assert len(animation.frames) == 5
-    widget = displayed(utterance_animation_widget, translator, head, {"u1": features, "u2": torch.randn(7, 8)}, max_frames=3, stride=1)
+    widget = displayed(
+        utterance_animation_widget, translator, head, {"u1": features, "u2": torch.randn(7, 8)}, max_frames=3, stride=1
+    )
     assert len(drawn(widget).frames) == 3
     redraws(widget, 0, "u2")
     _, figure = redraws(widget, 1, "b")

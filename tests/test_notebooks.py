@@ -13,6 +13,7 @@ markdown with raw LaTeX escapes, an executed cell that printed a warning, and an
 that was not graded as expected (every stub "not attempted" in the unsolved run, every
 check ✓ in the solved run). ``-m "notebook and not solved"`` runs the unsolved variant only.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,9 @@ def test_notebook_is_clean(path: Path):
     smoke = notebook["metadata"].get("talkinghead_edu", {}).get("smoke_parameters")
     assert isinstance(smoke, dict), f"{path.name}: metadata.talkinghead_edu.smoke_parameters is missing"
     for name in smoke:
-        assert f"{name} =" in _source(tagged[0]), f"{path.name}: smoke parameter {name} is not set in the parameters cell"
+        assert f"{name} =" in _source(tagged[0]), (
+            f"{path.name}: smoke parameter {name} is not set in the parameters cell"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -69,8 +72,10 @@ def test_markdown_has_no_raw_latex_escapes(path: Path):
     bad = []
     for index, cell in enumerate(_load(path)["cells"]):
         if cell["cell_type"] == "markdown":
-            bad += [f"cell {index}: ...{_source(cell)[max(0, m.start() - 30):m.end() + 10]!r}..."
-                    for m in RAW_LATEX_ESCAPE.finditer(_source(cell))]
+            bad += [
+                f"cell {index}: ...{_source(cell)[max(0, m.start() - 30) : m.end() + 10]!r}..."
+                for m in RAW_LATEX_ESCAPE.finditer(_source(cell))
+            ]
     assert not bad, f"{path.name}: doubled backslashes before LaTeX commands (they render as text):\n" + "\n".join(bad)
 
 
@@ -89,7 +94,9 @@ def test_exercises_follow_the_convention(path: Path):
     ids = EXERCISE_STUB.findall(code)
     if not ids:
         pytest.skip(f"{path.name} has no exercises of this registry")
-    assert f"{SOLVE_PARAMETER} =" in _parameters_source(notebook), f"{path.name}: parameters cell lacks {SOLVE_PARAMETER}"
+    assert f"{SOLVE_PARAMETER} =" in _parameters_source(notebook), (
+        f"{path.name}: parameters cell lacks {SOLVE_PARAMETER}"
+    )
     for exercise_id in ids:
         assert exercise_id in EXERCISES, f"{path.name}: exercise {exercise_id} is not registered in teach/exercises.py"
         assert f'th.teach.check("{exercise_id}"' in code, f"{path.name}: exercise {exercise_id} is never checked"
@@ -97,9 +104,13 @@ def test_exercises_follow_the_convention(path: Path):
 
 
 def _stream_text(notebook: dict, name: str) -> list[tuple[int, str]]:
-    return [(index, "".join(output.get("text", "")))
-            for index, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"
-            for output in cell.get("outputs", []) if output.get("output_type") == "stream" and output.get("name") == name]
+    return [
+        (index, "".join(output.get("text", "")))
+        for index, cell in enumerate(notebook["cells"])
+        if cell["cell_type"] == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "stream" and output.get("name") == name
+    ]
 
 
 @pytest.mark.notebook
@@ -130,13 +141,18 @@ def test_notebook_runs(path: Path, variant: str, tmp_path: Path):
         progress_bar=False,
     )
     executed = _load(tmp_path / path.name)
-    warnings = [f"cell {i}: {text.strip()[:300]}" for i, text in _stream_text(executed, "stderr") if WARNING_LINE.search(text)]
+    warnings = [
+        f"cell {i}: {text.strip()[:300]}" for i, text in _stream_text(executed, "stderr") if WARNING_LINE.search(text)
+    ]
     assert not warnings, f"{path.name} ({variant}): warnings printed while running:\n" + "\n".join(warnings)
     stdout = "\n".join(text for _, text in _stream_text(executed, "stdout"))
     ids = EXERCISE_STUB.findall("\n".join(_source(c) for c in notebook["cells"] if c["cell_type"] == "code"))
     for exercise_id in ids:
         if variant == "solved":
-            assert f"Exercise {exercise_id} ·" not in stdout, \
+            assert f"Exercise {exercise_id} ·" not in stdout, (
                 f"{path.name}: the solution of exercise {exercise_id} did not pass its check in the notebook"
+            )
         else:
-            assert f"… Exercise {exercise_id} ·" in stdout, f"{path.name}: exercise {exercise_id}'s stub was not reported as unsolved"
+            assert f"… Exercise {exercise_id} ·" in stdout, (
+                f"{path.name}: exercise {exercise_id}'s stub was not reported as unsolved"
+            )

@@ -1,4 +1,5 @@
 """The whole inference pipeline (Figure 2): shipped heads, streamed frames, eq-19 output, the mp4 of `speak`."""
+
 import numpy as np
 import pytest
 import soundfile
@@ -27,7 +28,11 @@ def _speech(seconds: float, rate: int = 16000, channels: int = 1) -> np.ndarray:
     """A voiced-sounding test signal: a 140 Hz buzz through a slowly varying envelope."""
     t = np.arange(int(seconds * rate)) / rate
     mono = 0.3 * np.sign(np.sin(2 * np.pi * 140 * t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-    return np.stack([mono * (1 - 0.2 * c) for c in range(channels)], axis=1).astype(np.float32) if channels > 1 else mono.astype(np.float32)
+    return (
+        np.stack([mono * (1 - 0.2 * c) for c in range(channels)], axis=1).astype(np.float32)
+        if channels > 1
+        else mono.astype(np.float32)
+    )
 
 
 def test_ping_pong_loop_never_jumps():
@@ -89,7 +94,24 @@ def test_speak_command_writes_h264_aac_mp4_with_matching_lengths(tmp_path, capsy
     wav = tmp_path / "voice.wav"
     soundfile.write(wav, _speech(1.3, 44100, channels=2), 44100)
     out = tmp_path / "talk.mp4"
-    assert cli_main(["speak", str(wav), "--head", "speaker_a", "--style", "average", "--resolution", str(RESOLUTION), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        cli_main(
+            [
+                "speak",
+                str(wav),
+                "--head",
+                "speaker_a",
+                "--style",
+                "average",
+                "--resolution",
+                str(RESOLUTION),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "1.30 s of audio -> 33 frames" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.mp4", "voice.wav"]  # no temporary file left
     with av.open(str(out)) as container:

@@ -1,4 +1,5 @@
 """``render()``: inputs, outputs, errors, backend choice and fallback."""
+
 import pytest
 import torch
 
@@ -29,8 +30,13 @@ def test_output_shapes_and_means2d_gradient(backend):
 
 def test_depth_is_expected_depth():
     """A single opaque-ish splat: depth where alpha > 0 equals its camera-space z."""
-    g = Gaussians(torch.tensor([[0.0, 0.0, 0.2]]), torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), -4.0),
-                  torch.tensor([2.0]), torch.tensor([[1.0, 1.0, 1.0]]))
+    g = Gaussians(
+        torch.tensor([[0.0, 0.0, 0.2]]),
+        torch.tensor([[1.0, 0, 0, 0]]),
+        torch.full((1, 3), -4.0),
+        torch.tensor([2.0]),
+        torch.tensor([[1.0, 1.0, 1.0]]),
+    )
     cam = Camera.look_at((0, 0, 1), (0, 0, 0), fov_y_deg=20, width=16, height=16)
     out = render(g, cam, backend="fast")
     drawn = out.alpha[..., 0] > 0
@@ -101,8 +107,13 @@ def test_large_splat_centred_far_off_screen_is_drawn_in_full(backend):
     from talkinghead_edu.render import project_gaussians
 
     cam = Camera.look_at((0, 0, 1), (0, 0, 0), fov_y_deg=40, width=64, height=64)
-    g = Gaussians(torch.tensor([[-6.28, 0.0, 0.0]]), torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), math.log(2.5)),
-                  torch.tensor([math.log(0.9 / 0.1)]), torch.ones(1, 3))
+    g = Gaussians(
+        torch.tensor([[-6.28, 0.0, 0.0]]),
+        torch.tensor([[1.0, 0, 0, 0]]),
+        torch.full((1, 3), math.log(2.5)),
+        torch.tensor([math.log(0.9 / 0.1)]),
+        torch.ones(1, 3),
+    )
     p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
     (u, v), radius = p.means2d[0].tolist(), p.radii[0, 0].item()
     assert u < -4 * (64 + 64) and u + radius > 64, "centred beyond the old cap, reaching past the image"

@@ -1,4 +1,5 @@
 """``python -m talkinghead_edu.bench render`` writes its JSON and Markdown table (tiny sizes; no timing asserted)."""
+
 import json
 
 from talkinghead_edu.bench import render as bench

@@ -1,4 +1,5 @@
 """Camera conventions (OpenCV axes, pixel centres at +0.5) — closed-form checks."""
+
 import math
 
 import pytest

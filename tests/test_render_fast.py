@@ -4,13 +4,13 @@ Both run in float32. Tolerances: images/alpha/depth/features atol 2e-5; gradient
 ``atol = 1e-4 · max|reference grad|`` with rtol 1e-3 (the fast backward recovers
 transmittance by division, so it accumulates float rounding differently).
 """
+
 import math
 
 import pytest
 import torch
 
-from talkinghead_edu.render import Camera, Gaussians, project_gaussians, render
-from talkinghead_edu.render import fast
+from talkinghead_edu.render import Camera, Gaussians, fast, project_gaussians, render
 from talkinghead_edu.render.reference import bin_gaussians
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba kernels unavailable (see the warning)")
@@ -24,10 +24,12 @@ def run(gaussians: Gaussians, camera: Camera, backend: str, features=None):
     weights = torch.rand(out.image.shape, generator=torch.Generator().manual_seed(7))
     loss = (out.image * weights).sum() + 0.3 * out.alpha.sum() + 0.1 * out.depth.sum()
     if feats is not None:
-        loss = loss + (out.features ** 2).sum()
+        loss = loss + (out.features**2).sum()
     if loss.requires_grad:
         loss.backward()
-    grads = {name: t.grad for name, t in zip(["means", "quats", "log_scales", "opacity_logits", "colors"], g.parameters())}
+    grads = {
+        name: t.grad for name, t in zip(["means", "quats", "log_scales", "opacity_logits", "colors"], g.parameters())
+    }
     grads["means2d"] = out.means2d.grad
     if feats is not None:
         grads["features"] = feats.grad
@@ -57,7 +59,9 @@ def camera(width=40, height=30):
 
 @pytest.mark.parametrize("seed, sh_degree", [(0, None), (1, 0), (2, 1), (3, 3)])
 def test_random_scenes(seed, sh_degree):
-    g = Gaussians.random(250, extent=0.15, scale=0.015, sh_degree=sh_degree, generator=torch.Generator().manual_seed(seed))
+    g = Gaussians.random(
+        250, extent=0.15, scale=0.015, sh_degree=sh_degree, generator=torch.Generator().manual_seed(seed)
+    )
     features = torch.rand(250, 3, generator=torch.Generator().manual_seed(seed + 100))
     assert_backends_agree(g, camera(), features)
 
@@ -97,8 +101,9 @@ def test_empty_scene_and_single_gaussian():
 def test_more_gaussians_than_fit_in_a_tile():
     """1500 splats inside one 16×16 tile: lists longer than the tile's pixel count, early termination everywhere."""
     cam = camera(32, 32)
-    g = Gaussians.random(1500, center=(0.0, 0.0, 0.0), extent=0.004, scale=0.003,
-                         generator=torch.Generator().manual_seed(8))
+    g = Gaussians.random(
+        1500, center=(0.0, 0.0, 0.0), extent=0.004, scale=0.003, generator=torch.Generator().manual_seed(8)
+    )
     p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
     offsets, _ = bin_gaussians(p.means2d, p.radii, p.depths, 32, 32)
     assert (offsets[1:] - offsets[:-1]).max() > 256

@@ -4,13 +4,13 @@ float64 inputs; tolerance 1e-9 relative to each tensor's largest value. The scen
 splats behind the camera, beyond the near plane and far outside the field of view (the
 Jacobian's clamp is active there), and degenerate (needle) scales.
 """
+
 import math
 
 import pytest
 import torch
 
-from talkinghead_edu.render import Camera, Gaussians, project_gaussians
-from talkinghead_edu.render import fast
+from talkinghead_edu.render import Camera, Gaussians, fast, project_gaussians
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="numba kernels unavailable (see the warning)")
 
@@ -35,12 +35,22 @@ def test_values_and_gradients_match_autograd():
         params = g.detach().requires_grad_()
         p = project(params.means, params.quats, params.scales, params.opacities, cam, 0.3)
         generator = torch.Generator().manual_seed(1)
-        loss = sum((t * torch.randn(t.shape, generator=generator, dtype=torch.float64)).sum()
-                   for t in (p.means2d, p.conics, p.depths))
+        loss = sum(
+            (t * torch.randn(t.shape, generator=generator, dtype=torch.float64)).sum()
+            for t in (p.means2d, p.conics, p.depths)
+        )
         loss.backward()
-        results.append({"means2d": p.means2d, "conics": p.conics, "depths": p.depths, "radii": p.radii,
-                        "grad means": params.means.grad, "grad quats": params.quats.grad,
-                        "grad log_scales": params.log_scales.grad})
+        results.append(
+            {
+                "means2d": p.means2d,
+                "conics": p.conics,
+                "depths": p.depths,
+                "radii": p.radii,
+                "grad means": params.means.grad,
+                "grad quats": params.quats.grad,
+                "grad log_scales": params.log_scales.grad,
+            }
+        )
     reference, ours = results
     assert torch.equal(ours["radii"], reference["radii"])
     for name, expected in reference.items():

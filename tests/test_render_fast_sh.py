@@ -3,6 +3,7 @@
 float64 inputs, every degree, colours clamped at 0 for some Gaussians (the clamp's gradient
 mask); tolerance 1e-10 relative to each tensor's largest value.
 """
+
 import pytest
 import torch
 

@@ -3,6 +3,7 @@
 Same camera convention as the gsplat backend: world-to-camera ``viewmats``, ``Ks``, pixel
 centres at +0.5. Tolerances: float64 inputs, 1e-9 relative.
 """
+
 import pytest
 import torch
 
@@ -29,8 +30,16 @@ def test_projection_matches_gsplat():
     ours = project_gaussians(g.means, g.quats, g.scales, torch.full((len(g),), 0.999, dtype=torch.float64), cam)
     covars, _ = torch_impl._quat_scale_to_covar_preci(g.quats, g.scales, compute_preci=False)
     radii, means2d, depths, conics, _ = torch_impl._fully_fused_projection(
-        g.means, covars, cam.viewmat[None], cam.K[None], cam.width, cam.height, eps2d=0.3,
-        near_plane=cam.near, far_plane=cam.far)
+        g.means,
+        covars,
+        cam.viewmat[None],
+        cam.K[None],
+        cam.width,
+        cam.height,
+        eps2d=0.3,
+        near_plane=cam.near,
+        far_plane=cam.far,
+    )
     valid = radii[0].max(-1).values > 0
     assert valid.sum() > 100
     torch.testing.assert_close(ours.means2d[valid], means2d[0][valid], rtol=1e-9, atol=1e-9)

@@ -1,4 +1,5 @@
 """The reference rasterizer: closed forms, finite differences (float64), tile binning by brute force."""
+
 import math
 
 import torch
@@ -12,9 +13,13 @@ F64 = torch.float64
 
 def single(mean, scale, opacity, rgb, dtype=F64):
     logit = math.log(opacity / (1 - opacity))
-    return Gaussians(torch.tensor([mean], dtype=dtype), torch.tensor([[1.0, 0, 0, 0]], dtype=dtype),
-                     torch.full((1, 3), math.log(scale), dtype=dtype), torch.tensor([logit], dtype=dtype),
-                     torch.tensor([rgb], dtype=dtype))
+    return Gaussians(
+        torch.tensor([mean], dtype=dtype),
+        torch.tensor([[1.0, 0, 0, 0]], dtype=dtype),
+        torch.full((1, 3), math.log(scale), dtype=dtype),
+        torch.tensor([logit], dtype=dtype),
+        torch.tensor([rgb], dtype=dtype),
+    )
 
 
 def front_camera(width=64, height=64, focal=100.0, dtype=F64):
@@ -93,10 +98,11 @@ def test_binning_matches_brute_force():
                 rx, ry = p.radii[n].tolist()
                 if rx == 0:
                     continue
-                if math.floor((u - rx) / 16) <= tx <= math.floor((u + rx) / 16) and \
-                        math.floor((v - ry) / 16) <= ty <= math.floor((v + ry) / 16):
+                if math.floor((u - rx) / 16) <= tx <= math.floor((u + rx) / 16) and math.floor(
+                    (v - ry) / 16
+                ) <= ty <= math.floor((v + ry) / 16):
                     expected.append(n)
-            got = ids[offsets[tile]:offsets[tile + 1]].tolist()
+            got = ids[offsets[tile] : offsets[tile + 1]].tolist()
             assert sorted(got) == sorted(expected)
             assert all(p.depths[a] <= p.depths[b] for a, b in zip(got, got[1:]))  # front to back
     low, high = tile_ranges(p.means2d, p.radii, cam.width, cam.height)
@@ -105,14 +111,22 @@ def test_binning_matches_brute_force():
 
 def test_reference_gradients_match_finite_differences():
     """torch.autograd.gradcheck in float64 (eps 1e-6, atol 1e-5, rtol 1e-3) on a small scene, SH degree 1, features."""
-    g = Gaussians.random(6, extent=0.05, scale=0.012, sh_degree=1, opacity=(0.3, 0.7),
-                         generator=torch.Generator().manual_seed(1), dtype=F64)
+    g = Gaussians.random(
+        6,
+        extent=0.05,
+        scale=0.012,
+        sh_degree=1,
+        opacity=(0.3, 0.7),
+        generator=torch.Generator().manual_seed(1),
+        dtype=F64,
+    )
     cam = Camera.look_at((0.01, 0.02, 0.5), (0, 0, 0), fov_y_deg=30, width=14, height=12, dtype=F64)
     features = torch.rand(6, 2, generator=torch.Generator().manual_seed(2), dtype=F64)
 
     def fn(means, quats, log_scales, logits, colors, feats):
-        out = render(Gaussians(means, quats, log_scales, logits, colors), cam, backend="reference", bg=0.3,
-                     features=feats)
+        out = render(
+            Gaussians(means, quats, log_scales, logits, colors), cam, backend="reference", bg=0.3, features=feats
+        )
         return out.image, out.alpha, out.depth, out.features
 
     inputs = [t.detach().clone().requires_grad_() for t in g.parameters()] + [features.requires_grad_()]

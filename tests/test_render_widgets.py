@@ -1,14 +1,15 @@
 """Notebook 06 widgets (headless: set slider values, read the drawn figure) and self-checks."""
+
 import numpy as np
 import pytest
 import torch
 from _widget_display import displayed, redraws
 
-from talkinghead_edu.teach import checks
-from talkinghead_edu.teach.checks import CheckFailed
 from talkinghead_edu.render.projection import conic_from_covariance_2d
 from talkinghead_edu.render.reference import composite_tile
 from talkinghead_edu.render.scenes import head_camera, head_scene
+from talkinghead_edu.teach import checks
+from talkinghead_edu.teach.checks import CheckFailed
 from talkinghead_edu.teach.widgets import render as widgets
 
 
@@ -26,7 +27,9 @@ def test_compositing_widget_swaps_front_splat():
     assert red_front.data[1].y[0] == 1.0
     red_front, blue_front = redraws(widget, 0, 1.2)  # red behind blue now
     assert red_front.layout.title.text.startswith("red") and blue_front.layout.title.text.startswith("blue")
-    assert np.abs(np.asarray(blue_front.data[0].z, dtype=float) - np.asarray(red_front.data[0].z, dtype=float)).max() > 20
+    assert (
+        np.abs(np.asarray(blue_front.data[0].z, dtype=float) - np.asarray(red_front.data[0].z, dtype=float)).max() > 20
+    )
 
 
 def test_orbit_widget_and_tiles_figure():

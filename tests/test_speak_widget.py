@@ -1,4 +1,5 @@
 """Notebook 08's demo widget: its callbacks are these library functions."""
+
 import av
 import numpy as np
 import soundfile
@@ -35,14 +36,20 @@ def test_save_upload_writes_the_uploaded_file(tmp_path):
 def test_speak_to_mp4_and_side_by_side(tmp_path):
     torch.set_num_threads(1)
     audio = _wav(tmp_path / "a.wav")
-    path, speech = sw.speak_to_mp4("speaker_a", "average", audio, tmp_path / "one.mp4", resolution=RESOLUTION, progress=False)
+    path, speech = sw.speak_to_mp4(
+        "speaker_a", "average", audio, tmp_path / "one.mp4", resolution=RESOLUTION, progress=False
+    )
     assert speech.num_frames == 10 and speech.frames_done == 10
-    both = sw.side_by_side_mp4("speaker_a", ("average", "average"), audio, tmp_path / "two.mp4", resolution=RESOLUTION, progress=False)
+    both = sw.side_by_side_mp4(
+        "speaker_a", ("average", "average"), audio, tmp_path / "two.mp4", resolution=RESOLUTION, progress=False
+    )
     with av.open(str(path)) as one, av.open(str(both)) as two:
         assert (one.streams.video[0].width, two.streams.video[0].width) == (RESOLUTION, 2 * RESOLUTION)
         left = [f.to_ndarray(format="rgb24") for f in two.decode(video=0)]
     assert len(left) == 10
-    assert np.abs(left[3][:, :RESOLUTION].astype(int) - left[3][:, RESOLUTION:]).mean() < 2  # same style twice: same halves
+    assert (
+        np.abs(left[3][:, :RESOLUTION].astype(int) - left[3][:, RESOLUTION:]).mean() < 2
+    )  # same style twice: same halves
     html = sw.video_html(path)
     assert html.startswith("<video controls") and "data:video/mp4;base64," in html
 

@@ -1,6 +1,7 @@
 """The committed speech data and its loader, the viseme table, the coarticulation model,
 and espeak's event clean-up. Only the last test needs espeak-ng (to regenerate utterances
 and compare them with the committed files); everything else runs on committed data."""
+
 from __future__ import annotations
 
 import ctypes.util
@@ -11,12 +12,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from talkinghead_edu.conventions import FPS, SAMPLES_PER_FRAME
-from talkinghead_edu.data import (ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, Utterance,
-                                  concatenate_utterances, load_head_motion_map, load_speech_dataset)
+from talkinghead_edu.data import (
+    ARTICULATION_NAMES,
+    HeadMotionMap,
+    Phoneme,
+    SpeakerStyle,
+    Utterance,
+    concatenate_utterances,
+    load_head_motion_map,
+    load_speech_dataset,
+)
+from talkinghead_edu.paths import ASSETS_DIR
 from talkinghead_edu.synth.espeak import EspeakResult, TimedPhone, clean_phone_events
 from talkinghead_edu.synth.speech_motion import coarticulate, phonemes_from_espeak, synthesize_utterance
 from talkinghead_edu.synth.visemes import VISEMES, split_phone, viseme_of
-from talkinghead_edu.paths import ASSETS_DIR
 
 COLUMN = {name: i for i, name in enumerate(ARTICULATION_NAMES)}
 
@@ -84,7 +93,8 @@ def test_speech_data_is_linked_to_the_bundled_head(ds):
     if not asset.is_file():
         pytest.skip(f"no bundled head asset at {asset}")
     assert ds.head.fingerprint == load_head_motion_map(asset).fingerprint, (
-        "speech/head_map.npz is stale: run `talkinghead-edu make-dataset --part speech --remap-only`")
+        "speech/head_map.npz is stale: run `talkinghead-edu make-dataset --part speech --remap-only`"
+    )
 
 
 def test_bilabials_close_the_lips(ds):
@@ -218,7 +228,7 @@ def test_concatenate_utterances(ds):
     assert joined.num_frames == a.num_frames + b.num_frames
     assert len(joined.audio) == SAMPLES_PER_FRAME * joined.num_frames
     assert joined.phonemes[len(a.phonemes)].start_s == pytest.approx(a.duration_s)
-    np.testing.assert_array_equal(joined.expression[a.num_frames:], b.expression)
+    np.testing.assert_array_equal(joined.expression[a.num_frames :], b.expression)
     other = next(u for u in ds.utterances if u.speaker != a.speaker)
     with pytest.raises(ValueError, match="one speaker"):
         concatenate_utterances([a, other])
@@ -227,12 +237,27 @@ def test_concatenate_utterances(ds):
 # ------------------------------------------------------------------ visemes and motion model
 def test_viseme_table():
     assert split_phone("ˈaː") == ["a"]
-    assert split_phone("aɪ") == ["a", "ɪ"]            # diphthongs split
-    assert split_phone("tʃ") == ["tʃ"]                # affricates stay whole
-    assert split_phone("ts.h") == ["ts"]              # espeak's Mandarin aspiration
-    assert split_phone("ɛ̃") == ["ɛ"]                   # nasalisation stripped
-    expected = {"p": "pbm", "m": "pbm", "f": "fv", "θ": "th", "n": "tdnl", "s": "sz", "ɕ": "sh", "ʁ": "r",
-                "k": "kg", "i": "i", "ə": "e", "ɐ": "a", "ø": "o", "y": "u", "": "sil"}
+    assert split_phone("aɪ") == ["a", "ɪ"]  # diphthongs split
+    assert split_phone("tʃ") == ["tʃ"]  # affricates stay whole
+    assert split_phone("ts.h") == ["ts"]  # espeak's Mandarin aspiration
+    assert split_phone("ɛ̃") == ["ɛ"]  # nasalisation stripped
+    expected = {
+        "p": "pbm",
+        "m": "pbm",
+        "f": "fv",
+        "θ": "th",
+        "n": "tdnl",
+        "s": "sz",
+        "ɕ": "sh",
+        "ʁ": "r",
+        "k": "kg",
+        "i": "i",
+        "ə": "e",
+        "ɐ": "a",
+        "ø": "o",
+        "y": "u",
+        "": "sil",
+    }
     for symbol, viseme in expected.items():
         assert viseme_of(symbol) == viseme
     with pytest.raises(KeyError, match="no viseme"):
@@ -279,8 +304,13 @@ def _fake_head(num_expr: int = 7) -> HeadMotionMap:
 def test_synthesize_utterance_from_an_espeak_result_without_espeak():
     rate = 22050
     audio = (np.random.default_rng(1).normal(size=rate) * 3000).astype(np.int16)  # 1 s
-    phones = (TimedPhone("", 0, 2000), TimedPhone("m", 2000, 5000), TimedPhone("aɪ", 5000, 15000),
-              TimedPhone("p", 15000, 17000), TimedPhone("", 17000, rate))
+    phones = (
+        TimedPhone("", 0, 2000),
+        TimedPhone("m", 2000, 5000),
+        TimedPhone("aɪ", 5000, 15000),
+        TimedPhone("p", 15000, 17000),
+        TimedPhone("", 17000, rate),
+    )
     result = EspeakResult(audio=audio, sample_rate=rate, phones=phones)
     head = _fake_head()
     u = synthesize_utterance("my p", "en", voice=None, style=SpeakerStyle(), seed=3, head=head, espeak_result=result)
@@ -289,7 +319,9 @@ def test_synthesize_utterance_from_an_espeak_result_without_espeak():
     assert u.phonemes[2].end_s == pytest.approx(10000 * 16000 / 22050 / 16000, abs=1 / 16000)  # diphthong halves
     assert u.phonemes[-1].end_s == pytest.approx(u.duration_s)
     np.testing.assert_allclose(u.expression, u.articulation[:, ::-1] @ head.articulation_expr, rtol=1e-5, atol=1e-6)
-    again = synthesize_utterance("my p", "en", voice=None, style=SpeakerStyle(), seed=3, head=head, espeak_result=result)
+    again = synthesize_utterance(
+        "my p", "en", voice=None, style=SpeakerStyle(), seed=3, head=head, espeak_result=result
+    )
     np.testing.assert_array_equal(u.articulation, again.articulation)  # seeded
 
 
@@ -300,17 +332,23 @@ def test_clean_phone_events():
     events = [(100, "a"), (300, "(en)"), (330, ""), (350, "p"), (600, ""), (900, "")]
     phones = clean_phone_events(events, audio, rate)
     assert [(p.symbol, p.start, p.end) for p in phones] == [
-        ("", 0, 100),      # leading pause
-        ("a", 100, 300),   # the 20 ms unnamed event (tone mark) joined /a/; "(en)" vanished; closure given away
-        ("p", 300, 600),   # the /p/ starts where its closure silence starts, not at the burst
-        ("", 600, 1000),   # two pause events merged
+        ("", 0, 100),  # leading pause
+        ("a", 100, 300),  # the 20 ms unnamed event (tone mark) joined /a/; "(en)" vanished; closure given away
+        ("p", 300, 600),  # the /p/ starts where its closure silence starts, not at the burst
+        ("", 600, 1000),  # two pause events merged
     ]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 30000), st.sampled_from(["", "p", "a", "tʃ", "aɪ", "(fr)", "m", "s"])),
-                min_size=1, max_size=25),
-       st.integers(2000, 30000), st.integers(0, 2**31 - 1))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30000), st.sampled_from(["", "p", "a", "tʃ", "aɪ", "(fr)", "m", "s"])),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(2000, 30000),
+    st.integers(0, 2**31 - 1),
+)
 def test_phone_spans_always_tile_the_audio(events, length, seed):
     """Property: whatever espeak's events, the phones tile [0, L) and survive resampling to whole frames."""
     audio = (np.random.default_rng(seed).normal(size=length) * 2000).astype(np.int16)
@@ -334,10 +372,18 @@ def test_regenerated_utterances_match_the_committed_files(ds):
 
     metadata = ds.metadata
     items = [metadata["utterances"][0], metadata["utterances"][-1]]
-    jobs = [(ds.sentences[i["sentence_id"]]["text"], i["language"], VoiceSpec(**metadata["speakers"][i["speaker"]]["voice"]))
-            for i in items]
+    jobs = [
+        (
+            ds.sentences[i["sentence_id"]]["text"],
+            i["language"],
+            VoiceSpec(**metadata["speakers"][i["speaker"]]["voice"]),
+        )
+        for i in items
+    ]
     for item, result in zip(items, synthesize_isolated(jobs)):
-        audio, phonemes, articulation, neck_pose = utterance_from_espeak(item, result, metadata["speakers"], metadata["seed"])
+        audio, phonemes, articulation, neck_pose = utterance_from_espeak(
+            item, result, metadata["speakers"], metadata["seed"]
+        )
         committed = ds.get(item["id"])
         np.testing.assert_allclose(audio, committed.audio, atol=1.0 / 32768 + 1e-6)  # 16-bit FLAC quantisation
         assert phonemes == committed.phonemes

@@ -1,7 +1,10 @@
 """Procedural textures of the target speakers: noise, baking on the head asset, creases."""
+
 import numpy as np
 import pytest
 
+from talkinghead_edu.paths import ASSETS_DIR
+from talkinghead_edu.semantics import LABEL_IDS
 from talkinghead_edu.synth.mesh_render import face_values, interpolate, rasterize_uv
 from talkinghead_edu.synth.textures import (
     CREASE_NAMES,
@@ -15,8 +18,6 @@ from talkinghead_edu.synth.textures import (
     landmarks_on_template,
     value_noise,
 )
-from talkinghead_edu.paths import ASSETS_DIR
-from talkinghead_edu.semantics import LABEL_IDS
 
 SIZE = 256
 
@@ -60,14 +61,16 @@ def test_baked_colours_follow_the_semantic_regions(head, texel_layout):
     textures = bake_textures(head, Appearance(), size=SIZE, seed=0)
     assert textures.albedo.shape == (SIZE, SIZE, 3) and textures.creases.shape == (len(CREASE_NAMES), SIZE, SIZE)
     assert textures.albedo.min() >= 0 and textures.albedo.max() <= 1
-    mean = {name: textures.albedo[covered & (labels == LABEL_IDS[name])].mean(axis=0)
-            for name in ("skin", "lips", "mouth_interior", "teeth", "eyes", "hair")}
+    mean = {
+        name: textures.albedo[covered & (labels == LABEL_IDS[name])].mean(axis=0)
+        for name in ("skin", "lips", "mouth_interior", "teeth", "eyes", "hair")
+    }
     redness = lambda rgb: rgb[0] / rgb[1]  # noqa: E731
     assert redness(mean["lips"]) > redness(mean["skin"])
     assert mean["mouth_interior"].sum() < 0.5 * mean["skin"].sum()
     assert mean["teeth"].min() > mean["skin"].min()
     eye_texels = textures.albedo[covered & (labels == LABEL_IDS["eyes"])]
-    assert eye_texels.sum(1).max() > 2.4 and eye_texels.sum(1).min() < 0.2   # white sclera, black pupil
+    assert eye_texels.sum(1).max() > 2.4 and eye_texels.sum(1).min() < 0.2  # white sclera, black pupil
     assert mean["hair"].sum() < mean["skin"].sum()
     # no texel is left empty (gaps filled from the nearest island)
     assert (textures.albedo.sum(-1) > 0).all()

@@ -1,4 +1,5 @@
 """Atomic writes and safe checkpoints (talkinghead_edu.utils.io)."""
+
 from __future__ import annotations
 
 import numpy as np

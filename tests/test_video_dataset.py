@@ -4,6 +4,7 @@ No espeak-ng needed: these read the committed files. Independent checks: sha256 
 frame/sample counts, label maps vs masks, landmarks recomputed with the FLAME model and
 the camera, mouth pixels vs jaw opening, tracking error statistics.
 """
+
 import hashlib
 import json
 
@@ -11,8 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from talkinghead_edu.flame import FlameParams
-from talkinghead_edu.synth.mesh_render import project, world_to_camera
 from talkinghead_edu.data.video_dataset import (
     FACE_MASK_LABELS,
     face_mask_from_labels,
@@ -20,8 +19,10 @@ from talkinghead_edu.data.video_dataset import (
     load_video_dataset,
     verify_video_checksums,
 )
+from talkinghead_edu.flame import FlameParams
 from talkinghead_edu.paths import ASSETS_DIR, dataset_root
 from talkinghead_edu.semantics import LABEL_IDS, LABEL_NAMES
+from talkinghead_edu.synth.mesh_render import project, world_to_camera
 
 VIDEO_ROOT = dataset_root() / "video"
 SPEAKERS = list_video_speakers()
@@ -41,7 +42,8 @@ def test_data_was_made_with_the_current_head_asset():
     metadata = json.loads((VIDEO_ROOT / "metadata.json").read_text())
     digest = hashlib.sha256((ASSETS_DIR / "procedural_head.npz").read_bytes()).hexdigest()
     assert metadata["head_asset_sha256"] == digest, (
-        "the head asset changed since the video data was rendered; regenerate with `talkinghead-edu make-dataset --part video`")
+        "the head asset changed since the video data was rendered; regenerate with `talkinghead-edu make-dataset --part video`"
+    )
 
 
 def test_speakers_differ_in_shape_skin_and_style():
@@ -169,7 +171,12 @@ def test_lower_resolution_scales_frames_labels_camera_and_landmarks():
 
 
 def test_flame_params_helpers():
-    params = FlameParams(expression=np.ones((3, 5), np.float32), pose=np.zeros((3, 15), np.float32), translation=np.zeros((3, 3), np.float32), shape=np.ones(4, np.float32))
+    params = FlameParams(
+        expression=np.ones((3, 5), np.float32),
+        pose=np.zeros((3, 15), np.float32),
+        translation=np.zeros((3, 3), np.float32),
+        shape=np.ones(4, np.float32),
+    )
     resized = params.resized(2, 7)
     assert resized.shape.shape == (2,) and resized.expression.shape == (3, 7)
     np.testing.assert_array_equal(resized.expression[:, 5:], 0)

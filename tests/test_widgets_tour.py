@@ -1,4 +1,5 @@
 """Headless tests of the tour notebook's figures and widgets."""
+
 from types import SimpleNamespace
 
 import numpy as np
@@ -82,7 +83,10 @@ def test_style_comparison_plots_each_speaker():
     articulation[:, ARTICULATION_NAMES.index("smile")] = 0.3
     jaw = np.zeros((T, 3), np.float32)
     jaw[:, 0] = np.deg2rad(10.0)
-    utterances = [SimpleNamespace(speaker=name, jaw_pose=jaw * k, articulation=articulation * k) for k, name in ((1, "a"), (2, "b"))]
+    utterances = [
+        SimpleNamespace(speaker=name, jaw_pose=jaw * k, articulation=articulation * k)
+        for k, name in ((1, "a"), (2, "b"))
+    ]
     figure = style_comparison_figure(utterances)
     jaw_traces = [t for t in figure.data if t.xaxis == "x"]
     assert [t.name for t in jaw_traces] == ["a", "b"]

@@ -21,6 +21,7 @@ A real Wav2Vec 2.0 checkpoint (``transformers`` format, local directory) is load
 Glossary: B batch, L samples, T video frames (25 fps), S = 2T encoder steps (50 fps),
 D feature size, V phoneme vocabulary (+1 for the CTC blank).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -103,13 +104,20 @@ class AudioEncoder(nn.Module):
         c = config
         self.register_buffer("mel_mean", torch.zeros(c.n_mels))  # input normalisation, set from training data
         self.register_buffer("mel_std", torch.ones(c.n_mels))
-        self.feature_encoder = nn.ModuleList([
-            nn.Conv1d(c.n_mels, c.conv_channels, kernel_size=3, stride=1, padding=1),  # 100 frames/s
-            nn.Conv1d(c.conv_channels, c.conv_channels, kernel_size=3, stride=2, padding=1),  # -> 50 frames/s
-        ])
-        self.feature_projection = nn.Sequential(nn.LayerNorm(c.conv_channels), nn.Linear(c.conv_channels, c.dim), nn.Dropout(c.dropout))
+        self.feature_encoder = nn.ModuleList(
+            [
+                nn.Conv1d(c.n_mels, c.conv_channels, kernel_size=3, stride=1, padding=1),  # 100 frames/s
+                nn.Conv1d(c.conv_channels, c.conv_channels, kernel_size=3, stride=2, padding=1),  # -> 50 frames/s
+            ]
+        )
+        self.feature_projection = nn.Sequential(
+            nn.LayerNorm(c.conv_channels), nn.Linear(c.conv_channels, c.dim), nn.Dropout(c.dropout)
+        )
         self.pos_conv = nn.Sequential(
-            nn.Conv1d(c.dim, c.dim, kernel_size=c.pos_conv_kernel, padding=c.pos_conv_kernel // 2, groups=c.pos_conv_groups), nn.GELU()
+            nn.Conv1d(
+                c.dim, c.dim, kernel_size=c.pos_conv_kernel, padding=c.pos_conv_kernel // 2, groups=c.pos_conv_groups
+            ),
+            nn.GELU(),
         )
         self.input_norm = nn.LayerNorm(c.dim)
         layer = nn.TransformerEncoderLayer(
@@ -140,7 +148,9 @@ class AudioEncoder(nn.Module):
         var = (((wave - mean) * sample_valid) ** 2).sum(-1, keepdim=True) / count
         return (wave - mean) / (var.sqrt() + 1e-5) * sample_valid
 
-    def raw_log_mel(self, wave: torch.Tensor, lengths: torch.Tensor | None = None, standardize: bool = True) -> torch.Tensor:
+    def raw_log_mel(
+        self, wave: torch.Tensor, lengths: torch.Tensor | None = None, standardize: bool = True
+    ) -> torch.Tensor:
         """Log-mel of the (per-clip :meth:`standardize`-d) waveform ``(B, L)`` -> ``(B, 4T, n_mels)`` (10 ms hop).
 
         ``standardize=False`` for a piece of a clip that was standardised as a whole.
@@ -150,7 +160,9 @@ class AudioEncoder(nn.Module):
             wave = self.standardize(wave, lengths)
         return log_mel(wave, n_mels=self.config.n_mels, hop_length=MEL_HOP)[:, : num_samples // MEL_HOP]
 
-    def encode(self, waveform, lengths: torch.Tensor | None = None, mel_augment=None, standardize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, waveform, lengths: torch.Tensor | None = None, mel_augment=None, standardize: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the encoder at 50 frames/s.
 
         Args:
@@ -169,9 +181,15 @@ class AudioEncoder(nn.Module):
             raise ValueError(f"waveform must be (B, L), got shape {tuple(wave.shape)}")
         batch, num_samples = wave.shape
         if num_samples % SAMPLES_PER_FRAME:
-            raise ValueError(f"waveform length {num_samples} is not a multiple of {SAMPLES_PER_FRAME} samples (one 25 fps frame)")
+            raise ValueError(
+                f"waveform length {num_samples} is not a multiple of {SAMPLES_PER_FRAME} samples (one 25 fps frame)"
+            )
         wave = wave.to(self.mel_mean.device)
-        lengths = torch.full((batch,), num_samples, device=wave.device) if lengths is None else torch.as_tensor(lengths, device=wave.device)
+        lengths = (
+            torch.full((batch,), num_samples, device=wave.device)
+            if lengths is None
+            else torch.as_tensor(lengths, device=wave.device)
+        )
         mel = (self.raw_log_mel(wave, lengths, standardize) - self.mel_mean) / self.mel_std  # (B, 4T, n_mels)
         n_mel_frames = mel.shape[1]
         mel_valid = torch.arange(n_mel_frames, device=wave.device)[None] < (lengths[:, None] // MEL_HOP)  # (B, 4T)
@@ -271,7 +289,9 @@ def load_encoder_checkpoint(path: str | Path, device: str | torch.device = "cpu"
     """
     tensors, meta = load_checkpoint(path, device=device)
     if "config" not in meta:
-        raise CheckpointError(f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)")
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an audio encoder checkpoint (no 'config' in its metadata)"
+        )
     with checkpoint_contents(path, "audio encoder"):
         encoder = AudioEncoder(EncoderConfig(**meta["config"])).to(device)
         encoder.load_state_dict(tensors)
@@ -306,7 +326,9 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
         return load_hf_encoder(path, device=device)
     if path.is_file():
         return load_encoder_checkpoint(path, device)
-    raise ValueError(f"unknown encoder {name!r}: expected 'asr', 'universal', an encoder .safetensors file or a Wav2Vec 2.0 directory")
+    raise ValueError(
+        f"unknown encoder {name!r}: expected 'asr', 'universal', an encoder .safetensors file or a Wav2Vec 2.0 directory"
+    )
 
 
 def encode_phonemes(symbols: Iterable[str], vocabulary: Sequence[str]) -> list[int]:
@@ -318,4 +340,3 @@ def encode_phonemes(symbols: Iterable[str], vocabulary: Sequence[str]) -> list[i
         if core in index:
             ids.append(index[core])
     return ids
-

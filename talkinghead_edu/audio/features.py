@@ -14,6 +14,7 @@ Analysis frames are *centred* (``center=True``): frame ``j`` covers the samples 
 
 Glossary: B batch, L samples, F analysis frames, T video frames, D feature size.
 """
+
 from __future__ import annotations
 
 import functools
@@ -85,10 +86,14 @@ def frame_index_of_time(seconds: float | np.ndarray, fps: int = FPS) -> int | np
 
 @functools.lru_cache(maxsize=16)
 def _mel_filter_bank_cached(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)).float()
+    return torch.from_numpy(
+        librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    ).float()
 
 
-def mel_filter_bank(sample_rate: int = SAMPLE_RATE, n_fft: int = 400, n_mels: int = 80, fmin: float = 0.0, fmax: float | None = None) -> torch.Tensor:
+def mel_filter_bank(
+    sample_rate: int = SAMPLE_RATE, n_fft: int = 400, n_mels: int = 80, fmin: float = 0.0, fmax: float | None = None
+) -> torch.Tensor:
     """Slaney-style triangular mel filters (librosa's defaults) -> ``(n_mels, n_fft // 2 + 1)``."""
     return _mel_filter_bank_cached(sample_rate, n_fft, n_mels, float(fmin), float(fmax or sample_rate / 2)).clone()
 
@@ -98,8 +103,13 @@ def _power_spectrogram(wave: torch.Tensor, n_fft: int, hop_length: int) -> torch
     batch_shape = wave.shape[:-1]
     flat = wave.reshape(-1, wave.shape[-1])
     spec = torch.stft(
-        flat, n_fft=n_fft, hop_length=hop_length, window=torch.hann_window(n_fft, device=wave.device),
-        center=True, pad_mode="constant", return_complex=True,
+        flat,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        window=torch.hann_window(n_fft, device=wave.device),
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
     )
     power = spec.real**2 + spec.imag**2  # (B', n_fft//2+1, F)
     return power.transpose(-1, -2).reshape(*batch_shape, power.shape[-1], power.shape[-2])
@@ -134,7 +144,15 @@ def log_mel(
     return torch.log(mel.clamp_min(LOG_FLOOR))
 
 
-def mfcc(waveform, sample_rate: int = SAMPLE_RATE, n_mfcc: int = 13, n_mels: int = 80, n_fft: int = 400, hop_length: int = 160, top_db: float = 80.0) -> torch.Tensor:
+def mfcc(
+    waveform,
+    sample_rate: int = SAMPLE_RATE,
+    n_mfcc: int = 13,
+    n_mels: int = 80,
+    n_fft: int = 400,
+    hop_length: int = 160,
+    top_db: float = 80.0,
+) -> torch.Tensor:
     """Mel-frequency cepstral coefficients ``(..., F, n_mfcc)``, librosa's definition.
 
     The mel power is put in decibels (``10 log10``, floored ``top_db`` below the clip's
@@ -162,7 +180,9 @@ def energy(waveform, n_fft: int = 400, hop_length: int = 160) -> torch.Tensor:
     return rms.reshape(*wave.shape[:-1], rms.shape[-1])
 
 
-def f0(waveform, sample_rate: int = SAMPLE_RATE, hop_length: int = 160, fmin: float = 60.0, fmax: float = 500.0) -> tuple[np.ndarray, np.ndarray]:
+def f0(
+    waveform, sample_rate: int = SAMPLE_RATE, hop_length: int = 160, fmin: float = 60.0, fmax: float = 500.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency by probabilistic YIN (``librosa.pyin``).
 
     Args:
@@ -175,7 +195,9 @@ def f0(waveform, sample_rate: int = SAMPLE_RATE, hop_length: int = 160, fmin: fl
     wave = as_waveform_tensor(waveform).numpy()
     if wave.ndim != 1:
         raise ValueError(f"f0 takes one clip of shape (L,), got {tuple(wave.shape)}")
-    f0_hz, voiced, _ = librosa.pyin(wave, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=1024, hop_length=hop_length)
+    f0_hz, voiced, _ = librosa.pyin(
+        wave, fmin=fmin, fmax=fmax, sr=sample_rate, frame_length=1024, hop_length=hop_length
+    )
     return f0_hz.astype(np.float32), voiced
 
 

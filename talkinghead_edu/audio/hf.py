@@ -17,6 +17,7 @@ Wav2Vec 2.0's convolutional feature encoder has a total stride of 320 samples (5
 ``floor((L - 400) / 320) + 1`` steps for ``L`` samples); :meth:`HFWav2Vec2Encoder.frame_features`
 resamples its last hidden states linearly onto the ``T = L // 640`` video frames.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,11 @@ class HFWav2Vec2Encoder(nn.Module):
         if wave.ndim != 2:
             raise ValueError(f"waveform must be (B, L), got shape {tuple(wave.shape)}")
         wave = wave.to(next(self.model.parameters()).device)
-        lengths = torch.full((wave.shape[0],), wave.shape[1], device=wave.device) if lengths is None else torch.as_tensor(lengths, device=wave.device)
+        lengths = (
+            torch.full((wave.shape[0],), wave.shape[1], device=wave.device)
+            if lengths is None
+            else torch.as_tensor(lengths, device=wave.device)
+        )
         sample_valid = torch.arange(wave.shape[1], device=wave.device)[None] < lengths[:, None]
         if self.normalize:  # Wav2Vec2FeatureExtractor(do_normalize=True): zero mean, unit variance per clip
             count = lengths[:, None].clamp_min(1)
@@ -73,7 +78,9 @@ class HFWav2Vec2Encoder(nn.Module):
         """``(B, L)`` with ``L`` a multiple of 640 -> ``(B, T, D)``, ``T = L // 640`` (linear resampling in time)."""
         wave = as_waveform_tensor(waveform)
         if wave.ndim != 2 or wave.shape[1] % SAMPLES_PER_FRAME:
-            raise ValueError(f"waveform must be (B, L) with L a multiple of {SAMPLES_PER_FRAME}, got shape {tuple(wave.shape)}")
+            raise ValueError(
+                f"waveform must be (B, L) with L a multiple of {SAMPLES_PER_FRAME}, got shape {tuple(wave.shape)}"
+            )
         hidden, _ = self.encode(wave, lengths)
         frames = wave.shape[1] // SAMPLES_PER_FRAME
         return F.interpolate(hidden.transpose(1, 2), size=frames, mode="linear", align_corners=False).transpose(1, 2)
@@ -93,13 +100,19 @@ def load_hf_encoder(directory: str | Path, device: str | torch.device = "cpu") -
     """
     directory = Path(directory)
     if not (directory / "config.json").is_file():
-        raise FileNotFoundError(f"{directory} is not a Hugging Face model folder (no config.json); expected a Wav2Vec2ForCTC saved with save_pretrained")
+        raise FileNotFoundError(
+            f"{directory} is not a Hugging Face model folder (no config.json); expected a Wav2Vec2ForCTC saved with save_pretrained"
+        )
     try:
         from transformers import Wav2Vec2ForCTC
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("loading a Wav2Vec 2.0 checkpoint needs `transformers` (pip install 'talkinghead_edu[hf]')") from exc
+        raise ImportError(
+            "loading a Wav2Vec 2.0 checkpoint needs `transformers` (pip install 'talkinghead_edu[hf]')"
+        ) from exc
     has_safetensors = any(directory.glob("*.safetensors"))
-    model = Wav2Vec2ForCTC.from_pretrained(directory, local_files_only=True, use_safetensors=has_safetensors or None).to(device)
+    model = Wav2Vec2ForCTC.from_pretrained(
+        directory, local_files_only=True, use_safetensors=has_safetensors or None
+    ).to(device)
     normalize = True
     preprocessor = directory / "preprocessor_config.json"
     if preprocessor.is_file():

@@ -6,6 +6,7 @@ down by averaging the channels; other sample rates are resampled with a polyphas
 filter (``scipy.signal.resample_poly``, exact rational ratio). Files that cannot be
 used raise :class:`AudioLoadError` with one sentence naming the file and the problem.
 """
+
 from __future__ import annotations
 
 import os
@@ -62,17 +63,22 @@ def prepare_waveform(audio, sample_rate: int | None, target_sr: int = 16000, nam
         hint = f" (e.g. samples / {2 ** (8 * samples.dtype.itemsize - 1)})" if samples.dtype.kind in "iu" else ""
         raise InputError(f"{name}: samples are {samples.dtype}; expected floating-point samples in [-1, 1]{hint}")
     if samples.ndim == 2 and samples.shape[1] > samples.shape[0]:
-        raise InputError(f"{name}: shape {samples.shape} looks like (channels, samples); expected (samples,) or (samples, channels) — pass audio.T")
+        raise InputError(
+            f"{name}: shape {samples.shape} looks like (channels, samples); expected (samples,) or (samples, channels) — pass audio.T"
+        )
     if samples.ndim not in (1, 2) or samples.size == 0:
-        raise InputError(f"{name}: expected (samples,) or (samples, channels) with at least one sample, got shape {samples.shape}")
+        raise InputError(
+            f"{name}: expected (samples,) or (samples, channels) with at least one sample, got shape {samples.shape}"
+        )
     if not np.isfinite(samples).all():
         raise InputError(f"{name}: contains NaN or infinite samples")
     mono = samples.astype(np.float32) if samples.ndim == 1 else samples.astype(np.float32).mean(axis=1)
     return resample(mono, int(sample_rate), target_sr).astype(np.float32)
 
 
-def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: float = 0.04,
-               allow_silent: bool = False) -> np.ndarray:
+def load_audio(
+    path: str | os.PathLike, target_sr: int = 16000, min_duration_s: float = 0.04, allow_silent: bool = False
+) -> np.ndarray:
     """Read an audio file -> (L,) float32 mono in [-1, 1] at ``target_sr`` Hz.
 
     Args:
@@ -97,8 +103,9 @@ def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: 
     try:
         samples, sample_rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (L, C)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioLoadError(f"{path} is not a readable audio file (corrupt or unsupported format; "
-                             f"expected WAV/FLAC/OGG): {exc}") from None
+        raise AudioLoadError(
+            f"{path} is not a readable audio file (corrupt or unsupported format; expected WAV/FLAC/OGG): {exc}"
+        ) from None
     if samples.shape[0] == 0:
         raise AudioLoadError(f"audio file {path} contains no samples")
     if not np.isfinite(samples).all():
@@ -107,8 +114,9 @@ def load_audio(path: str | os.PathLike, target_sr: int = 16000, min_duration_s: 
     mono = resample(mono, sample_rate, target_sr).astype(np.float32)
     duration = len(mono) / target_sr
     if duration < min_duration_s:
-        raise AudioLoadError(f"audio file {path} is too short ({duration * 1000:.1f} ms; "
-                             f"need at least {min_duration_s * 1000:.0f} ms)")
+        raise AudioLoadError(
+            f"audio file {path} is too short ({duration * 1000:.1f} ms; need at least {min_duration_s * 1000:.0f} ms)"
+        )
     peak = float(np.abs(mono).max())
     if peak < SILENCE_PEAK and not allow_silent:
         raise AudioLoadError(f"audio file {path} is silent (peak amplitude {peak:.2e} < {SILENCE_PEAK:g})")

@@ -32,6 +32,7 @@ including what no signal-processing conversion reaches (see notebook 02).
 All functions take and return ``(L,)`` float32 NumPy arrays at ``sample_rate``; the conversions
 keep ``L`` exactly, :func:`warp_to_timing` returns the length asked for.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -45,13 +46,25 @@ from parselmouth import praat  # praat.call looked up at call time (tests replac
 from .features import SAMPLE_RATE
 
 __all__ = [
-    "change_gender", "naive_pitch_shift", "spectral_tilt", "envelope_eq", "median_f0", "random_timbre", "warp_to_timing",
-    "TIMBRE_RANGES", "TILT_RANGE", "ENVELOPE_BUMPS",
+    "change_gender",
+    "naive_pitch_shift",
+    "spectral_tilt",
+    "envelope_eq",
+    "median_f0",
+    "random_timbre",
+    "warp_to_timing",
+    "TIMBRE_RANGES",
+    "TILT_RANGE",
+    "ENVELOPE_BUMPS",
 ]
 
 # Ranges drawn (log-uniformly) by :func:`random_timbre`: they span the bundled speakers
 # (F0 ~75-330 Hz, spectral envelopes differing by up to ~1.46x, pitch ranges 44-55 of espeak's 0-100).
-TIMBRE_RANGES = {"formant_shift_ratio": (0.8, 1.25), "new_pitch_median": (80.0, 300.0), "pitch_range_factor": (0.5, 2.0)}
+TIMBRE_RANGES = {
+    "formant_shift_ratio": (0.8, 1.25),
+    "new_pitch_median": (80.0, 300.0),
+    "pitch_range_factor": (0.5, 2.0),
+}
 #: Spectral tilt drawn uniformly by :func:`random_timbre`, dB per octave around 1 kHz.
 TILT_RANGE = (-4.0, 4.0)
 #: Envelope bumps drawn by :func:`random_timbre` for :func:`envelope_eq`: how many, centres
@@ -103,9 +116,20 @@ def change_gender(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", parselmouth.PraatWarning)  # "no voiced segments" on pauses
         try:
-            converted = praat.call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, new_pitch_median, pitch_range_factor, 1.0)
+            converted = praat.call(
+                sound,
+                "Change gender",
+                pitch_floor,
+                pitch_ceiling,
+                formant_shift_ratio,
+                new_pitch_median,
+                pitch_range_factor,
+                1.0,
+            )
         except parselmouth.PraatError:  # too few voiced frames for a pitch median (short, mostly unvoiced clips)
-            converted = praat.call(sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, 0.0, 1.0, 1.0)
+            converted = praat.call(
+                sound, "Change gender", pitch_floor, pitch_ceiling, formant_shift_ratio, 0.0, 1.0, 1.0
+            )
     return _fit_length(converted.values[0], wave.shape[0])
 
 
@@ -123,18 +147,27 @@ def _apply_gain(wave: np.ndarray, gain_db: Callable[[np.ndarray], np.ndarray], s
     return np.fft.irfft(spectrum * 10.0 ** (gain_db(frequencies) / 20.0), n=wave.shape[0]).astype(np.float32)
 
 
-def spectral_tilt(waveform, db_per_octave: float, sample_rate: int = SAMPLE_RATE, pivot_hz: float = 1000.0) -> np.ndarray:
+def spectral_tilt(
+    waveform, db_per_octave: float, sample_rate: int = SAMPLE_RATE, pivot_hz: float = 1000.0
+) -> np.ndarray:
     """Tilt the spectrum by ``db_per_octave`` around ``pivot_hz`` (gain ``db_per_octave · log2(f / pivot)``).
 
     Positive values brighten the voice (more energy up high), negative ones darken it.
     Frequencies below 100 Hz get the 100 Hz gain, so DC and hum are not boosted without bound.
     Length is kept exactly (one FFT over the whole clip).
     """
-    return _apply_gain(_check_clip(waveform), lambda f: db_per_octave * np.log2(np.maximum(f, 100.0) / pivot_hz), sample_rate)
+    return _apply_gain(
+        _check_clip(waveform), lambda f: db_per_octave * np.log2(np.maximum(f, 100.0) / pivot_hz), sample_rate
+    )
 
 
-def envelope_eq(waveform, centers_hz: Sequence[float], widths_octaves: Sequence[float], gains_db: Sequence[float],
-                sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def envelope_eq(
+    waveform,
+    centers_hz: Sequence[float],
+    widths_octaves: Sequence[float],
+    gains_db: Sequence[float],
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
     """Smooth spectral-envelope EQ: a sum of Gaussian bumps on a log-frequency axis.
 
     ``gain_db(f) = Σ_j g_j · exp(-½ ((log2 f - log2 c_j) / w_j)²)``, with centres ``c_j``
@@ -145,7 +178,9 @@ def envelope_eq(waveform, centers_hz: Sequence[float], widths_octaves: Sequence[
     """
     centers, widths, gains = (np.asarray(v, dtype=np.float64) for v in (centers_hz, widths_octaves, gains_db))
     if not centers.shape == widths.shape == gains.shape or centers.ndim != 1:
-        raise ValueError(f"centers_hz, widths_octaves, gains_db must be 1-D of one length, got {centers.shape}, {widths.shape}, {gains.shape}")
+        raise ValueError(
+            f"centers_hz, widths_octaves, gains_db must be 1-D of one length, got {centers.shape}, {widths.shape}, {gains.shape}"
+        )
     if (centers <= 0).any() or (widths <= 0).any():
         raise ValueError("bump centres and widths must be > 0")
 
@@ -156,17 +191,26 @@ def envelope_eq(waveform, centers_hz: Sequence[float], widths_octaves: Sequence[
     return _apply_gain(_check_clip(waveform), gain_db, sample_rate)
 
 
-def median_f0(waveform, sample_rate: int = SAMPLE_RATE, pitch_floor: float = 60.0, pitch_ceiling: float = 600.0) -> float:
+def median_f0(
+    waveform, sample_rate: int = SAMPLE_RATE, pitch_floor: float = 60.0, pitch_ceiling: float = 600.0
+) -> float:
     """Median F0 in Hz over voiced frames (Praat's autocorrelation pitch); NaN if nothing is voiced."""
 
-    pitch = parselmouth.Sound(_check_clip(waveform), sampling_frequency=sample_rate).to_pitch(pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling)
+    pitch = parselmouth.Sound(_check_clip(waveform), sampling_frequency=sample_rate).to_pitch(
+        pitch_floor=pitch_floor, pitch_ceiling=pitch_ceiling
+    )
     voiced = pitch.selected_array["frequency"]
     voiced = voiced[voiced > 0]
     return float(np.median(voiced)) if voiced.size else float("nan")
 
 
-def random_timbre(waveform, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE, ranges: dict | None = None,
-                  envelope_db: float = 0.0) -> tuple[np.ndarray, dict]:
+def random_timbre(
+    waveform,
+    rng: np.random.Generator,
+    sample_rate: int = SAMPLE_RATE,
+    ranges: dict | None = None,
+    envelope_db: float = 0.0,
+) -> tuple[np.ndarray, dict]:
     """:func:`change_gender`, :func:`spectral_tilt`, then :func:`envelope_eq`, with randomly drawn voice parameters.
 
     The formant ratio, pitch median and pitch-range factor are drawn log-uniformly from
@@ -192,13 +236,25 @@ def random_timbre(waveform, rng: np.random.Generator, sample_rate: int = SAMPLE_
             "envelope_widths_octaves": rng.uniform(*ENVELOPE_BUMPS["width_octaves"], count).tolist(),
             "envelope_gains_db": rng.uniform(-envelope_db, envelope_db, count).tolist(),
         }
-        converted = envelope_eq(converted, bumps["envelope_centers_hz"], bumps["envelope_widths_octaves"], bumps["envelope_gains_db"], sample_rate)
+        converted = envelope_eq(
+            converted,
+            bumps["envelope_centers_hz"],
+            bumps["envelope_widths_octaves"],
+            bumps["envelope_gains_db"],
+            sample_rate,
+        )
         params.update(bumps)
     return converted, params
 
 
-def warp_to_timing(waveform, source_boundaries_s, target_boundaries_s, length: int, sample_rate: int = SAMPLE_RATE,
-                   max_ratio: float = 5.0) -> np.ndarray:
+def warp_to_timing(
+    waveform,
+    source_boundaries_s,
+    target_boundaries_s,
+    length: int,
+    sample_rate: int = SAMPLE_RATE,
+    max_ratio: float = 5.0,
+) -> np.ndarray:
     """Time-warp ``waveform`` so that its phone boundaries land on ``target_boundaries_s``.
 
     Phone ``i`` spans ``[source_boundaries_s[i], source_boundaries_s[i + 1])`` in ``waveform`` and must
@@ -219,7 +275,9 @@ def warp_to_timing(waveform, source_boundaries_s, target_boundaries_s, length: i
     wave = _check_clip(waveform)
     source, target = (np.asarray(b, dtype=np.float64) for b in (source_boundaries_s, target_boundaries_s))
     if source.ndim != 1 or source.shape != target.shape or source.size < 2:
-        raise ValueError(f"boundaries must be two 1-D arrays of one length >= 2 (phones + 1), got {source.shape} and {target.shape}")
+        raise ValueError(
+            f"boundaries must be two 1-D arrays of one length >= 2 (phones + 1), got {source.shape} and {target.shape}"
+        )
     if (np.diff(source) < 0).any() or (np.diff(target) < 0).any():
         raise ValueError("phone boundaries must be non-decreasing")
     if length <= 0:

@@ -4,6 +4,7 @@ Each benchmark is a module ``talkinghead_edu/bench/NAME.py`` with ``main(argv)``
 writes JSON and a Markdown table (atomically) and prints the table. Speed is never
 asserted in tests: the README quotes these files.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """Timing shared by the benchmarks: median wall-clock seconds after one warm-up call."""
+
 from __future__ import annotations
 
 import statistics

@@ -6,6 +6,7 @@ after one warm-up, for ``forward`` (no autograd) and ``forward+backward`` (loss 
 sum of the vertices, backward to every parameter tensor), in float32 and float64. Writes
 ``flame.json`` and ``flame.md`` (atomically) into ``--out`` and prints the table.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,14 +18,14 @@ from pathlib import Path
 import torch
 
 from ..flame import load_head_model
-from ..utils.io import atomic_write_text
 from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
+from ..utils.io import atomic_write_text
 from ._timing import median_seconds
 
 
-
-
-def measure(batch: int, dtype: torch.dtype, runs: int, device: str = "cpu", seed: int = 0, head_path: Path | None = None) -> dict:
+def measure(
+    batch: int, dtype: torch.dtype, runs: int, device: str = "cpu", seed: int = 0, head_path: Path | None = None
+) -> dict:
     """Median forward and forward+backward seconds for one batch size and dtype."""
     head = load_head_model(head_path, device=device, dtype=dtype)
     g = torch.Generator().manual_seed(seed)
@@ -46,26 +47,45 @@ def measure(batch: int, dtype: torch.dtype, runs: int, device: str = "cpu", seed
         for value in params.values():
             value.grad = None
 
-    return {"batch": batch, "dtype": str(dtype).replace("torch.", ""), "device": device,
-            "vertices": head.n_vertices, "forward_s": median_seconds(forward, runs), "forward_backward_s": median_seconds(forward_backward, runs)}
+    return {
+        "batch": batch,
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": device,
+        "vertices": head.n_vertices,
+        "forward_s": median_seconds(forward, runs),
+        "forward_backward_s": median_seconds(forward_backward, runs),
+    }
 
 
 def to_markdown(rows: list[dict], header: str) -> str:
-    lines = [header, "", "| B | dtype | forward (ms) | forward+backward (ms) | forward per frame (ms) |", "|---:|---|---:|---:|---:|"]
+    lines = [
+        header,
+        "",
+        "| B | dtype | forward (ms) | forward+backward (ms) | forward per frame (ms) |",
+        "|---:|---|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['batch']} | {r['dtype']} | {1e3 * r['forward_s']:.2f} | {1e3 * r['forward_backward_s']:.2f} | "
-                     f"{1e3 * r['forward_s'] / r['batch']:.3f} |")
+        lines.append(
+            f"| {r['batch']} | {r['dtype']} | {1e3 * r['forward_s']:.2f} | {1e3 * r['forward_backward_s']:.2f} | "
+            f"{1e3 * r['forward_s'] / r['batch']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m talkinghead_edu.bench flame", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)"
+    )
     parser.add_argument("--runs", type=positive_int, default=5, help="timed runs per measurement (median reported)")
     parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 8, 32], help="batch sizes (frames)")
     parser.add_argument("--device", type=torch_device, default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--head", type=existing_file, default=None, help="head .npz in the bundled layout (default: the bundled head)")
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
+    parser.add_argument(
+        "--head", type=existing_file, default=None, help="head .npz in the bundled layout (default: the bundled head)"
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.batches) < 1:
         parser.error("--runs and --batches must be >= 1")
@@ -78,15 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     for dtype in (torch.float32, torch.float64):
         for batch in args.batches:
             rows.append(measure(batch, dtype, args.runs, device=str(args.device), head_path=args.head))
-            print(f"B={batch:4d} {rows[-1]['dtype']}: forward {1e3 * rows[-1]['forward_s']:8.2f} ms, "
-                  f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.2f} ms", flush=True)
+            print(
+                f"B={batch:4d} {rows[-1]['dtype']}: forward {1e3 * rows[-1]['forward_s']:8.2f} ms, "
+                f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.2f} ms",
+                flush=True,
+            )
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    info = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "torch": torch.__version__, "load_average_1_5_15": load, "runs": args.runs,
-            "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-    header = (f"FLAME forward benchmark ({info['time_utc']} UTC, {args.device}, {info['cpu_count']} CPUs, torch threads "
-              f"{info['torch_threads']}, load average {load}); head {args.head or 'bundled'} with {rows[0]['vertices']} vertices; "
-              f"median of {args.runs} runs after one warm-up.")
+    info = {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "load_average_1_5_15": load,
+        "runs": args.runs,
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    header = (
+        f"FLAME forward benchmark ({info['time_utc']} UTC, {args.device}, {info['cpu_count']} CPUs, torch threads "
+        f"{info['torch_threads']}, load average {load}); head {args.head or 'bundled'} with {rows[0]['vertices']} vertices; "
+        f"median of {args.runs} runs after one warm-up."
+    )
     table = to_markdown(rows, header)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "flame.json", json.dumps({"info": info, "rows": rows}, indent=2))

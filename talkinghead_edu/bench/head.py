@@ -13,6 +13,7 @@ a similar load (same count, same coverage of the image).
 
     python -m talkinghead_edu.bench head [--checkpoint head.safetensors] [--size 256] [--frames 20] [--threads 2]
 """
+
 from __future__ import annotations
 
 import json
@@ -37,12 +38,23 @@ def build_head(flame, checkpoint: Path | None, gaussians_per_triangle: int, devi
         tensors, meta = load_checkpoint(checkpoint, device=device)
         with checkpoint_contents(checkpoint, "trained Gaussian head (RendererTrainer.save)"):
             config = meta["config"]
-            head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, sh_degree=config["sh_degree"],
-                                latent_dim=config["latent_dim"], device=device)
+            head = GaussianHead(
+                flame.faces,
+                psi_dim=3 + flame.n_expr,
+                sh_degree=config["sh_degree"],
+                latent_dim=config["latent_dim"],
+                device=device,
+            )
             head.load_tensors(tensors, source=f"checkpoint {checkpoint}")
             return head, f"{checkpoint.name} (step {meta['step']})"
-    head = GaussianHead(flame.faces, psi_dim=3 + flame.n_expr, gaussians_per_triangle=gaussians_per_triangle,
-                        sh_degree=1, init_opacity=0.9, device=device)
+    head = GaussianHead(
+        flame.faces,
+        psi_dim=3 + flame.n_expr,
+        gaussians_per_triangle=gaussians_per_triangle,
+        sh_degree=1,
+        init_opacity=0.9,
+        device=device,
+    )
     with torch.no_grad():
         head.gaussian_params["local_log_scales"].fill_(math.log(0.5))  # std half a mean edge
         generator = torch.Generator().manual_seed(0)
@@ -61,13 +73,23 @@ def main(argv: list[str] | None = None) -> int:
     from ..utils.io import atomic_write_text
 
     parser = ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=existing_file, default=None,
-                        help="a trained head (RendererTrainer.save); default: the head-like stand-in")
-    parser.add_argument("--gaussians-per-triangle", type=positive_int, default=2, help="stand-in density (no checkpoint)")
+    parser.add_argument(
+        "--checkpoint",
+        type=existing_file,
+        default=None,
+        help="a trained head (RendererTrainer.save); default: the head-like stand-in",
+    )
+    parser.add_argument(
+        "--gaussians-per-triangle", type=positive_int, default=2, help="stand-in density (no checkpoint)"
+    )
     parser.add_argument("--size", type=positive_int, default=256)
     parser.add_argument("--frames", type=positive_int, default=20)
-    parser.add_argument("--repeats", type=positive_int, default=1, help="passes over the frames (the median covers all)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="numba and torch threads (default: their choice)")
+    parser.add_argument(
+        "--repeats", type=positive_int, default=1, help="passes over the frames (the median covers all)"
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=None, help="numba and torch threads (default: their choice)"
+    )
     parser.add_argument("--backend", default="auto", choices=["auto", "reference", "fast", "gsplat"])
     parser.add_argument("--device", type=torch_device, default="cpu")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <cache>/bench)")
@@ -80,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     device = args.device
     flame = load_head_model(device=device)
     head, source = build_head(flame, args.checkpoint, args.gaussians_per_triangle, device)
-    camera = Camera.look_at((0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0,
-                            width=args.size, height=args.size, device=device)
+    camera = Camera.look_at(
+        (0.0, 0.0, 0.65), (0.0, -0.03, 0.0), fov_y_deg=25.0, width=args.size, height=args.size, device=device
+    )
     generator = torch.Generator().manual_seed(0)
     expression = 0.5 * torch.randn(args.frames + 1, flame.n_expr, generator=generator).to(device)
     pose = torch.zeros(args.frames + 1, 15, device=device)
@@ -128,8 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     out_dir = args.out or cache_dir() / "bench"
     atomic_write_text(out_dir / "head.json", json.dumps(result, indent=2))
-    render_parts = ", ".join(f"{name.removeprefix('render: ')} {value:.1f}" for name, value in ms.items()
-                             if name.startswith("render: "))
+    render_parts = ", ".join(
+        f"{name.removeprefix('render: ')} {value:.1f}" for name, value in ms.items() if name.startswith("render: ")
+    )
     table = (
         f"Median of {len(samples)} frames; threads: numba {result['numba_threads']}, torch {result['torch_threads']}; "
         f"load average {result['load_average_1_5_15']}.\n\n"

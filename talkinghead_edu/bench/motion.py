@@ -6,6 +6,7 @@ lengths into FLAME motion: the decoder alone on precomputed features (single pas
 frames, seam-free chunks beyond) and the whole ``translate(audio, speaker)`` including the
 feature extractor it was trained with. Writes ``motion.json`` and ``motion.md`` (atomically).
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,9 @@ from pathlib import Path
 import torch
 
 from ..conventions import SAMPLE_RATE
+from ..utils.args import ArgumentParser, existing_file, positive_int
 from ..utils.io import atomic_write_text
 from ._timing import median_seconds
-from ..utils.args import ArgumentParser, existing_file, positive_int
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     from ..paths import dataset_root
 
     parser = ArgumentParser(prog="python -m talkinghead_edu.bench motion", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)"
+    )
     parser.add_argument("--runs", type=positive_int, default=3)
     parser.add_argument("--seconds", type=float, nargs="+", default=[2.0, 10.0, 60.0], help="audio lengths")
-    parser.add_argument("--checkpoint", type=existing_file, default=None, help="translator checkpoint (default: the shipped one)")
+    parser.add_argument(
+        "--checkpoint", type=existing_file, default=None, help="translator checkpoint (default: the shipped one)"
+    )
     parser.add_argument("--threads", type=positive_int, default=1)
     args = parser.parse_args(argv)
     if args.runs < 1 or min(args.seconds) < 0.04:
@@ -47,13 +50,33 @@ def main(argv: list[str] | None = None) -> int:
         features = translator.feature_extractor(audio[None])[0]
         decode_s = median_seconds(lambda: translator.predict(features, speaker), args.runs)
         translate_s = median_seconds(lambda: translator.translate(audio, speaker, sample_rate=SAMPLE_RATE), args.runs)
-        rows.append({"seconds": frames / 25, "frames": frames, "decoder_s": decode_s, "translate_s": translate_s,
-                     "realtime_factor": (frames / 25) / translate_s})
-    result = {"features": translator.feature_encoder, "threads": args.threads, "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "torch": torch.__version__, "rows": rows}
-    lines = [f"Motion translator ({translator.feature_encoder} features, {args.threads} thread(s), {result['cpu']})", "",
-             "| audio (s) | frames | decoder (ms) | translate (ms) | × real time |", "|---:|---:|---:|---:|---:|"]
-    lines += [f"| {r['seconds']:.1f} | {r['frames']} | {1e3 * r['decoder_s']:.1f} | {1e3 * r['translate_s']:.1f} | {r['realtime_factor']:.0f} |" for r in rows]
+        rows.append(
+            {
+                "seconds": frames / 25,
+                "frames": frames,
+                "decoder_s": decode_s,
+                "translate_s": translate_s,
+                "realtime_factor": (frames / 25) / translate_s,
+            }
+        )
+    result = {
+        "features": translator.feature_encoder,
+        "threads": args.threads,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "rows": rows,
+    }
+    lines = [
+        f"Motion translator ({translator.feature_encoder} features, {args.threads} thread(s), {result['cpu']})",
+        "",
+        "| audio (s) | frames | decoder (ms) | translate (ms) | × real time |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['seconds']:.1f} | {r['frames']} | {1e3 * r['decoder_s']:.1f} | {1e3 * r['translate_s']:.1f} | {r['realtime_factor']:.0f} |"
+        for r in rows
+    ]
     table = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "motion.json", json.dumps(result, indent=1))

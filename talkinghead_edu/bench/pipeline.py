@@ -13,6 +13,7 @@ parameters (audio loading + windowed encoder + translator), the part whose memor
 grow with the square of the duration. Both report the process's peak resident memory.
 Writes ``pipeline[_motion].json`` / ``.md`` into ``--out`` (atomically).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,17 @@ def bench_audio(head: str, seconds: float) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m talkinghead_edu.bench pipeline", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m talkinghead_edu.bench pipeline", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--head", default="speaker_a")
     parser.add_argument("--style", default=None)
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--pose", default="track")
-    parser.add_argument("--motion-only", action="store_true", help="stop at the FLAME parameters (long-audio memory test)")
+    parser.add_argument(
+        "--motion-only", action="store_true", help="stop at the FLAME parameters (long-audio memory test)"
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <cache>/bench)")
     args = parser.parse_args(argv)
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
     audio = bench_audio(args.head, args.seconds)
     head = TalkingHead.load(args.head, style=args.style, resolution=args.resolution, pose=args.pose)
-    head.speak(audio[: SAMPLE_RATE], sample_rate=SAMPLE_RATE).frames().__next__()  # warm-up (JIT compilation)
+    head.speak(audio[:SAMPLE_RATE], sample_rate=SAMPLE_RATE).frames().__next__()  # warm-up (JIT compilation)
     started = time.perf_counter()
     speech = head.speak(audio, sample_rate=SAMPLE_RATE)
     if not args.motion_only:
@@ -80,10 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     name = "pipeline_motion" if args.motion_only else "pipeline"
     atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2))
     stages = [k for k in STAGES if k in result["fps_per_stage"]]
-    table = ("| mode | audio (s) | frames | wall (s) | peak RSS (MB) | " + " | ".join(f"{k} FPS" for k in stages) + " |\n"
-             + "|---" * (5 + len(stages)) + "|\n"
-             + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | {result['peak_rss_mb']:.0f} | "
-             + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages) + " |\n")
+    table = (
+        "| mode | audio (s) | frames | wall (s) | peak RSS (MB) | "
+        + " | ".join(f"{k} FPS" for k in stages)
+        + " |\n"
+        + "|---" * (5 + len(stages))
+        + "|\n"
+        + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | {result['peak_rss_mb']:.0f} | "
+        + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages)
+        + " |\n"
+    )
     atomic_write_text(out / f"{name}.md", table)
     print(table)
     print(f"load average {result['load_average']}")

@@ -12,6 +12,7 @@ Writes ``render.json`` and ``render.md`` (atomically) into ``--out`` and prints 
 
     python -m talkinghead_edu.bench render --n 30000 --sizes 256 512 --threads 1 2 --runs 7
 """
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,11 @@ def _time(fn, runs: int) -> tuple[float, float, dict[str, float]]:
             cpu.append(time.process_time() - start_cpu)
         stages.append(seconds["wall"])
     names = {name for sample in stages for name in sample}
-    return (statistics.median(wall), statistics.median(cpu),
-            {name: statistics.median(sample.get(name, 0.0) for sample in stages) for name in names})
+    return (
+        statistics.median(wall),
+        statistics.median(cpu),
+        {name: statistics.median(sample.get(name, 0.0) for sample in stages) for name in names},
+    )
 
 
 def measure(backend: str, n: int, size: int, runs: int, seed: int = 0, threads: int | None = None) -> dict:
@@ -99,49 +103,73 @@ def measure(backend: str, n: int, size: int, runs: int, seed: int = 0, threads: 
 
 def to_markdown(rows: list[dict], header: str) -> str:
     """The table: one row per measurement, the fast backend's stages (ms, wall) in their own columns."""
-    lines = [header, "",
-             "| N | image | backend | threads | forward ms (CPU ms) | forward+backward ms (CPU ms) | "
-             + " | ".join(STAGES) + " | fwd+bwd speed-up vs reference, wall (CPU) | peak RSS growth (MB) |",
-             "|---:|---:|---|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|"]
+    lines = [
+        header,
+        "",
+        "| N | image | backend | threads | forward ms (CPU ms) | forward+backward ms (CPU ms) | "
+        + " | ".join(STAGES)
+        + " | fwd+bwd speed-up vs reference, wall (CPU) | peak RSS growth (MB) |",
+        "|---:|---:|---|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|",
+    ]
     reference = {(r["n"], r["size"]): r for r in rows if r["backend"] == "reference"}
     for r in rows:
         ref = reference.get((r["n"], r["size"]))
         speedup = ""
         if ref and r["backend"] != "reference":
-            speedup = (f"{ref['forward_backward_s'] / r['forward_backward_s']:.0f}× "
-                       f"({ref['forward_backward_cpu_s'] / r['forward_backward_cpu_s']:.0f}×)")
+            speedup = (
+                f"{ref['forward_backward_s'] / r['forward_backward_s']:.0f}× "
+                f"({ref['forward_backward_cpu_s'] / r['forward_backward_cpu_s']:.0f}×)"
+            )
         stages = r.get("stages_s") or {}
         stage_cells = " | ".join(f"{1e3 * stages[name]:.1f}" if name in stages else "–" for name in STAGES)
-        lines.append(f"| {r['n']} | {r['size']}² | {r['backend']} | {r.get('threads', '')} | "
-                     f"{1e3 * r['forward_s']:.1f} ({1e3 * r['forward_cpu_s']:.1f}) | "
-                     f"{1e3 * r['forward_backward_s']:.1f} ({1e3 * r['forward_backward_cpu_s']:.1f}) | {stage_cells} | "
-                     f"{speedup} | {r['peak_rss_growth_mb']:.0f} |")
+        lines.append(
+            f"| {r['n']} | {r['size']}² | {r['backend']} | {r.get('threads', '')} | "
+            f"{1e3 * r['forward_s']:.1f} ({1e3 * r['forward_cpu_s']:.1f}) | "
+            f"{1e3 * r['forward_backward_s']:.1f} ({1e3 * r['forward_backward_cpu_s']:.1f}) | {stage_cells} | "
+            f"{speedup} | {r['peak_rss_growth_mb']:.0f} |"
+        )
     scaling = thread_scaling(rows)
     if scaling:
-        lines += ["", "Thread scaling of the fast backend, forward+backward (wall time, 1 thread ÷ k threads): "
-                  + "; ".join(f"N={n} {size}²: {k} threads {ratio:.2f}×" for (n, size, k), ratio in scaling.items())]
+        lines += [
+            "",
+            "Thread scaling of the fast backend, forward+backward (wall time, 1 thread ÷ k threads): "
+            + "; ".join(f"N={n} {size}²: {k} threads {ratio:.2f}×" for (n, size, k), ratio in scaling.items()),
+        ]
     return "\n".join(lines) + "\n"
 
 
 def thread_scaling(rows: list[dict]) -> dict[tuple[int, int, int], float]:
     """``{(n, size, k): fwd+bwd wall with 1 thread ÷ with k threads}`` for the fast rows measured at several counts."""
     single = {(r["n"], r["size"]): r for r in rows if r["backend"] == "fast" and r.get("threads") == 1}
-    return {(r["n"], r["size"], r["threads"]):
-            single[(r["n"], r["size"])]["forward_backward_s"] / r["forward_backward_s"]
-            for r in rows if r["backend"] == "fast" and r.get("threads", 1) > 1 and (r["n"], r["size"]) in single}
+    return {
+        (r["n"], r["size"], r["threads"]): single[(r["n"], r["size"])]["forward_backward_s"] / r["forward_backward_s"]
+        for r in rows
+        if r["backend"] == "fast" and r.get("threads", 1) > 1 and (r["n"], r["size"]) in single
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m talkinghead_edu.bench render", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench_results"), help="output folder (default bench_results/)"
+    )
     parser.add_argument("--runs", type=positive_int, default=5, help="timed runs per measurement (median reported)")
     parser.add_argument("--n", type=positive_int, nargs="+", default=[10_000, 30_000, 100_000], help="Gaussian counts")
     parser.add_argument("--sizes", type=positive_int, nargs="+", default=[256, 512], help="image sizes (square)")
     parser.add_argument("--backends", nargs="+", default=["fast", "reference"], choices=["fast", "reference"])
-    parser.add_argument("--reference-max-n", type=non_negative_int, default=30_000,
-                        help="skip the (slow) reference above this N (default 30000)")
-    parser.add_argument("--threads", type=positive_int, nargs="+", default=[None],
-                        help="numba/torch thread counts for the fast backend, e.g. 1 2 (default: numba's choice)")
+    parser.add_argument(
+        "--reference-max-n",
+        type=non_negative_int,
+        default=30_000,
+        help="skip the (slow) reference above this N (default 30000)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        nargs="+",
+        default=[None],
+        help="numba/torch thread counts for the fast backend, e.g. 1 2 (default: numba's choice)",
+    )
     args = parser.parse_args(argv)
 
     rows = []
@@ -151,25 +179,37 @@ def main(argv: list[str] | None = None) -> int:
                 if backend == "reference" and n > args.reference_max_n:
                     continue
                 runs = args.runs if backend == "fast" else max(1, min(args.runs, 3))
-                for threads in (args.threads if backend == "fast" else [None]):
+                for threads in args.threads if backend == "fast" else [None]:
                     with multiprocessing.get_context("spawn").Pool(1) as pool:  # fresh process: honest peak memory
                         rows.append(pool.apply(measure, (backend, n, size, runs, 0, threads)))
-                    print(f"{backend:9s} N={n:6d} {size}² threads {rows[-1]['threads']}: forward "
-                          f"{1e3 * rows[-1]['forward_s']:8.1f} ms, "
-                          f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms",
-                          flush=True)
+                    print(
+                        f"{backend:9s} N={n:6d} {size}² threads {rows[-1]['threads']}: forward "
+                        f"{1e3 * rows[-1]['forward_s']:8.1f} ms, "
+                        f"forward+backward {1e3 * rows[-1]['forward_backward_s']:8.1f} ms",
+                        flush=True,
+                    )
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     import numba
 
-    info = {"torch_threads": torch.get_num_threads(), "numba_threads": numba.get_num_threads(),
-            "cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
-            "numba": numba.__version__, "load_average_1_5_15": load,
-            "runs": args.runs, "reference_runs": max(1, min(args.runs, 3)), "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
-    header = (f"Rasterizer benchmark ({info['time_utc']} UTC, {info['cpu_count']} CPUs, torch threads "
-              f"{info['torch_threads']}, numba threads {info['numba_threads']}, load average {load}); "
-              f"median of {args.runs} runs (reference: {info['reference_runs']}) after one warm-up. "
-              "CPU ms = process CPU time (all threads), the fairer number on a shared machine. Each row runs in a fresh "
-              "process; peak RSS growth = its peak resident memory minus the value after building the scene.")
+    info = {
+        "torch_threads": torch.get_num_threads(),
+        "numba_threads": numba.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+        "load_average_1_5_15": load,
+        "runs": args.runs,
+        "reference_runs": max(1, min(args.runs, 3)),
+        "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    header = (
+        f"Rasterizer benchmark ({info['time_utc']} UTC, {info['cpu_count']} CPUs, torch threads "
+        f"{info['torch_threads']}, numba threads {info['numba_threads']}, load average {load}); "
+        f"median of {args.runs} runs (reference: {info['reference_runs']}) after one warm-up. "
+        "CPU ms = process CPU time (all threads), the fairer number on a shared machine. Each row runs in a fresh "
+        "process; peak RSS growth = its peak resident memory minus the value after building the scene."
+    )
     table = to_markdown(rows, header)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "render.json", json.dumps({"info": info, "rows": rows}, indent=2))

@@ -43,6 +43,7 @@ Every fault in a folder (malformed JSON, a frame entry that is not an object, a 
 focal length, a singular or non-finite camera, NaN in a tracked pose, a truncated npz or
 image) is a :class:`BYOFormatError` naming the file and what was expected.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,10 +53,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, InputError
-from ..utils.io import atomic_directory, atomic_save_npz, atomic_write_text
 from ..conventions import POSE_SLICES, SAMPLES_PER_FRAME
+from ..errors import FileFormatError, InputError
 from ..flame.params import FlameParams
+from ..utils.io import atomic_directory, atomic_save_npz, atomic_write_text
 from .video_dataset import VideoDataset, face_mask_from_labels
 
 __all__ = ["load_byo_video", "export_byo", "BYOFormatError", "OPENGL_TO_OPENCV"]
@@ -75,11 +76,15 @@ def _read_json(path: Path) -> dict:
     try:
         content = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BYOFormatError(f"{path} not found; a bring-your-own video folder needs a transforms.json (see talkinghead_edu.data.byo)") from None
+        raise BYOFormatError(
+            f"{path} not found; a bring-your-own video folder needs a transforms.json (see talkinghead_edu.data.byo)"
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError, IsADirectoryError, RecursionError) as exc:
         raise BYOFormatError(f"{path} is not valid JSON ({exc})") from None
     if not isinstance(content, dict):
-        raise BYOFormatError(f"{path} holds a JSON {type(content).__name__}; expected an object with 'frames' and the camera intrinsics")
+        raise BYOFormatError(
+            f"{path} holds a JSON {type(content).__name__}; expected an object with 'frames' and the camera intrinsics"
+        )
     return content
 
 
@@ -98,14 +103,18 @@ def _camera_to_world(value, where: str) -> np.ndarray:
     try:
         c2w = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise BYOFormatError(f"{where}: transform_matrix must be a 4x4 list of numbers, got {str(value)[:60]}") from None
+        raise BYOFormatError(
+            f"{where}: transform_matrix must be a 4x4 list of numbers, got {str(value)[:60]}"
+        ) from None
     if c2w.shape != (4, 4):
         raise BYOFormatError(f"{where}: transform_matrix must be 4x4, got {c2w.shape}")
     if not np.isfinite(c2w).all():
         raise BYOFormatError(f"{where}: transform_matrix holds NaN or infinite values")
     if abs(np.linalg.det(c2w[:3, :3])) < 1e-9 or not np.allclose(c2w[3], [0.0, 0.0, 0.0, 1.0]):
-        raise BYOFormatError(f"{where}: transform_matrix must be a rigid camera-to-world transform (invertible rotation, "
-                             f"last row 0 0 0 1); got rotation determinant {np.linalg.det(c2w[:3, :3]):.3g} and last row {c2w[3].tolist()}")
+        raise BYOFormatError(
+            f"{where}: transform_matrix must be a rigid camera-to-world transform (invertible rotation, "
+            f"last row 0 0 0 1); got rotation determinant {np.linalg.det(c2w[:3, :3]):.3g} and last row {c2w[3].tolist()}"
+        )
     return c2w
 
 
@@ -116,10 +125,14 @@ def _flame_from_npz(path: Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as arrays:
             values = {k: np.asarray(arrays[k], dtype=np.float64).reshape(-1) for k in arrays.files}
     except Exception as exc:  # truncated zips (BadZipFile, EOFError), pickled or text arrays (ValueError)...
-        raise BYOFormatError(f"{path} is not a readable npz file of FLAME parameters ({type(exc).__name__}: {exc})") from None
+        raise BYOFormatError(
+            f"{path} is not a readable npz file of FLAME parameters ({type(exc).__name__}: {exc})"
+        ) from None
     missing = [k for k in _REQUIRED_FLAME_KEYS if k not in values]
     if missing:
-        raise BYOFormatError(f"{path} lacks {missing}; expected keys shape, expr, jaw_pose (+ optional rotation, neck_pose, eyes_pose, translation)")
+        raise BYOFormatError(
+            f"{path} lacks {missing}; expected keys shape, expr, jaw_pose (+ optional rotation, neck_pose, eyes_pose, translation)"
+        )
     expected_sizes = {"jaw_pose": 3, "rotation": 3, "neck_pose": 3, "eyes_pose": 6, "translation": 3}
     for key, size in expected_sizes.items():
         if key in values and values[key].size != size:
@@ -139,7 +152,9 @@ def _read_image(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             return np.asarray(image)
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... on truncated or foreign files
-        raise BYOFormatError(f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); expected a PNG or JPEG") from None
+        raise BYOFormatError(
+            f"image {path} cannot be decoded ({type(exc).__name__}: {exc}); expected a PNG or JPEG"
+        ) from None
 
 
 def _resolve(folder: Path, relative: str, suffixes: tuple[str, ...] = ("", ".png", ".jpg")) -> Path:
@@ -176,8 +191,10 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
         raise BYOFormatError(f"{transforms_path}: 'frames' must be a non-empty list of frame entries")
     for index, entry in enumerate(frames):
         if not isinstance(entry, dict):
-            raise BYOFormatError(f"{transforms_path}: frame {index} is a {type(entry).__name__}; expected an object with "
-                                 "file_path, transform_matrix and flame_param_path")
+            raise BYOFormatError(
+                f"{transforms_path}: frame {index} is a {type(entry).__name__}; expected an object with "
+                "file_path, transform_matrix and flame_param_path"
+            )
         if "timestep_index" in entry:
             _number(entry["timestep_index"], f"{transforms_path}: frame {index} timestep_index")
     frames = sorted(frames, key=lambda entry: entry.get("timestep_index", 0))
@@ -196,8 +213,13 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
                 raise BYOFormatError(f"{where}: {key} must be a relative path string, got {entry[key]!r}")
         intrinsics = [entry.get(k, transforms.get(k)) for k in ("fl_x", "fl_y", "cx", "cy")]
         if any(v is None for v in intrinsics):
-            raise BYOFormatError(f"transforms.json frame {index}: intrinsics fl_x, fl_y, cx, cy missing (top level or per frame)")
-        fl_x, fl_y = (_number(v, f"{where}: {k} (focal length in pixels)", positive=True) for k, v in zip(("fl_x", "fl_y"), intrinsics))
+            raise BYOFormatError(
+                f"transforms.json frame {index}: intrinsics fl_x, fl_y, cx, cy missing (top level or per frame)"
+            )
+        fl_x, fl_y = (
+            _number(v, f"{where}: {k} (focal length in pixels)", positive=True)
+            for k, v in zip(("fl_x", "fl_y"), intrinsics)
+        )
         cx, cy = (_number(v, f"{where}: {k}") for k, v in zip(("cx", "cy"), intrinsics[2:]))
         K_list.append(np.array([[fl_x, 0.0, cx], [0.0, fl_y, cy], [0.0, 0.0, 1.0]]))
         c2w = _camera_to_world(entry["transform_matrix"], where)
@@ -217,16 +239,26 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
     shapes = {f["shape"].size for f in flame}
     exprs = {f["expr"].size for f in flame}
     if len(shapes) != 1 or len(exprs) != 1:
-        raise BYOFormatError(f"every flame_param file must have the same number of shape and expr coefficients, got {shapes} and {exprs}")
-    pose = np.concatenate([stack("rotation", 3), stack("neck_pose", 3), stack("jaw_pose", 3), stack("eyes_pose", 6)], axis=1)
-    tracked = FlameParams(expression=stack("expr", exprs.pop()), pose=pose, translation=stack("translation", 3),
-                          shape=np.mean([f["shape"] for f in flame], axis=0).astype(np.float32))
+        raise BYOFormatError(
+            f"every flame_param file must have the same number of shape and expr coefficients, got {shapes} and {exprs}"
+        )
+    pose = np.concatenate(
+        [stack("rotation", 3), stack("neck_pose", 3), stack("jaw_pose", 3), stack("eyes_pose", 6)], axis=1
+    )
+    tracked = FlameParams(
+        expression=stack("expr", exprs.pop()),
+        pose=pose,
+        translation=stack("translation", 3),
+        shape=np.mean([f["shape"] for f in flame], axis=0).astype(np.float32),
+    )
 
     first = _read_image(frame_paths[0])
     height = int(_number(transforms.get("h", first.shape[0]), f"{transforms_path}: h", positive=True))
     width = int(_number(transforms.get("w", first.shape[1]), f"{transforms_path}: w", positive=True))
     if first.shape[:2] != (height, width):
-        raise BYOFormatError(f"{frame_paths[0]} is {first.shape[1]}x{first.shape[0]}, transforms.json says {width}x{height}")
+        raise BYOFormatError(
+            f"{frame_paths[0]} is {first.shape[1]}x{first.shape[0]}, transforms.json says {width}x{height}"
+        )
     if any(not np.allclose(k, K_list[0]) for k in K_list):
         raise BYOFormatError("per-frame intrinsics differ; this loader supports one camera intrinsics per video")
 
@@ -247,7 +279,8 @@ def load_byo_video(folder: str | Path, name: str | None = None, fps: int = 25) -
         expected = SAMPLES_PER_FRAME * T
         if abs(len(audio) - expected) > SAMPLES_PER_FRAME:
             raise BYOFormatError(
-                f"{audio_path} lasts {len(audio) / 16000:.2f} s but the {T} frames at 25 fps last {T / 25:.2f} s")
+                f"{audio_path} lasts {len(audio) / 16000:.2f} s but the {T} frames at 25 fps last {T / 25:.2f} s"
+            )
         audio = np.pad(audio, (0, max(0, expected - len(audio))))[:expected].astype(np.float32)
 
     splits = _splits(folder, frames, T)
@@ -275,8 +308,10 @@ def _read_map(path: Path, size: tuple[int, int]) -> np.ndarray:
     image = _read_image(path)
     image = image[..., 0] if image.ndim == 3 else image
     if image.shape != size:
-        raise BYOFormatError(f"{path} is {image.shape[1::-1] if image.ndim == 2 else image.shape}; expected a map of the "
-                             f"frames' size {size[1]}x{size[0]}")
+        raise BYOFormatError(
+            f"{path} is {image.shape[1::-1] if image.ndim == 2 else image.shape}; expected a map of the "
+            f"frames' size {size[1]}x{size[0]}"
+        )
     return image
 
 
@@ -336,7 +371,9 @@ def export_byo(video: VideoDataset, folder: str | Path, frames: np.ndarray | sli
     try:
         index = np.arange(video.num_frames)[frames if frames is not None else slice(None)]
     except (IndexError, TypeError, ValueError) as exc:
-        raise InputError(f"export_byo: frames must be a slice or index array within 0..{video.num_frames - 1} ({exc})") from None
+        raise InputError(
+            f"export_byo: frames must be a slice or index array within 0..{video.num_frames - 1} ({exc})"
+        ) from None
     if len(index) == 0 or np.any(np.diff(index) != 1):
         raise InputError("export_byo needs a non-empty contiguous block of frames")
     if _read_image(video.frame_paths[index[0]]).shape[:2] != (video.height, video.width):
@@ -344,8 +381,10 @@ def export_byo(video: VideoDataset, folder: str | Path, frames: np.ndarray | sli
     if folder.exists() and not folder.is_dir():
         raise InputError(f"export_byo: {folder} is a file; expected a folder to write the export into")
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "transforms.json").is_file():
-        raise InputError(f"export_byo: {folder} is a non-empty folder without transforms.json; refusing to replace it "
-                         "(choose a new or empty folder, or an earlier export)")
+        raise InputError(
+            f"export_byo: {folder} is a non-empty folder without transforms.json; refusing to replace it "
+            "(choose a new or empty folder, or an earlier export)"
+        )
     tracked = video.flame_tracked
     with atomic_directory(folder) as out:
         for sub in ("images", "flame_param", "parsing"):
@@ -367,16 +406,29 @@ def export_byo(video: VideoDataset, folder: str | Path, frames: np.ndarray | sli
                 translation=tracked.translation[t][None],
             )
             c2w = np.linalg.inv(video.viewmats[t].astype(np.float64)) @ OPENGL_TO_OPENCV
-            entry = {"timestep_index": int(t_out), "file_path": image_rel, "flame_param_path": flame_rel,
-                     "transform_matrix": c2w.tolist()}
+            entry = {
+                "timestep_index": int(t_out),
+                "file_path": image_rel,
+                "flame_param_path": flame_rel,
+                "transform_matrix": c2w.tolist(),
+            }
             if video.labels is not None:
                 label_rel = f"parsing/{t_out:05d}.png"
                 Image.fromarray(video.labels[t]).save(out / label_rel)
                 entry["label_path"] = label_rel
             entries.append(entry)
         K = video.K.astype(np.float64)
-        transforms = {"fl_x": K[0, 0], "fl_y": K[1, 1], "cx": K[0, 2], "cy": K[1, 2], "w": video.width, "h": video.height,
-                      "fps": video.fps, "camera_convention": "opengl", "frames": entries}
+        transforms = {
+            "fl_x": K[0, 0],
+            "fl_y": K[1, 1],
+            "cx": K[0, 2],
+            "cy": K[1, 2],
+            "w": video.width,
+            "h": video.height,
+            "fps": video.fps,
+            "camera_convention": "opengl",
+            "frames": entries,
+        }
         if video.audio is not None:
             wav = io.BytesIO()  # encoded in memory: a full disk then fails as a plain OSError, not inside libsndfile
             soundfile.write(wav, video.audio_for_frames(index), 16000, format="WAV", subtype="PCM_16")

@@ -6,6 +6,7 @@ segments, the articulation curves (columns :data:`ARTICULATION_NAMES`) and the F
 they give through the head's :class:`HeadMotionMap`. How the motion is *made* lives in
 :mod:`talkinghead_edu.synth.speech_motion`; this module only describes and loads it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,12 +20,31 @@ from ..errors import DatasetError, MissingFileError
 from ..flame.params import FlameParams
 from ..paths import ASSETS_DIR
 
-__all__ = ["ARTICULATION_NAMES", "LANGUAGE_VOICES", "VoiceSpec", "Phoneme", "SpeakerStyle", "Utterance", "HeadMotionMap",
-           "load_head_motion_map", "concatenate_utterances"]
+__all__ = [
+    "ARTICULATION_NAMES",
+    "LANGUAGE_VOICES",
+    "VoiceSpec",
+    "Phoneme",
+    "SpeakerStyle",
+    "Utterance",
+    "HeadMotionMap",
+    "load_head_motion_map",
+    "concatenate_utterances",
+]
 
 ARTICULATION_NAMES: tuple[str, ...] = (
-    "jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
-    "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right",
+    "jaw_open",
+    "lip_round",
+    "lip_spread",
+    "lip_press",
+    "smile",
+    "brow_raise",
+    "brow_frown",
+    "blink_left",
+    "blink_right",
+    "cheek_puff",
+    "mouth_left",
+    "mouth_right",
 )
 ARTICULATION_COLUMN = {name: i for i, name in enumerate(ARTICULATION_NAMES)}
 
@@ -138,12 +158,15 @@ class Utterance:
     def __post_init__(self) -> None:
         frames = self.num_frames
         if len(self.audio) != frames * SAMPLES_PER_FRAME:
-            raise ValueError(f"utterance {self.id}: audio has {len(self.audio)} samples, expected "
-                             f"{SAMPLES_PER_FRAME} * {frames} frames")
+            raise ValueError(
+                f"utterance {self.id}: audio has {len(self.audio)} samples, expected "
+                f"{SAMPLES_PER_FRAME} * {frames} frames"
+            )
         for name in ("expression", "jaw_pose", "neck_pose"):
             if getattr(self, name).shape[0] != frames:
-                raise ValueError(f"utterance {self.id}: {name} has {getattr(self, name).shape[0]} frames, "
-                                 f"articulation has {frames}")
+                raise ValueError(
+                    f"utterance {self.id}: {name} has {getattr(self, name).shape[0]} frames, articulation has {frames}"
+                )
 
     @property
     def num_frames(self) -> int:
@@ -195,8 +218,9 @@ class HeadMotionMap:
     def expression(self, articulation: np.ndarray) -> np.ndarray:
         """(T, len(ARTICULATION_NAMES)) articulation curves -> (T, E) expression coefficients."""
         columns = [ARTICULATION_COLUMN.get(name) for name in self.articulation_names]
-        matched = np.stack([articulation[:, c] if c is not None else np.zeros(len(articulation), np.float32)
-                            for c in columns], axis=1)  # (T, A_head)
+        matched = np.stack(
+            [articulation[:, c] if c is not None else np.zeros(len(articulation), np.float32) for c in columns], axis=1
+        )  # (T, A_head)
         return (matched @ self.articulation_expr).astype(np.float32)
 
     def jaw_pose(self, articulation: np.ndarray) -> np.ndarray:
@@ -218,19 +242,24 @@ def load_head_motion_map(path: str | Path | None = None) -> HeadMotionMap:
         with np.load(path, allow_pickle=False) as asset:
             missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
             if missing:
-                raise DatasetError(f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)")
+                raise DatasetError(
+                    f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)"
+                )
             names = tuple(str(n) for n in asset["articulation_names"])
             matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)
             jaw_max = float(asset["jaw_open_max_rad"])
     except DatasetError:
         raise
     except Exception as exc:  # truncated zip, pickled arrays, non-scalar jaw_open_max_rad
-        raise DatasetError(f"head asset {path} is not a readable npz of plain arrays ({type(exc).__name__}: {exc})") from None
+        raise DatasetError(
+            f"head asset {path} is not a readable npz of plain arrays ({type(exc).__name__}: {exc})"
+        ) from None
     if matrix.ndim != 2 or matrix.shape[0] != len(names) or not np.isfinite(matrix).all() or not np.isfinite(jaw_max):
-        raise DatasetError(f"head asset {path}: articulation_expr must be ({len(names)}, E) finite numbers, got {matrix.shape}")
+        raise DatasetError(
+            f"head asset {path}: articulation_expr must be ({len(names)}, E) finite numbers, got {matrix.shape}"
+        )
     digest = hashlib.sha256("|".join(names).encode() + matrix.tobytes() + np.float64(jaw_max).tobytes())
     return HeadMotionMap(names, matrix, jaw_max, digest.hexdigest()[:16])
-
 
 
 def concatenate_utterances(utterances: list[Utterance]) -> Utterance:
@@ -247,10 +276,13 @@ def concatenate_utterances(utterances: list[Utterance]) -> Utterance:
         offset += u.duration_s
     languages = {u.language for u in utterances}
     return Utterance(
-        id="+".join(u.id for u in utterances), speaker=utterances[0].speaker,
+        id="+".join(u.id for u in utterances),
+        speaker=utterances[0].speaker,
         language=languages.pop() if len(languages) == 1 else "mixed",
-        sentence_id="+".join(u.sentence_id for u in utterances), text=" ".join(u.text for u in utterances),
-        audio=np.concatenate([u.audio for u in utterances]), phonemes=phonemes,
+        sentence_id="+".join(u.sentence_id for u in utterances),
+        text=" ".join(u.text for u in utterances),
+        audio=np.concatenate([u.audio for u in utterances]),
+        phonemes=phonemes,
         articulation=np.concatenate([u.articulation for u in utterances]),
         expression=np.concatenate([u.expression for u in utterances]),
         jaw_pose=np.concatenate([u.jaw_pose for u in utterances]),

@@ -16,6 +16,7 @@ Example:
     >>> u = ds.split("train")[0]
     >>> u.audio.shape, u.expression.shape, u.phonemes[1]
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,8 @@ import numpy as np
 from ..audio.io import load_audio
 from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..errors import DatasetError, MissingFileError, TalkingHeadError
+from .speech import HeadMotionMap, Phoneme, SpeakerStyle, Utterance, VoiceSpec, load_head_motion_map
 from .video_dataset import _read_meta, _read_npz
-from .speech import VoiceSpec, HeadMotionMap, Phoneme, SpeakerStyle, Utterance, load_head_motion_map
 
 __all__ = ["SpeechDataset", "load_speech_dataset", "SPLITS"]
 
@@ -105,21 +106,37 @@ def _load_utterance(folder: Path, item: dict, sentences: dict, head: HeadMotionM
     audio = load_audio(stem.with_suffix(".flac"), target_sr=SAMPLE_RATE)
     motion = _read_npz(stem.with_suffix(".npz"), _MOTION_KEYS)
     starts, ends = motion["phoneme_start"], motion["phoneme_end"]
-    phonemes = [Phoneme(str(s), str(v), int(a) / SAMPLE_RATE, int(b) / SAMPLE_RATE)
-                for s, v, a, b in zip(motion["phoneme_symbols"], motion["phoneme_visemes"], starts, ends)]
+    phonemes = [
+        Phoneme(str(s), str(v), int(a) / SAMPLE_RATE, int(b) / SAMPLE_RATE)
+        for s, v, a, b in zip(motion["phoneme_symbols"], motion["phoneme_visemes"], starts, ends)
+    ]
     articulation = motion["articulation"].astype(np.float32)
     neck_pose = motion["neck_pose"].astype(np.float32)
     frames = int(item["num_frames"])
-    if articulation.shape != (frames, len(head.articulation_names)) or neck_pose.shape != (frames, 3) \
-            or len(audio) != SAMPLES_PER_FRAME * frames:
-        raise DatasetError(f"{stem}: {len(audio)} samples, articulation {articulation.shape} and neck_pose {neck_pose.shape}; "
-                           f"metadata says {frames} frames of {SAMPLES_PER_FRAME} samples, so expected "
-                           f"({frames}, {len(head.articulation_names)}) and ({frames}, 3)")
+    if (
+        articulation.shape != (frames, len(head.articulation_names))
+        or neck_pose.shape != (frames, 3)
+        or len(audio) != SAMPLES_PER_FRAME * frames
+    ):
+        raise DatasetError(
+            f"{stem}: {len(audio)} samples, articulation {articulation.shape} and neck_pose {neck_pose.shape}; "
+            f"metadata says {frames} frames of {SAMPLES_PER_FRAME} samples, so expected "
+            f"({frames}, {len(head.articulation_names)}) and ({frames}, 3)"
+        )
     return Utterance(
-        id=item["id"], speaker=item["speaker"], language=item["language"], sentence_id=item["sentence_id"],
-        text=sentences[item["sentence_id"]]["text"], audio=audio, phonemes=phonemes, articulation=articulation,
-        expression=head.expression(articulation), jaw_pose=head.jaw_pose(articulation), neck_pose=neck_pose,
-        split=item["split"], meta={"phoneme_start_samples": starts, "phoneme_end_samples": ends},
+        id=item["id"],
+        speaker=item["speaker"],
+        language=item["language"],
+        sentence_id=item["sentence_id"],
+        text=sentences[item["sentence_id"]]["text"],
+        audio=audio,
+        phonemes=phonemes,
+        articulation=articulation,
+        expression=head.expression(articulation),
+        jaw_pose=head.jaw_pose(articulation),
+        neck_pose=neck_pose,
+        split=item["split"],
+        meta={"phoneme_start_samples": starts, "phoneme_end_samples": ends},
     )
 
 
@@ -139,16 +156,20 @@ def load_speech_dataset(root: str | Path | None = None, verify: bool = False) ->
     folder = Path(root) if root is not None else dataset_root() / "speech"
     meta_path = folder / "metadata.json"
     if not meta_path.is_file():
-        raise MissingFileError(f"no speech dataset at {folder} (missing metadata.json); "
-                               "regenerate it with `talkinghead-edu make-dataset --part speech`")
+        raise MissingFileError(
+            f"no speech dataset at {folder} (missing metadata.json); "
+            "regenerate it with `talkinghead-edu make-dataset --part speech`"
+        )
     metadata = _read_meta(meta_path, ("speakers", "languages", "held_out_language", "sentences", "utterances"))
     try:
         return _build_dataset(folder, metadata, verify)
     except TalkingHeadError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:  # a missing or mistyped metadata entry
-        raise DatasetError(f"{meta_path} does not describe this folder's data ({type(exc).__name__}: {exc}); "
-                           "regenerate it with `talkinghead-edu make-dataset --part speech`") from None
+        raise DatasetError(
+            f"{meta_path} does not describe this folder's data ({type(exc).__name__}: {exc}); "
+            "regenerate it with `talkinghead-edu make-dataset --part speech`"
+        ) from None
 
 
 def _build_dataset(folder: Path, metadata: dict, verify: bool) -> SpeechDataset:
@@ -156,8 +177,10 @@ def _build_dataset(folder: Path, metadata: dict, verify: bool) -> SpeechDataset:
     if verify:
         files = [("head_map.npz", metadata["head_map_sha256"])]
         for item in metadata["utterances"]:
-            files += [(f"{item['speaker']}/{item['sentence_id']}.flac", item["audio_sha256"]),
-                      (f"{item['speaker']}/{item['sentence_id']}.npz", item["motion_sha256"])]
+            files += [
+                (f"{item['speaker']}/{item['sentence_id']}.flac", item["audio_sha256"]),
+                (f"{item['speaker']}/{item['sentence_id']}.npz", item["motion_sha256"]),
+            ]
         bad = [name for name, digest in files if _sha256(folder / name) != digest]
         if bad:
             raise DatasetError(f"{len(bad)} files in {folder} do not match their checksums, e.g. {bad[:3]}")
@@ -185,5 +208,8 @@ def _warn_if_head_changed(stored: HeadMotionMap) -> None:
     except (FileNotFoundError, ValueError):
         return
     if current.fingerprint != stored.fingerprint:
-        warnings.warn("the speech data's expressions were made for a different head asset; relink them with "
-                      "`talkinghead-edu make-dataset --part speech --remap-only`", stacklevel=3)
+        warnings.warn(
+            "the speech data's expressions were made for a different head asset; relink them with "
+            "`talkinghead-edu make-dataset --part speech --remap-only`",
+            stacklevel=3,
+        )

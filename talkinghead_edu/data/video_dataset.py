@@ -20,6 +20,7 @@ and refuses a damaged folder (malformed ``meta.json``, a missing key, a truncate
 the tracking, a non-positive focal length, a frame that does not decode) with a
 :class:`~talkinghead_edu.errors.DatasetError` naming the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -120,8 +121,10 @@ class VideoDataset:
         except FileNotFoundError:
             raise MissingFileError(f"frame {index} of {self.speaker}: {path} does not exist") from None
         except Exception as exc:  # PIL: OSError "image file is truncated", UnidentifiedImageError, SyntaxError...
-            raise DatasetError(f"frame {index} of {self.speaker}: {path} cannot be decoded ({type(exc).__name__}: {exc}); "
-                               "expected a complete JPEG/PNG image") from None
+            raise DatasetError(
+                f"frame {index} of {self.speaker}: {path} cannot be decoded ({type(exc).__name__}: {exc}); "
+                "expected a complete JPEG/PNG image"
+            ) from None
 
     @property
     def frames(self) -> np.ndarray:
@@ -171,7 +174,11 @@ def verify_video_checksums(root: str | Path | None = None) -> list[str]:
     """Paths (relative to ``video/``) whose sha256 differs from ``metadata.json``; empty when all match."""
     video_root = _video_root(root)
     expected = json.loads((video_root / "metadata.json").read_text())["sha256"]
-    return [rel for rel, digest in sorted(expected.items()) if not (video_root / rel).is_file() or _sha256(video_root / rel) != digest]
+    return [
+        rel
+        for rel, digest in sorted(expected.items())
+        if not (video_root / rel).is_file() or _sha256(video_root / rel) != digest
+    ]
 
 
 def _read_meta(path: Path, keys: tuple[str, ...]) -> dict:
@@ -179,7 +186,9 @@ def _read_meta(path: Path, keys: tuple[str, ...]) -> dict:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); regenerate the data with `talkinghead-edu make-dataset`") from None
+        raise DatasetError(
+            f"{path} is not valid JSON ({exc}); regenerate the data with `talkinghead-edu make-dataset`"
+        ) from None
     missing = [key for key in keys if key not in meta] if isinstance(meta, dict) else list(keys)
     if missing:
         raise DatasetError(f"{path} lacks {', '.join(missing)}; expected a JSON object with {', '.join(keys)}")
@@ -204,7 +213,9 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
         if array.dtype.kind not in "biufU":
             raise DatasetError(f"{path}: {key!r} has dtype {array.dtype}; expected numbers (or text)")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise DatasetError(f"{path}: {key!r} {array.shape} holds {int((~np.isfinite(array)).sum())} NaN or infinite value(s)")
+            raise DatasetError(
+                f"{path}: {key!r} {array.shape} holds {int((~np.isfinite(array)).sum())} NaN or infinite value(s)"
+            )
     return arrays
 
 
@@ -243,8 +254,13 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
         except DatasetError as exc:
             known = f"unknown ({exc})"
         raise MissingFileError(f"no video data for speaker {speaker!r} in {video_root}; available speakers: {known}")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(resolution) or resolution != int(resolution) or resolution <= 0:
+    if (
+        isinstance(resolution, bool)
+        or not isinstance(resolution, (int, float, np.integer, np.floating))
+        or not np.isfinite(resolution)
+        or resolution != int(resolution)
+        or resolution <= 0
+    ):
         raise InputError(f"resolution must be a positive whole number of pixels, got {resolution!r}")
     meta = _read_meta(folder / "meta.json", ("height", "width", "num_frames", "fps", "splits"))
     try:
@@ -252,11 +268,15 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
         splits = {name: np.arange(int(start), int(stop)) for name, (start, stop) in meta["splits"].items()}
         fps = int(meta["fps"])
     except (TypeError, ValueError, AttributeError) as exc:
-        raise DatasetError(f"{folder / 'meta.json'}: height, width, num_frames, fps must be whole numbers and splits a "
-                           f"{{name: [start, stop]}} object ({type(exc).__name__}: {exc})") from None
+        raise DatasetError(
+            f"{folder / 'meta.json'}: height, width, num_frames, fps must be whole numbers and splits a "
+            f"{{name: [start, stop]}} object ({type(exc).__name__}: {exc})"
+        ) from None
     if min(stored_h, stored_w, T, fps) <= 0:
-        raise DatasetError(f"{folder / 'meta.json'}: height, width, num_frames and fps must be positive, got "
-                           f"{stored_h}, {stored_w}, {T}, {fps}")
+        raise DatasetError(
+            f"{folder / 'meta.json'}: height, width, num_frames and fps must be positive, got "
+            f"{stored_h}, {stored_w}, {T}, {fps}"
+        )
     scale = int(resolution) / stored_w
     height, width = int(round(stored_h * scale)), int(resolution)
 
@@ -273,9 +293,13 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
     masks = _read_npz(folder / "masks.npz", ("labels", "face_mask"))
     labels, face_mask = masks["labels"], masks["face_mask"]
     if K.shape != (3, 3) or viewmats.ndim != 3 or viewmats.shape[1:] != (4, 4):
-        raise DatasetError(f"{folder / 'tracking.npz'}: K must be (3, 3) and viewmats (T, 4, 4), got {K.shape} and {viewmats.shape}")
+        raise DatasetError(
+            f"{folder / 'tracking.npz'}: K must be (3, 3) and viewmats (T, 4, 4), got {K.shape} and {viewmats.shape}"
+        )
     if not (K[0, 0] > 0 and K[1, 1] > 0):
-        raise DatasetError(f"{folder / 'tracking.npz'}: focal lengths must be positive pixels, got fx={K[0, 0]}, fy={K[1, 1]}")
+        raise DatasetError(
+            f"{folder / 'tracking.npz'}: focal lengths must be positive pixels, got fx={K[0, 0]}, fy={K[1, 1]}"
+        )
     try:
         audio, sample_rate = soundfile.read(folder / "audio.flac", dtype="float32")
     except Exception as exc:  # LibsndfileError, RuntimeError on a damaged file
@@ -288,7 +312,9 @@ def load_video_dataset(speaker: str, root: str | Path | None = None, resolution:
     if len(viewmats) != T or len(landmarks2d) != T or flame_tracked.num_frames != T or flame_true.num_frames != T:
         problems.append("per-frame arrays do not all have num_frames rows")
     if sample_rate != 16000 or len(audio) != SAMPLES_PER_FRAME * T:
-        problems.append(f"audio has {len(audio)} samples at {sample_rate} Hz, expected {SAMPLES_PER_FRAME * T} at 16000 Hz")
+        problems.append(
+            f"audio has {len(audio)} samples at {sample_rate} Hz, expected {SAMPLES_PER_FRAME * T} at 16000 Hz"
+        )
     if not all(p.is_file() for p in (frame_paths[0], frame_paths[-1])):
         problems.append("frame files are missing")
     if problems:

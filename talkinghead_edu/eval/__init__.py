@@ -6,6 +6,7 @@
 * :mod:`.landmarks` — a small 2D landmark detector (jaw + mouth) for LMD from pixels;
 * :mod:`.crops` — the fixed per-head crop boxes both networks look through.
 """
+
 from .crops import crop_square, downsample_frames, square_box
 from .landmarks import DETECTED_LANDMARKS, LandmarkRegressor, load_landmark_regressor, lower_face_box
 from .lse import SyncScores, lse, offset_distances, sync_scores
@@ -14,10 +15,26 @@ from .perceptual import LPIPS, fid, frechet_distance, frechet_distance_of_featur
 from .sync import SyncExpert, load_sync_expert, mouth_box
 
 __all__ = [
-    "crop_square", "downsample_frames", "square_box",
-    "DETECTED_LANDMARKS", "LandmarkRegressor", "load_landmark_regressor", "lower_face_box",
-    "SyncScores", "lse", "offset_distances", "sync_scores",
-    "landmark_distance", "psnr", "ssim",
-    "LPIPS", "fid", "frechet_distance", "frechet_distance_of_features", "load_backbone",
-    "SyncExpert", "load_sync_expert", "mouth_box",
+    "crop_square",
+    "downsample_frames",
+    "square_box",
+    "DETECTED_LANDMARKS",
+    "LandmarkRegressor",
+    "load_landmark_regressor",
+    "lower_face_box",
+    "SyncScores",
+    "lse",
+    "offset_distances",
+    "sync_scores",
+    "landmark_distance",
+    "psnr",
+    "ssim",
+    "LPIPS",
+    "fid",
+    "frechet_distance",
+    "frechet_distance_of_features",
+    "load_backbone",
+    "SyncExpert",
+    "load_sync_expert",
+    "mouth_box",
 ]

@@ -5,6 +5,7 @@ pixels), the stand-in for the face detector of SyncNet/Wav2Lip: the box comes fr
 head's *neutral* landmarks, never from the frame being scored, so generated and ground-truth
 frames are cropped identically.
 """
+
 from __future__ import annotations
 
 import torch

@@ -9,6 +9,7 @@ the 20 mouth points (48–67) of the 68-point layout — as pixel positions of t
 LMD of a method = mean distance between the detector's landmarks on its frames and on the
 ground-truth frames; the detector's own error on held-out ground truth is LMD's floor.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,8 +17,15 @@ from torch import nn
 
 from .crops import crop_square, snap_box, square_box
 
-__all__ = ["DETECTED_LANDMARKS", "lower_face_box", "LandmarkRegressor", "crop_units_to_pixels", "pixels_to_crop_units",
-           "save_landmark_regressor", "load_landmark_regressor"]
+__all__ = [
+    "DETECTED_LANDMARKS",
+    "lower_face_box",
+    "LandmarkRegressor",
+    "crop_units_to_pixels",
+    "pixels_to_crop_units",
+    "save_landmark_regressor",
+    "load_landmark_regressor",
+]
 
 #: The detected points: lower jaw line 3..13 and mouth 48..67 (31 of the 68).
 DETECTED_LANDMARKS: tuple[int, ...] = tuple(range(3, 14)) + tuple(range(48, 68))
@@ -53,7 +61,9 @@ class LandmarkRegressor(nn.Module):
             raise ValueError(f"LandmarkRegressor: crop must be a multiple of 16, got {crop}")
         self.config = dict(crop=crop, n_landmarks=n_landmarks)
         self.features = nn.Sequential(_conv(3, 16), _conv(16, 32), _conv(32, 64), _conv(64, 96))  # S/16
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(96 * (crop // 16) ** 2, 128), nn.ReLU(), nn.Linear(128, 2 * n_landmarks))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(96 * (crop // 16) ** 2, 128), nn.ReLU(), nn.Linear(128, 2 * n_landmarks)
+        )
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         S = self.config["crop"]
@@ -90,7 +100,9 @@ def save_landmark_regressor(path, model: LandmarkRegressor, meta: dict | None = 
     """Write the detector as safetensors (config and ``meta`` in the header)."""
     from ..utils.io import save_checkpoint
 
-    return save_checkpoint(path, model.state_dict(), {"kind": "landmark_regressor", "config": model.config, **(meta or {})})
+    return save_checkpoint(
+        path, model.state_dict(), {"kind": "landmark_regressor", "config": model.config, **(meta or {})}
+    )
 
 
 def load_landmark_regressor(path, device: str | torch.device = "cpu") -> tuple[LandmarkRegressor, dict]:

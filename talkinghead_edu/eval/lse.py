@@ -20,6 +20,7 @@ Because LSE-D takes the minimum over offsets, it does not see a constant audio d
 within ±K frames: delaying the audio moves the dip, not its depth. The offset-0 variants
 :func:`distance_at_offset` and ``median - D(0)`` are what a fixed delay changes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,10 +43,14 @@ def offset_distances(video: torch.Tensor, audio: torch.Tensor, max_offset: int =
         ``(2K+1,)`` mean distances, index ``k + K``.
     """
     if video.dim() != 2 or video.shape != audio.shape:
-        raise ValueError(f"offset_distances: video {tuple(video.shape)} and audio {tuple(audio.shape)} must both be (T, D)")
+        raise ValueError(
+            f"offset_distances: video {tuple(video.shape)} and audio {tuple(audio.shape)} must both be (T, D)"
+        )
     T = video.shape[0]
     if T <= max_offset:
-        raise ValueError(f"offset_distances: a clip of {T} frames is too short for offsets ±{max_offset}; need more than {max_offset} frames")
+        raise ValueError(
+            f"offset_distances: a clip of {T} frames is too short for offsets ±{max_offset}; need more than {max_offset} frames"
+        )
     all_pairs = torch.cdist(video.double(), audio.double())  # (T, T): all_pairs[t, s] = ||v_t - a_s||
     return torch.stack([torch.diagonal(all_pairs, offset=k).mean() for k in range(-max_offset, max_offset + 1)]).float()
 
@@ -78,7 +83,9 @@ def sync_scores(video: torch.Tensor, audio: torch.Tensor, max_offset: int = MAX_
     best = int(torch.argmin(distances))
     minimum = distances[best]
     # torch.median returns the lower of the two middle values for even counts; 2K+1 is odd, so it is the median
-    return SyncScores(lse_d=float(minimum), lse_c=float(distances.median() - minimum), offset=best - max_offset, distances=distances)
+    return SyncScores(
+        lse_d=float(minimum), lse_c=float(distances.median() - minimum), offset=best - max_offset, distances=distances
+    )
 
 
 def lse(clips: list[tuple[torch.Tensor, torch.Tensor]], max_offset: int = MAX_OFFSET) -> dict[str, float]:

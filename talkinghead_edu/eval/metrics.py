@@ -2,12 +2,15 @@
 
 Image tensors are ``(..., H, W, 3)`` in ``[0, 1]``.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def psnr(prediction: torch.Tensor, target: torch.Tensor, max_value: float = 1.0, mask: torch.Tensor | None = None) -> torch.Tensor:
+def psnr(
+    prediction: torch.Tensor, target: torch.Tensor, max_value: float = 1.0, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB, ``10 log10(max² / MSE)``.
 
     Args:
@@ -98,6 +101,8 @@ def ssim_map(
     return values[0] if unbatched else values
 
 
-def ssim(prediction: torch.Tensor, target: torch.Tensor, max_value: float = 1.0, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    prediction: torch.Tensor, target: torch.Tensor, max_value: float = 1.0, window_size: int = 11, sigma: float = 1.5
+) -> torch.Tensor:
     """Mean SSIM of ``(…, H, W, C)`` images (see :func:`ssim_map`); a scalar, 1 for identical images."""
     return ssim_map(prediction, target, max_value=max_value, window_size=window_size, sigma=sigma).mean()

@@ -25,6 +25,7 @@ Weights are read from local files only — ``.safetensors`` or a PyTorch state d
 :func:`alexnet_features` / :func:`vgg16_features` use torchvision's parameter names
 (``features.0.weight`` ...), so torchvision's state dicts load directly.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,16 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
-    "feature_statistics", "frechet_distance", "frechet_distance_of_features", "load_state_dict_file",
-    "FeatureTaps", "alexnet_features", "vgg16_features", "load_backbone", "LPIPS", "fid",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_of_features",
+    "load_state_dict_file",
+    "FeatureTaps",
+    "alexnet_features",
+    "vgg16_features",
+    "load_backbone",
+    "LPIPS",
+    "fid",
 ]
 
 
@@ -63,7 +72,9 @@ def frechet_distance(mean_1: torch.Tensor, cov_1: torch.Tensor, mean_2: torch.Te
     are taken by ``eigh`` (stable, no complex parts to discard).
     """
     if mean_1.shape != mean_2.shape or cov_1.shape != cov_2.shape or cov_1.shape != (len(mean_1), len(mean_1)):
-        raise ValueError(f"frechet_distance: shapes {tuple(mean_1.shape)}, {tuple(cov_1.shape)}, {tuple(mean_2.shape)}, {tuple(cov_2.shape)} do not match")
+        raise ValueError(
+            f"frechet_distance: shapes {tuple(mean_1.shape)}, {tuple(cov_1.shape)}, {tuple(mean_2.shape)}, {tuple(cov_2.shape)} do not match"
+        )
     mean_1, cov_1, mean_2, cov_2 = (t.double() for t in (mean_1, cov_1, mean_2, cov_2))
     root_1 = _sqrtm_psd(cov_1)
     cross = _sqrtm_psd(root_1 @ cov_2 @ root_1)
@@ -125,11 +136,19 @@ class FeatureTaps(nn.Module):
 def alexnet_features() -> FeatureTaps:
     """AlexNet's convolutional part (torchvision layout), tapped after relu1 … relu5 (LPIPS 'alex')."""
     layers = nn.Sequential(
-        nn.Conv2d(3, 64, 11, 4, 2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-        nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2),
+        nn.Conv2d(3, 64, 11, 4, 2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2),
     )
     return FeatureTaps(layers, (1, 4, 7, 9, 11))
 
@@ -156,7 +175,9 @@ def load_backbone(backbone: FeatureTaps, path: str | Path) -> FeatureTaps:
     missing = [k for k in wanted if k not in state]
     if missing:
         raise ValueError(f"{path} lacks backbone weights {missing[:4]}{' ...' if len(missing) > 4 else ''}")
-    wrong = [f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in wanted.items() if state[k].shape != v.shape]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in wanted.items() if state[k].shape != v.shape
+    ]
     if wrong:
         raise ValueError(f"{path} has weights of the wrong shape: {wrong[:3]}")
     backbone.load_state_dict({k: state[k] for k in wanted})
@@ -190,7 +211,9 @@ class LPIPS(nn.Module):
     @staticmethod
     def linear_weights_from_state(state: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """The ``lin{l}.model.1.weight`` tensors of an official LPIPS weights dict, in tap order."""
-        keys = sorted((k for k in state if k.startswith("lin") and k.endswith("weight")), key=lambda k: int(k[3:].split(".")[0]))
+        keys = sorted(
+            (k for k in state if k.startswith("lin") and k.endswith("weight")), key=lambda k: int(k[3:].split(".")[0])
+        )
         if not keys:
             raise ValueError("no 'lin{l}...weight' entries: not an LPIPS linear-layer file")
         return [state[k] for k in keys]
@@ -198,7 +221,9 @@ class LPIPS(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """``(B, H, W, 3)`` images in [0, 1] -> ``(B,)`` distances (0 for identical images)."""
         if x.shape != y.shape or x.dim() != 4 or x.shape[-1] != 3:
-            raise ValueError(f"LPIPS: expected two (B, H, W, 3) images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"LPIPS: expected two (B, H, W, 3) images of one shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         prepare = lambda im: ((im.permute(0, 3, 1, 2) * 2 - 1) - self.shift) / self.scale  # noqa: E731
         total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         features_x, features_y = self.backbone(prepare(x)), self.backbone(prepare(y))
@@ -212,7 +237,9 @@ class LPIPS(nn.Module):
 
 # --------------------------------------------------------------------------- FID
 @torch.no_grad()
-def fid(real: torch.Tensor, fake: torch.Tensor, backbone: FeatureTaps, batch: int = 32, size: int | None = None) -> float:
+def fid(
+    real: torch.Tensor, fake: torch.Tensor, backbone: FeatureTaps, batch: int = 32, size: int | None = None
+) -> float:
     """Fréchet distance of two image sets on a backbone's last tap, globally average-pooled.
 
     Args:
@@ -220,6 +247,7 @@ def fid(real: torch.Tensor, fake: torch.Tensor, backbone: FeatureTaps, batch: in
         backbone: a :class:`FeatureTaps` with loaded weights (the paper: Inception-v3 pool3).
         size: resize images to ``size × size`` first (e.g. 299 for Inception), ``None`` keeps them.
     """
+
     def features(images: torch.Tensor) -> torch.Tensor:
         out = []
         for i in range(0, len(images), batch):

@@ -18,6 +18,7 @@ Window of video frame ``t``: frames ``t-2 … t+2`` and mel frames ``4(t-2) … 
 (20 frames = 0.2 s); both are padded at the clip ends (frames repeat, mel repeats its minimum,
 i.e. silence).
 """
+
 from __future__ import annotations
 
 import torch
@@ -27,7 +28,15 @@ from torch import nn
 from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 from .crops import square_box
 
-__all__ = ["SyncExpert", "save_sync_expert", "load_sync_expert", "mouth_box", "MOUTH_LANDMARKS", "video_windows", "audio_windows"]
+__all__ = [
+    "SyncExpert",
+    "save_sync_expert",
+    "load_sync_expert",
+    "mouth_box",
+    "MOUTH_LANDMARKS",
+    "video_windows",
+    "audio_windows",
+]
 
 #: Indices of the 20 mouth landmarks (outer 48-59, inner 60-67) in the 68-point layout.
 MOUTH_LANDMARKS = slice(48, 68)
@@ -58,8 +67,10 @@ def audio_windows(log_mel: torch.Tensor, num_frames: int, window: int = 5, hops_
     half = window // 2
     needed = hops_per_frame * num_frames
     if log_mel.shape[0] < needed:
-        raise ValueError(f"audio_windows: {log_mel.shape[0]} mel frames cannot cover {num_frames} video frames "
-                         f"({needed} needed; compute log-mel of the clip's 640·T samples)")
+        raise ValueError(
+            f"audio_windows: {log_mel.shape[0]} mel frames cannot cover {num_frames} video frames "
+            f"({needed} needed; compute log-mel of the clip's 640·T samples)"
+        )
     pad = half * hops_per_frame
     silence = log_mel.min().expand(pad, log_mel.shape[1])
     padded = torch.cat([silence, log_mel[:needed], silence])
@@ -93,12 +104,18 @@ class SyncExpert(nn.Module):
         self.config = dict(n_mels=n_mels, crop=crop, window=window, dim=dim)
         self.hops_per_frame = SAMPLES_PER_FRAME // 160
         self.visual = nn.Sequential(  # (B, 3w, S, S) -> (B, 64, S/8, S/8)
-            _conv(3 * window, 16, 2), _conv(16, 32, 2), _conv(32, 64, 2), nn.Flatten(),
+            _conv(3 * window, 16, 2),
+            _conv(16, 32, 2),
+            _conv(32, 64, 2),
+            nn.Flatten(),
             nn.Linear(64 * (crop // 8) ** 2, dim),
         )
         frames = window * self.hops_per_frame
         self.audio = nn.Sequential(  # (B, 1, 20, M) -> (B, 64, 5, M/8)
-            _conv(1, 16, (1, 2)), _conv(16, 32, 2), _conv(32, 64, 2), nn.Flatten(),
+            _conv(1, 16, (1, 2)),
+            _conv(16, 32, 2),
+            _conv(32, 64, 2),
+            nn.Flatten(),
             nn.Linear(64 * ((frames + 3) // 4) * (n_mels // 8), dim),
         )
         self.register_buffer("mel_mean", torch.zeros(n_mels))
@@ -113,7 +130,9 @@ class SyncExpert(nn.Module):
         """``(B, 3 window, S, S)`` stacked mouth crops -> ``(B, D)`` unit vectors."""
         S = self.config["crop"]
         if windows.dim() != 4 or windows.shape[1:] != (3 * self.config["window"], S, S):
-            raise ValueError(f"embed_video: expected (B, {3 * self.config['window']}, {S}, {S}), got {tuple(windows.shape)}")
+            raise ValueError(
+                f"embed_video: expected (B, {3 * self.config['window']}, {S}, {S}), got {tuple(windows.shape)}"
+            )
         return F.normalize(self.visual(windows * 2.0 - 1.0), dim=-1)
 
     def embed_audio(self, windows: torch.Tensor) -> torch.Tensor:
@@ -124,7 +143,9 @@ class SyncExpert(nn.Module):
         return F.normalize(self.audio(standardized[:, None]), dim=-1)
 
     @torch.no_grad()
-    def embed_clip(self, crops: torch.Tensor, log_mel: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed_clip(
+        self, crops: torch.Tensor, log_mel: torch.Tensor, batch: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One clip -> per-frame embeddings ``(video (T, D), audio (T, D))`` (eval mode).
 
         Args:

@@ -15,6 +15,7 @@ Example::
     out = head(expression=head.expression_from_articulation(head.articulation_weights({"smile": 1.0})))
     out.vertices.shape   # (1, V, 3)
 """
+
 from ..conventions import JOINT_NAMES
 from .model import FlameModel, FlameModelError, FlameOutput, load_head_model
 from .official import FlameFileError, load_landmark_embedding, load_official_flame

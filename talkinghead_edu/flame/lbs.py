@@ -28,6 +28,7 @@ Glossary: B batch, V vertices, J joints, K blendshape components.
 All functions work in any floating dtype and on any device; gradients flow to every
 tensor argument.
 """
+
 from __future__ import annotations
 
 import torch
@@ -63,7 +64,9 @@ def blend_shapes(coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
         (B, V, 3) vertex offsets.
     """
     _require(coeffs.dim() == 2, f"blend_shapes: coeffs must be (B, K), got shape {tuple(coeffs.shape)}")
-    _require(dirs.dim() == 3 and dirs.shape[1] == 3, f"blend_shapes: dirs must be (V, 3, K), got shape {tuple(dirs.shape)}")
+    _require(
+        dirs.dim() == 3 and dirs.shape[1] == 3, f"blend_shapes: dirs must be (V, 3, K), got shape {tuple(dirs.shape)}"
+    )
     _require(
         coeffs.shape[1] == dirs.shape[2],
         f"blend_shapes: coeffs has {coeffs.shape[1]} components but dirs has {dirs.shape[2]}",
@@ -199,14 +202,18 @@ def batch_rigid_transform(
     )
     parent_list = [int(p) for p in parents.reshape(-1).tolist()]
     _require(
-        len(parent_list) == n_joints and parent_list[0] == -1 and all(0 <= p < j for j, p in enumerate(parent_list) if j > 0),
+        len(parent_list) == n_joints
+        and parent_list[0] == -1
+        and all(0 <= p < j for j, p in enumerate(parent_list) if j > 0),
         f"batch_rigid_transform: parents must be ({n_joints},) with parents[0] == -1 and parents[j] < j, got {parent_list}",
     )
     # local rest → posed motion of each joint: rotate by R_j about J_j, i.e. [R_j | J_j − R_j J_j]
     local_translation = joints - (rotations @ joints[..., None])[..., 0]
     bottom_row = torch.zeros(batch, n_joints, 1, 4, dtype=rotations.dtype, device=rotations.device)
     bottom_row[..., 3] = 1.0
-    local = torch.cat([torch.cat([rotations, local_translation[..., None]], dim=-1), bottom_row], dim=-2)  # (B, J, 4, 4)
+    local = torch.cat(
+        [torch.cat([rotations, local_translation[..., None]], dim=-1), bottom_row], dim=-2
+    )  # (B, J, 4, 4)
 
     chain = [local[:, 0]]
     for j in range(1, n_joints):
@@ -231,7 +238,10 @@ def linear_blend_skinning(vertices: torch.Tensor, transforms: torch.Tensor, weig
     Returns:
         (B, V, 3) posed vertices.
     """
-    _require(vertices.dim() == 3 and vertices.shape[2] == 3, f"linear_blend_skinning: vertices must be (B, V, 3), got {tuple(vertices.shape)}")
+    _require(
+        vertices.dim() == 3 and vertices.shape[2] == 3,
+        f"linear_blend_skinning: vertices must be (B, V, 3), got {tuple(vertices.shape)}",
+    )
     batch, n_verts = vertices.shape[:2]
     _require(
         transforms.dim() == 4 and transforms.shape[0] == batch and transforms.shape[2:] == (4, 4),
@@ -280,7 +290,10 @@ def lbs(
         pose.shape == (batch, 3 * n_joints),
         f"lbs: pose must be ({batch}, {3 * n_joints}) axis-angle for {n_joints} joints, got {tuple(pose.shape)}",
     )
-    _require(v_template.dim() == 2 and v_template.shape[1] == 3, f"lbs: v_template must be (V, 3), got {tuple(v_template.shape)}")
+    _require(
+        v_template.dim() == 2 and v_template.shape[1] == 3,
+        f"lbs: v_template must be (V, 3), got {tuple(v_template.shape)}",
+    )
     # 1. shape and expression blendshapes (eq 10.1)
     v_shaped = v_template + blend_shapes(coeffs, shapedirs)
     # 2. joints regressed from the shaped mesh (eq 10.2)

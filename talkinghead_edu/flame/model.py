@@ -19,6 +19,7 @@ Two sources fill it:
 
 Coordinates are metres, +y up, +z out of the face, +x toward the subject's left.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,11 +81,15 @@ def _parents_from_kintree(kintree_table: np.ndarray, source: str) -> np.ndarray:
         raise FlameModelError(f"{source}: 'kintree_table' must have shape (2, J), got {kintree_table.shape}")
     n_joints = kintree_table.shape[1]
     if not np.array_equal(kintree_table[1].astype(np.int64), np.arange(n_joints)):
-        raise FlameModelError(f"{source}: 'kintree_table' row 1 must list joints 0..{n_joints - 1} in order, got {kintree_table[1]}")
+        raise FlameModelError(
+            f"{source}: 'kintree_table' row 1 must list joints 0..{n_joints - 1} in order, got {kintree_table[1]}"
+        )
     parents = kintree_table[0].astype(np.int64)
     parents[0] = -1
     if not all(0 <= parents[j] < j for j in range(1, n_joints)):
-        raise FlameModelError(f"{source}: 'kintree_table' parents must come before their children, got {parents.tolist()}")
+        raise FlameModelError(
+            f"{source}: 'kintree_table' parents must come before their children, got {parents.tolist()}"
+        )
     return parents
 
 
@@ -144,32 +149,55 @@ class FlameModel(nn.Module):
         if faces.size and (faces.min() < 0 or faces.max() >= n_verts):
             raise FlameModelError(f"{source}: 'f' indexes vertices outside 0..{n_verts - 1}")
         shapedirs = np.asarray(shapedirs)
-        self._check(shapedirs.ndim == 3 and shapedirs.shape[:2] == (n_verts, 3), "shapedirs", f"({n_verts}, 3, S+E)", shapedirs.shape)
+        self._check(
+            shapedirs.ndim == 3 and shapedirs.shape[:2] == (n_verts, 3),
+            "shapedirs",
+            f"({n_verts}, 3, S+E)",
+            shapedirs.shape,
+        )
         if not 0 <= int(n_shape) <= shapedirs.shape[2]:
             raise FlameModelError(f"{source}: n_shape={n_shape} but 'shapedirs' has only {shapedirs.shape[2]} columns")
         parents = np.asarray(parents, dtype=np.int64)
         n_joints = parents.shape[0]
         J_regressor = np.asarray(J_regressor)
-        self._check(J_regressor.shape == (n_joints, n_verts), "J_regressor", f"({n_joints}, {n_verts})", J_regressor.shape)
+        self._check(
+            J_regressor.shape == (n_joints, n_verts), "J_regressor", f"({n_joints}, {n_verts})", J_regressor.shape
+        )
         weights = np.asarray(weights)
         self._check(weights.shape == (n_verts, n_joints), "weights", f"({n_verts}, {n_joints})", weights.shape)
         posedirs = np.asarray(posedirs)
-        self._check(posedirs.shape == (n_verts, 3, 9 * (n_joints - 1)), "posedirs", f"({n_verts}, 3, {9 * (n_joints - 1)})", posedirs.shape)
-        for key, array in (("v_template", v_template), ("shapedirs", shapedirs), ("posedirs", posedirs),
-                           ("J_regressor", J_regressor), ("weights", weights)):
+        self._check(
+            posedirs.shape == (n_verts, 3, 9 * (n_joints - 1)),
+            "posedirs",
+            f"({n_verts}, 3, {9 * (n_joints - 1)})",
+            posedirs.shape,
+        )
+        for key, array in (
+            ("v_template", v_template),
+            ("shapedirs", shapedirs),
+            ("posedirs", posedirs),
+            ("J_regressor", J_regressor),
+            ("weights", weights),
+        ):
             self._check_values(key, array)
         row_sums = weights.sum(axis=1, dtype=np.float64)
         worst = int(np.argmax(np.abs(row_sums - 1.0))) if n_verts else 0
         if n_verts and (abs(row_sums[worst] - 1.0) > WEIGHT_SUM_TOLERANCE or weights.min() < -WEIGHT_SUM_TOLERANCE):
             raise FlameModelError(
                 f"{source}: skinning 'weights' must be non-negative and sum to 1 per vertex (within {WEIGHT_SUM_TOLERANCE:g}); "
-                f"vertex {worst} sums to {row_sums[worst]:.6g} and the smallest weight is {weights.min():.3g}")
+                f"vertex {worst} sums to {row_sums[worst]:.6g} and the smallest weight is {weights.min():.3g}"
+            )
 
         if lmk_faces_idx is None:
             lmk_faces_idx, lmk_bary_coords = np.zeros(0, np.int64), np.zeros((0, 3), np.float32)
         lmk_faces_idx = np.asarray(lmk_faces_idx).reshape(-1)
         lmk_bary_coords = np.asarray(lmk_bary_coords)
-        self._check(lmk_bary_coords.shape == (lmk_faces_idx.shape[0], 3), "lmk_bary_coords", f"({lmk_faces_idx.shape[0]}, 3)", lmk_bary_coords.shape)
+        self._check(
+            lmk_bary_coords.shape == (lmk_faces_idx.shape[0], 3),
+            "lmk_bary_coords",
+            f"({lmk_faces_idx.shape[0]}, 3)",
+            lmk_bary_coords.shape,
+        )
         if lmk_faces_idx.size and (lmk_faces_idx.min() < 0 or lmk_faces_idx.max() >= faces.shape[0]):
             raise FlameModelError(f"{source}: landmark triangle indices must lie in 0..{faces.shape[0] - 1}")
 
@@ -178,9 +206,18 @@ class FlameModel(nn.Module):
         if articulation_expr is None:
             articulation_expr = np.zeros((len(names), n_expr), np.float32)
         articulation_expr = np.asarray(articulation_expr)
-        self._check(articulation_expr.shape == (len(names), n_expr), "articulation_expr", f"({len(names)}, {n_expr})", articulation_expr.shape)
-        for key, array in (("f", faces), ("lmk_faces_idx", lmk_faces_idx), ("lmk_bary_coords", lmk_bary_coords),
-                           ("articulation_expr", articulation_expr)):
+        self._check(
+            articulation_expr.shape == (len(names), n_expr),
+            "articulation_expr",
+            f"({len(names)}, {n_expr})",
+            articulation_expr.shape,
+        )
+        for key, array in (
+            ("f", faces),
+            ("lmk_faces_idx", lmk_faces_idx),
+            ("lmk_bary_coords", lmk_bary_coords),
+            ("articulation_expr", articulation_expr),
+        ):
             self._check_values(key, array)
 
         def floats(array) -> torch.Tensor:
@@ -203,7 +240,12 @@ class FlameModel(nn.Module):
         self.register_buffer("shape_std", None if shape_std is None else floats(shape_std))
         self.register_buffer("expr_std", None if expr_std is None else floats(expr_std))
         if face_labels is not None:
-            self._check(self.face_labels.shape == (faces.shape[0],), "face_labels", f"({faces.shape[0]},)", self.face_labels.shape)
+            self._check(
+                self.face_labels.shape == (faces.shape[0],),
+                "face_labels",
+                f"({faces.shape[0]},)",
+                self.face_labels.shape,
+            )
         self.n_shape = int(n_shape)
         self.n_expr = int(n_expr)
         self.articulation_names: list[str] = names
@@ -222,8 +264,10 @@ class FlameModel(nn.Module):
         with np.errstate(over="ignore", invalid="ignore"):
             ok = np.abs(array.astype(np.float32)) <= MAX_MAGNITUDE  # False for NaN, inf and overflow in float32
         if not ok.all():
-            raise FlameModelError(f"{self.source}: {key!r} {array.shape} holds {int((~ok).sum())} NaN, infinite or huge "
-                                  f"value(s); expected finite numbers with |value| <= {MAX_MAGNITUDE:g} (metres, unit coefficients)")
+            raise FlameModelError(
+                f"{self.source}: {key!r} {array.shape} holds {int((~ok).sum())} NaN, infinite or huge "
+                f"value(s); expected finite numbers with |value| <= {MAX_MAGNITUDE:g} (metres, unit coefficients)"
+            )
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -259,7 +303,9 @@ class FlameModel(nn.Module):
             (M,) long tensor.
         """
         if self.face_labels is None:
-            raise FlameModelError(f"{self.source} has no per-triangle semantic labels (official FLAME files do not ship them)")
+            raise FlameModelError(
+                f"{self.source} has no per-triangle semantic labels (official FLAME files do not ship them)"
+            )
         wanted = self.face_labels == label_id(label_name)
         return torch.unique(self.faces[wanted])
 
@@ -287,10 +333,17 @@ class FlameModel(nn.Module):
 
     def articulation_weights(self, amounts: Mapping[str, float], batch: int = 1) -> torch.Tensor:
         """(batch, A) weight tensor from a ``{name: amount}`` dict (unnamed articulations are 0)."""
-        weights = torch.zeros(batch, len(self.articulation_names), dtype=self.articulation_expr.dtype, device=self.articulation_expr.device)
+        weights = torch.zeros(
+            batch,
+            len(self.articulation_names),
+            dtype=self.articulation_expr.dtype,
+            device=self.articulation_expr.device,
+        )
         for name, amount in amounts.items():
             if name not in self.articulation_names:
-                raise KeyError(f"unknown articulation {name!r}; this model has {', '.join(self.articulation_names) or 'none'}")
+                raise KeyError(
+                    f"unknown articulation {name!r}; this model has {', '.join(self.articulation_names) or 'none'}"
+                )
             weights[:, self.articulation_names.index(name)] = amount
         return weights
 
@@ -314,7 +367,9 @@ class FlameModel(nn.Module):
         return expression, pose
 
     # ------------------------------------------------------------------ forward
-    def _prepare(self, value: torch.Tensor | None, name: str, width: int, batch: int, allow_fewer: bool) -> torch.Tensor:
+    def _prepare(
+        self, value: torch.Tensor | None, name: str, width: int, batch: int, allow_fewer: bool
+    ) -> torch.Tensor:
         """Validate one parameter tensor and bring it to (batch, width) in the model's dtype."""
         dtype, device = self.v_template.dtype, self.v_template.device
         if value is None:
@@ -328,10 +383,16 @@ class FlameModel(nn.Module):
         ok_width = value.shape[-1] <= width if allow_fewer else value.shape[-1] == width
         if value.dim() != 2 or not ok_width or value.shape[0] not in (1, batch):
             expected = f"at most {width}" if allow_fewer else f"{width}"
-            raise InputError(f"FlameModel: {name} must be (B, {expected}) with B = {batch} or 1, got shape {tuple(value.shape)}")
-        if value.numel() and not bool(value.abs().max() <= MAX_MAGNITUDE):  # after the cast: float64 1e39 is inf in float32
-            raise InputError(f"FlameModel: {name} holds NaN or infinite values (in {dtype}, the model's dtype) or values "
-                             f"beyond ±{MAX_MAGNITUDE:g}; expected finite coefficients, radians and metres")
+            raise InputError(
+                f"FlameModel: {name} must be (B, {expected}) with B = {batch} or 1, got shape {tuple(value.shape)}"
+            )
+        if value.numel() and not bool(
+            value.abs().max() <= MAX_MAGNITUDE
+        ):  # after the cast: float64 1e39 is inf in float32
+            raise InputError(
+                f"FlameModel: {name} holds NaN or infinite values (in {dtype}, the model's dtype) or values "
+                f"beyond ±{MAX_MAGNITUDE:g}; expected finite coefficients, radians and metres"
+            )
         if value.shape[-1] < width:  # fewer shape/expression components: the rest are zero
             value = torch.cat([value, value.new_zeros(value.shape[0], width - value.shape[-1])], dim=-1)
         return value.expand(batch, width)
@@ -346,13 +407,17 @@ class FlameModel(nn.Module):
             try:
                 value = torch.as_tensor(value)
             except (TypeError, ValueError, RuntimeError) as exc:
-                raise InputTypeError(f"FlameModel: {name} must be a tensor of numbers, got {type(value).__name__} ({exc})") from None
+                raise InputTypeError(
+                    f"FlameModel: {name} must be a tensor of numbers, got {type(value).__name__} ({exc})"
+                ) from None
             if value.dim() == 0:
                 raise InputError(f"FlameModel: {name} must be (B, D) or (D,), got a scalar")
             if value.dim() > 1 and value.shape[0] != 1:
                 sizes[name] = value.shape[0]
         if len(set(sizes.values())) > 1:
-            raise InputError(f"FlameModel: the parameters have different batch sizes {sizes}; expected one B (or 1 to broadcast)")
+            raise InputError(
+                f"FlameModel: the parameters have different batch sizes {sizes}; expected one B (or 1 to broadcast)"
+            )
         return next(iter(sizes.values()), 1)
 
     def forward(
@@ -390,15 +455,29 @@ class FlameModel(nn.Module):
             >>> head = load_head_model()
             >>> open_mouth = head(jaw_pose=torch.tensor([[0.25, 0.0, 0.0]])).vertices  # (1, V, 3)
         """
-        named = {"global_pose": global_pose, "neck_pose": neck_pose, "jaw_pose": jaw_pose,
-                 "eye_left_pose": eye_left_pose, "eye_right_pose": eye_right_pose}
+        named = {
+            "global_pose": global_pose,
+            "neck_pose": neck_pose,
+            "jaw_pose": jaw_pose,
+            "eye_left_pose": eye_left_pose,
+            "eye_right_pose": eye_right_pose,
+        }
         if any(value is not None for value in named.values()):
             if pose is not None:
-                raise FlameModelError("FlameModel: give the pose either packed (pose=) or by joint (jaw_pose=...), not both")
+                raise FlameModelError(
+                    "FlameModel: give the pose either packed (pose=) or by joint (jaw_pose=...), not both"
+                )
             if self.n_joints != len(JOINT_NAMES):
-                raise FlameModelError(f"FlameModel: named poses need FLAME's {len(JOINT_NAMES)} joints, this model has {self.n_joints}")
-            pose = pack_pose(**{name: torch.as_tensor(value, dtype=self.v_template.dtype, device=self.v_template.device)
-                                for name, value in named.items() if value is not None})
+                raise FlameModelError(
+                    f"FlameModel: named poses need FLAME's {len(JOINT_NAMES)} joints, this model has {self.n_joints}"
+                )
+            pose = pack_pose(
+                **{
+                    name: torch.as_tensor(value, dtype=self.v_template.dtype, device=self.v_template.device)
+                    for name, value in named.items()
+                    if value is not None
+                }
+            )
         batch = self._batch_size(shape=shape, expression=expression, pose=pose, translation=translation)
         shape = self._prepare(shape, "shape", self.n_shape, batch, allow_fewer=True)
         expression = self._prepare(expression, "expression", self.n_expr, batch, allow_fewer=True)
@@ -406,8 +485,11 @@ class FlameModel(nn.Module):
         translation = self._prepare(translation, "translation", 3, batch, allow_fewer=False)
         if batch == 0:  # an empty batch (e.g. a slice of zero frames) gives empty outputs
             empty = self.v_template.new_zeros
-            return FlameOutput(vertices=empty(0, self.n_vertices, 3), joints=empty(0, self.n_joints, 3),
-                               landmarks=empty(0, self.n_landmarks, 3))
+            return FlameOutput(
+                vertices=empty(0, self.n_vertices, 3),
+                joints=empty(0, self.n_joints, 3),
+                landmarks=empty(0, self.n_landmarks, 3),
+            )
 
         vertices, joints = lbs(
             torch.cat([shape, expression], dim=1),
@@ -457,10 +539,14 @@ def load_head_model(
     """
     path = Path(path) if path is not None else DEFAULT_HEAD_PATH
     if path.is_dir():
-        raise FlameModelError(f"head model file {path} is a folder; expected an .npz file with FLAME's keys {', '.join(_REQUIRED_KEYS)}")
+        raise FlameModelError(
+            f"head model file {path} is a folder; expected an .npz file with FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+        )
     if not path.is_file():
         hint = " (build it with talkinghead_edu.synth.head_builder)" if path == DEFAULT_HEAD_PATH else ""
-        raise FlameModelError(f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys {', '.join(_REQUIRED_KEYS)}")
+        raise FlameModelError(
+            f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
@@ -468,18 +554,29 @@ def load_head_model(
         raise FlameModelError(f"head model file {path} is not a readable .npz of plain arrays ({exc})") from None
     missing = [key for key in _REQUIRED_KEYS if key not in arrays]
     if missing:
-        raise FlameModelError(f"head model file {path} lacks the key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}")
+        raise FlameModelError(
+            f"head model file {path} lacks the key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+        )
     has_landmarks = "lmk_faces_idx" in arrays and "lmk_bary_coords" in arrays
     try:
         model = _model_from_arrays(arrays, has_landmarks, path, dtype)
     except TalkingHeadError:
         raise
-    except (ValueError, TypeError, IndexError, OverflowError) as exc:  # e.g. a non-scalar n_shape, text where numbers belong
-        raise FlameModelError(f"head model file {path} holds an array of the wrong kind ({type(exc).__name__}: {exc})") from None
+    except (
+        ValueError,
+        TypeError,
+        IndexError,
+        OverflowError,
+    ) as exc:  # e.g. a non-scalar n_shape, text where numbers belong
+        raise FlameModelError(
+            f"head model file {path} holds an array of the wrong kind ({type(exc).__name__}: {exc})"
+        ) from None
     return model.to(device=device)
 
 
-def _model_from_arrays(arrays: Mapping[str, np.ndarray], has_landmarks: bool, path: Path, dtype: torch.dtype) -> FlameModel:
+def _model_from_arrays(
+    arrays: Mapping[str, np.ndarray], has_landmarks: bool, path: Path, dtype: torch.dtype
+) -> FlameModel:
     """:class:`FlameModel` from the arrays of a bundled-layout ``.npz`` (keys as in :data:`_REQUIRED_KEYS`)."""
     return FlameModel(
         v_template=arrays["v_template"],

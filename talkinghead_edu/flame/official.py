@@ -18,6 +18,7 @@ The landmark embedding comes as a separate file: the static embedding
 DECA-style ``landmark_embedding.npy`` (a pickled dict with ``full_lmk_faces_idx`` (68)), or
 an ``.npz`` with ``lmk_faces_idx`` / ``lmk_bary_coords``.
 """
+
 from __future__ import annotations
 
 import io
@@ -55,7 +56,9 @@ class _ChumpyArray:
     def to_numpy(self, where: str) -> np.ndarray:
         state = getattr(self, "state", None)
         if not isinstance(state, dict) or not isinstance(state.get("x"), np.ndarray):
-            raise FlameFileError(f"{where}: a chumpy object without a stored array 'x' (only plain chumpy arrays are supported)")
+            raise FlameFileError(
+                f"{where}: a chumpy object without a stored array 'x' (only plain chumpy arrays are supported)"
+            )
         return state["x"]
 
 
@@ -183,8 +186,10 @@ def _to_numpy(value, where: str, depth: int = 0):
     Containers nested deeper than :data:`MAX_NESTING` (or containing themselves) are refused.
     """
     if depth > MAX_NESTING:
-        raise FlameFileError(f"{where}: containers nested deeper than {MAX_NESTING} levels (or containing themselves); "
-                             "a FLAME file is a flat dict of arrays")
+        raise FlameFileError(
+            f"{where}: containers nested deeper than {MAX_NESTING} levels (or containing themselves); "
+            "a FLAME file is a flat dict of arrays"
+        )
     if isinstance(value, _PLACEHOLDERS):
         return value.to_numpy(where)
     if isinstance(value, dict):
@@ -222,7 +227,9 @@ def _load_npy_pickled_dict(path: Path) -> dict:
     with open(path, "rb") as handle:
         try:
             version = np.lib.format.read_magic(handle)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             _, _, dtype = read_header(handle)
         except ValueError as exc:
             raise FlameFileError(f"{path}: not a valid .npy file ({exc})") from None
@@ -275,9 +282,13 @@ def load_landmark_embedding(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 faces_idx = np.asarray(content[face_key]).astype(np.int64).reshape(-1)
                 bary = np.asarray(content[bary_key], dtype=np.float32).reshape(-1, 3)
             except (TypeError, ValueError, OverflowError) as exc:
-                raise FlameFileError(f"{path}: {face_key}/{bary_key} must be (L,) integers and (L, 3) numbers ({exc})") from None
+                raise FlameFileError(
+                    f"{path}: {face_key}/{bary_key} must be (L,) integers and (L, 3) numbers ({exc})"
+                ) from None
             if bary.shape[0] != faces_idx.shape[0]:
-                raise FlameFileError(f"{path}: {face_key} has {faces_idx.shape[0]} entries but {bary_key} has {bary.shape[0]}")
+                raise FlameFileError(
+                    f"{path}: {face_key} has {faces_idx.shape[0]} entries but {bary_key} has {bary.shape[0]}"
+                )
             return faces_idx, bary
     raise FlameFileError(
         f"{path}: no landmark arrays found; expected one of the pairs "
@@ -318,10 +329,14 @@ def load_official_flame(
     path = Path(path)
     content = restricted_load(_read_file(path, "FLAME model file"), source=str(path))
     if not isinstance(content, dict):
-        raise FlameFileError(f"{path}: expected a pickled dict with FLAME's keys {', '.join(_REQUIRED_KEYS)}, found {type(content).__name__}")
+        raise FlameFileError(
+            f"{path}: expected a pickled dict with FLAME's keys {', '.join(_REQUIRED_KEYS)}, found {type(content).__name__}"
+        )
     missing = [key for key in _REQUIRED_KEYS if key not in content]
     if missing:
-        raise FlameFileError(f"{path}: missing key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}")
+        raise FlameFileError(
+            f"{path}: missing key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+        )
     arrays = {}
     for key in _REQUIRED_KEYS:
         value = content[key]

@@ -18,6 +18,7 @@ The translator's per-frame vector ``y_t`` (eq 4) keeps only what speech moves:
 Eyelids are not separate parameters: on the bundled head, blinks are part of the
 expression basis.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -74,10 +75,13 @@ class FlameParams:
             self.translation = _zeros(self.expression, frames, 3)
         if self.shape is None:
             self.shape = _zeros(self.expression, 0)
-        kinds = {isinstance(value, torch.Tensor) for value in (self.expression, self.pose, self.translation, self.shape)}
+        kinds = {
+            isinstance(value, torch.Tensor) for value in (self.expression, self.pose, self.translation, self.shape)
+        }
         if len(kinds) != 1:
-            raise InputTypeError("FlameParams: expression, pose, translation and shape must all be NumPy arrays or all "
-                            "torch tensors")
+            raise InputTypeError(
+                "FlameParams: expression, pose, translation and shape must all be NumPy arrays or all torch tensors"
+            )
         if tuple(self.pose.shape) != (frames, POSE_SIZE) or tuple(self.translation.shape) != (frames, 3):
             raise InputError(
                 f"FlameParams: expected pose ({frames}, {POSE_SIZE}) and translation ({frames}, 3) to match expression "
@@ -125,10 +129,14 @@ class FlameParams:
         Leading dimensions are flattened into ``T``; ``n_expr``, when given, is checked against ``E``.
         """
         if vectors.ndim < 1 or vectors.shape[-1] < 7:
-            raise ValueError(f"FlameParams.from_motion_vector: expected (..., E + 6) vectors, got {tuple(vectors.shape)}")
+            raise ValueError(
+                f"FlameParams.from_motion_vector: expected (..., E + 6) vectors, got {tuple(vectors.shape)}"
+            )
         if n_expr is not None and vectors.shape[-1] != motion_vector_size(n_expr):
-            raise ValueError(f"motion vectors have {vectors.shape[-1]} entries per frame, expected E + 6 = "
-                             f"{motion_vector_size(n_expr)} for a head with E = {n_expr} expression coefficients")
+            raise ValueError(
+                f"motion vectors have {vectors.shape[-1]} entries per frame, expected E + 6 = "
+                f"{motion_vector_size(n_expr)} for a head with E = {n_expr} expression coefficients"
+            )
         vectors = vectors.reshape(-1, vectors.shape[-1])
         n_expr = vectors.shape[1] - 6
         jaw, neck = vectors[:, n_expr : n_expr + 3], vectors[:, n_expr + 3 :]
@@ -151,7 +159,9 @@ class FlameParams:
 
         return replace(self, expression=fit(self.expression, n_expr), shape=fit(self.shape, n_shape))
 
-    def tensors(self, frames: np.ndarray | slice | None = None, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    def tensors(
+        self, frames: np.ndarray | slice | None = None, device: str | torch.device = "cpu"
+    ) -> dict[str, torch.Tensor]:
         """Keyword arguments for the FLAME model (``head(**params.tensors(idx))``), batch = the chosen frames.
 
         Returns ``shape (B, S)``, ``expression (B, E)``, ``pose (B, 15)``, ``translation (B, 3)`` (float32).
@@ -173,19 +183,31 @@ class FlameParams:
     def to(self, device: str | torch.device = "cpu") -> "FlameParams":
         """A copy holding float32 torch tensors on ``device``."""
         convert = lambda value: torch.as_tensor(value, device=device).to(torch.float32)
-        return replace(self, expression=convert(self.expression), pose=convert(self.pose),
-                       translation=convert(self.translation), shape=convert(self.shape))
+        return replace(
+            self,
+            expression=convert(self.expression),
+            pose=convert(self.pose),
+            translation=convert(self.translation),
+            shape=convert(self.shape),
+        )
 
     def numpy(self) -> "FlameParams":
         """A copy holding float32 NumPy arrays."""
-        convert = lambda value: (value.detach().cpu().numpy() if isinstance(value, torch.Tensor)
-                                 else np.asarray(value)).astype(np.float32)
-        return replace(self, expression=convert(self.expression), pose=convert(self.pose),
-                       translation=convert(self.translation), shape=convert(self.shape))
+        convert = lambda value: (
+            value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+        ).astype(np.float32)
+        return replace(
+            self,
+            expression=convert(self.expression),
+            pose=convert(self.pose),
+            translation=convert(self.translation),
+            shape=convert(self.shape),
+        )
 
     @classmethod
     def from_npz(cls, arrays) -> "FlameParams":
         """From a mapping with ``shape``, ``expression``, ``pose``, ``translation`` arrays (float32 NumPy)."""
-        shape, expression, pose, translation = (np.asarray(arrays[k], dtype=np.float32)
-                                                for k in ("shape", "expression", "pose", "translation"))
+        shape, expression, pose, translation = (
+            np.asarray(arrays[k], dtype=np.float32) for k in ("shape", "expression", "pose", "translation")
+        )
         return cls(expression=expression, pose=pose, translation=translation, shape=shape)

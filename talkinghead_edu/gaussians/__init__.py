@@ -5,6 +5,7 @@
 * :mod:`.density` — adaptive density control where children inherit their parent's triangle;
 * :mod:`.train` — the training loop of the dynamic Gaussian renderer (eqs 20–24).
 """
+
 from .binding import TriangleFrames, barycentric_origin, local_to_world, triangle_frames
 from .density import DensityConfig, DensityController, protect_last_per_triangle
 from .model import BoundGaussians, GaussianHead, psi_from_flame

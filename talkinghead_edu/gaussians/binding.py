@@ -20,6 +20,7 @@ multiple of the triangle's mean edge length. Rotations here are unit quaternions
 
 Shapes: B batch, V vertices, F faces, N Gaussians.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,7 +62,9 @@ def _check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     if faces.dim() != 2 or faces.shape[-1] != 3:
         raise ValueError(f"faces must be (F, 3) vertex indices, got {tuple(faces.shape)}")
     if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= vertices.shape[1]):
-        raise ValueError(f"faces index vertices 0..{vertices.shape[1] - 1}, found indices in [{int(faces.min())}, {int(faces.max())}]")
+        raise ValueError(
+            f"faces index vertices 0..{vertices.shape[1] - 1}, found indices in [{int(faces.min())}, {int(faces.max())}]"
+        )
     return vertices
 
 
@@ -109,9 +112,15 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
     """``(..., 4)`` quaternions ``(w, x, y, z)`` (normalised here) -> ``(..., 3, 3)`` rotation matrices."""
     w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
     rows = [
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+        1 - 2 * (y * y + z * z),
+        2 * (x * y - w * z),
+        2 * (x * z + w * y),
+        2 * (x * y + w * z),
+        1 - 2 * (x * x + z * z),
+        2 * (y * z - w * x),
+        2 * (x * z - w * y),
+        2 * (y * z + w * x),
+        1 - 2 * (x * x + y * y),
     ]
     return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
 
@@ -128,7 +137,9 @@ def rotmat_to_quat(rotation: torch.Tensor) -> torch.Tensor:
     r10, r11, r12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
     r20, r21, r22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
     twice_abs = torch.sqrt(
-        torch.stack([1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22], dim=-1).clamp_min(1e-12)
+        torch.stack(
+            [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22], dim=-1
+        ).clamp_min(1e-12)
     )  # (..., 4): 2|w|, 2|x|, 2|y|, 2|z|
     candidates = torch.stack(
         [
@@ -197,9 +208,16 @@ def local_to_world(
         ``means (B, N, 3)``, ``quats (B, N, 4)`` (unit), ``log_scales (B, N, 3)``.
     """
     n = triangle_ids.shape[0]
-    for name, tensor, width in (("eta", eta, 3), ("local_means", local_means, 3), ("local_quats", local_quats, 4), ("local_log_scales", local_log_scales, 3)):
+    for name, tensor, width in (
+        ("eta", eta, 3),
+        ("local_means", local_means, 3),
+        ("local_quats", local_quats, 4),
+        ("local_log_scales", local_log_scales, 3),
+    ):
         if tensor.shape[-1] != width or tensor.shape[-2] != n:
-            raise ValueError(f"{name} must be (N={n}, {width}) (optionally with a leading batch), got {tuple(tensor.shape)}")
+            raise ValueError(
+                f"{name} must be (N={n}, {width}) (optionally with a leading batch), got {tuple(tensor.shape)}"
+            )
     batch = frames.rotation.shape[0]
     local_means = local_means.expand(batch, n, 3)
     rotation = frames.rotation[:, triangle_ids]  # (B, N, 3, 3)

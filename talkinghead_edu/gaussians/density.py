@@ -23,6 +23,7 @@ extra per-Gaussian tensors, but its ``split`` samples children with world-space
 current triangle) and it knows nothing about "keep one per triangle". The few operations
 needed are short enough to write here, on CPU or CUDA alike.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -56,7 +57,9 @@ class DensityConfig:
     max_gaussians: int = 60_000
 
 
-def protect_last_per_triangle(prune: torch.Tensor, triangle_ids: torch.Tensor, opacity_logits: torch.Tensor, num_triangles: int) -> torch.Tensor:
+def protect_last_per_triangle(
+    prune: torch.Tensor, triangle_ids: torch.Tensor, opacity_logits: torch.Tensor, num_triangles: int
+) -> torch.Tensor:
     """Unmark, for every triangle that would lose all its Gaussians, its most opaque one.
 
     Args:
@@ -68,7 +71,9 @@ def protect_last_per_triangle(prune: torch.Tensor, triangle_ids: torch.Tensor, o
     Returns:
         ``(N,)`` bool, the prune mask that leaves every populated triangle populated.
     """
-    keep_count = torch.zeros(num_triangles, dtype=torch.long, device=prune.device).index_add_(0, triangle_ids, (~prune).long())
+    keep_count = torch.zeros(num_triangles, dtype=torch.long, device=prune.device).index_add_(
+        0, triangle_ids, (~prune).long()
+    )
     orphaned = keep_count[triangle_ids] == 0  # Gaussians whose triangle would become empty
     if not orphaned.any():
         return prune
@@ -113,7 +118,14 @@ class DensityController:
         self.seen += visible.to(self.seen.dtype)
 
     @torch.no_grad()
-    def step(self, step: int, head: GaussianHead, optimizer: torch.optim.Optimizer, world_log_scales: torch.Tensor, generator: torch.Generator | None = None) -> dict | None:
+    def step(
+        self,
+        step: int,
+        head: GaussianHead,
+        optimizer: torch.optim.Optimizer,
+        world_log_scales: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict | None:
         """Densify/prune at the configured steps; returns the step's statistics or ``None``.
 
         Args:
@@ -135,7 +147,13 @@ class DensityController:
         return stats
 
     @torch.no_grad()
-    def densify_and_prune(self, head: GaussianHead, optimizer: torch.optim.Optimizer, world_log_scales: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    def densify_and_prune(
+        self,
+        head: GaussianHead,
+        optimizer: torch.optim.Optimizer,
+        world_log_scales: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> dict:
         """One round of clone + split + prune; returns counts ``{"cloned", "split", "pruned", "total"}``."""
         cfg = self.config
         n_before = head.num_gaussians
@@ -156,7 +174,9 @@ class DensityController:
         triangle_scale = (world_log_scales[parents] - p["local_log_scales"][parents]).exp()  # S s̄ / s̄ = S
         local_std = p["local_log_scales"][parents].exp() * triangle_scale  # (M, 3) metres
         rotation = quat_to_rotmat(p["local_quats"][parents])
-        noise = torch.randn(2, parents.shape[0], 3, generator=generator).to(local_std.device)  # drawn on the CPU: repeatable anywhere
+        noise = torch.randn(2, parents.shape[0], 3, generator=generator).to(
+            local_std.device
+        )  # drawn on the CPU: repeatable anywhere
         offsets = torch.einsum("mij,mj,kmj->kmi", rotation, local_std, noise)  # (2, M, 3)
 
         def children(name: str, tensor: torch.Tensor) -> torch.Tensor:
@@ -169,19 +189,31 @@ class DensityController:
             return torch.cat([tensor[~split], cloned, split_children])
 
         def fresh_moments(name: str, moment: torch.Tensor) -> torch.Tensor:
-            zeros = torch.zeros((int(clone.sum()) + 2 * parents.shape[0], *moment.shape[1:]), dtype=moment.dtype, device=moment.device)
+            zeros = torch.zeros(
+                (int(clone.sum()) + 2 * parents.shape[0], *moment.shape[1:]), dtype=moment.dtype, device=moment.device
+            )
             return torch.cat([moment[~split], zeros])
 
-        new_triangles = torch.cat([head.triangle_ids[~split], head.triangle_ids[clone], head.triangle_ids[parents].repeat(2)])
+        new_triangles = torch.cat(
+            [head.triangle_ids[~split], head.triangle_ids[clone], head.triangle_ids[parents].repeat(2)]
+        )
         _rebuild(head, optimizer, children, fresh_moments, new_triangles)
 
         # prune (world sizes of the new set: parents' sizes, children of splits shrink by 1.6)
         sizes = torch.cat([world_size[~split], world_size[clone], (world_size[parents] / 1.6).repeat(2)])
         opacity = torch.sigmoid(head.gaussian_params["opacity_logits"])
         prune = (opacity < cfg.prune_opacity) | (sizes > cfg.prune_max_size)
-        prune = protect_last_per_triangle(prune, head.triangle_ids, head.gaussian_params["opacity_logits"], head.faces.shape[0])
+        prune = protect_last_per_triangle(
+            prune, head.triangle_ids, head.gaussian_params["opacity_logits"], head.faces.shape[0]
+        )
         _rebuild(head, optimizer, lambda name, t: t[~prune], lambda name, m: m[~prune], head.triangle_ids[~prune])
-        return {"cloned": int(clone.sum()), "split": int(parents.shape[0]), "pruned": int(prune.sum()), "total": head.num_gaussians, "before": n_before}
+        return {
+            "cloned": int(clone.sum()),
+            "split": int(parents.shape[0]),
+            "pruned": int(prune.sum()),
+            "total": head.num_gaussians,
+            "before": n_before,
+        }
 
 
 @torch.no_grad()
@@ -197,7 +229,9 @@ def reset_opacity(head: GaussianHead, optimizer: torch.optim.Optimizer, value: f
     )
 
 
-def _rebuild(head: GaussianHead, optimizer: torch.optim.Optimizer, param_fn, moment_fn, triangle_ids: torch.Tensor) -> None:
+def _rebuild(
+    head: GaussianHead, optimizer: torch.optim.Optimizer, param_fn, moment_fn, triangle_ids: torch.Tensor
+) -> None:
     """Replace every per-Gaussian parameter by ``param_fn(name, old)`` and its Adam moments by ``moment_fn``."""
     for name, old in list(head.gaussian_params.items()):
         new = torch.nn.Parameter(param_fn(name, old.detach()), requires_grad=old.requires_grad)
@@ -207,6 +241,8 @@ def _rebuild(head: GaussianHead, optimizer: torch.optim.Optimizer, param_fn, mom
                     group["params"][index] = new
                     state = optimizer.state.pop(old, None)
                     if state:
-                        optimizer.state[new] = {key: (value if key == "step" else moment_fn(name, value)) for key, value in state.items()}
+                        optimizer.state[new] = {
+                            key: (value if key == "step" else moment_fn(name, value)) for key, value in state.items()
+                        }
         head.gaussian_params[name] = new
     head.triangle_ids = triangle_ids

@@ -14,6 +14,7 @@
 
 Images are ``(H, W, 3)`` (or ``(B, H, W, 3)``) in ``[0, 1]``.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,9 @@ __all__ = [
 def l1_loss(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """``L1 = mean |I − I_gt|`` over all pixels (or over ``mask`` ``(…, H, W)``/``(…, H, W, 1)`` weights)."""
     if prediction.shape != target.shape:
-        raise ValueError(f"l1_loss: prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape")
+        raise ValueError(
+            f"l1_loss: prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape"
+        )
     error = (prediction - target).abs()
     if mask is None:
         return error.mean()
@@ -103,7 +106,13 @@ class PerceptualLoss(nn.Module):
     MEAN = (0.485, 0.456, 0.406)
     STD = (0.229, 0.224, 0.225)
 
-    def __init__(self, weights_path: str | os.PathLike | None = None, network: nn.Sequential | None = None, taps: tuple[int, ...] = VGG16_TAPS, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        weights_path: str | os.PathLike | None = None,
+        network: nn.Sequential | None = None,
+        taps: tuple[int, ...] = VGG16_TAPS,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__()
         if (weights_path is None) == (network is None):
             raise ValueError("PerceptualLoss needs exactly one of weights_path (a VGG-16 weights file) or network")
@@ -132,13 +141,17 @@ class PerceptualLoss(nn.Module):
 
     def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if prediction.shape != target.shape:
-            raise ValueError(f"PerceptualLoss: prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape")
+            raise ValueError(
+                f"PerceptualLoss: prediction {tuple(prediction.shape)} and target {tuple(target.shape)} differ in shape"
+            )
         return sum((a - b).abs().mean() for a, b in zip(self.features(prediction), self.features(target)))
 
 
 def _read_vgg_state(path: Path, network: nn.Sequential) -> dict[str, torch.Tensor]:
     if not path.is_file():
-        raise ValueError(f"VGG weights file {path} does not exist (pass the path of a vgg16 .safetensors/.pth you downloaded yourself)")
+        raise ValueError(
+            f"VGG weights file {path} does not exist (pass the path of a vgg16 .safetensors/.pth you downloaded yourself)"
+        )
     if path.suffix == ".safetensors":
         state = load_file(str(path))
     else:
@@ -152,7 +165,14 @@ def _read_vgg_state(path: Path, network: nn.Sequential) -> dict[str, torch.Tenso
 
 
 # ----------------------------------------------------------------------------- eq 21
-def attribute_loss(local_means: torch.Tensor, local_log_scales: torch.Tensor, eps_position: float, eps_scale: float, weight_position: float = 1.0, weight_scale: float = 1.0) -> torch.Tensor:
+def attribute_loss(
+    local_means: torch.Tensor,
+    local_log_scales: torch.Tensor,
+    eps_position: float,
+    eps_scale: float,
+    weight_position: float = 1.0,
+    weight_scale: float = 1.0,
+) -> torch.Tensor:
     """Eq 21: ``λp ‖max(0, |ū'| − εp)‖² + λs ‖max(0, s̄ − εs)‖²``, averaged over Gaussians.
 
     The position hinge acts on the *magnitude* of each local coordinate (a Gaussian may sit
@@ -186,7 +206,9 @@ def label_map_colors(labels: torch.Tensor) -> torch.Tensor:
     """``M_gt``: ``(…, H, W)`` integer label map -> ``(…, H, W, 3)`` colours (background black)."""
     labels = torch.as_tensor(labels)
     if labels.min() < 0 or labels.max() >= len(LABEL_COLORS):
-        raise ValueError(f"label ids must be in 0..{len(LABEL_COLORS) - 1}, got [{int(labels.min())}, {int(labels.max())}]")
+        raise ValueError(
+            f"label ids must be in 0..{len(LABEL_COLORS) - 1}, got [{int(labels.min())}, {int(labels.max())}]"
+        )
     return torch.as_tensor(LABEL_COLORS, device=labels.device)[labels.long()]
 
 
@@ -194,7 +216,9 @@ def semantic_loss(semantic_render: torch.Tensor, labels: torch.Tensor) -> torch.
     """Eq 23 (without λ): mean squared error between ``M_aux`` ``(…, H, W, 3)`` and the colours of ``labels`` ``(…, H, W)``."""
     target = label_map_colors(labels).to(semantic_render.dtype)
     if semantic_render.shape != target.shape:
-        raise ValueError(f"semantic_loss: render {tuple(semantic_render.shape)} does not match labels {tuple(labels.shape)} + (3,)")
+        raise ValueError(
+            f"semantic_loss: render {tuple(semantic_render.shape)} does not match labels {tuple(labels.shape)} + (3,)"
+        )
     return ((semantic_render - target) ** 2).mean()
 
 
@@ -233,7 +257,9 @@ def renderer_loss(
     if perceptual is not None:
         terms["vgg"] = perceptual(image, target)
         total = total + weights.vgg * terms["vgg"]
-    terms["attr"] = attribute_loss(local_means, local_log_scales, weights.eps_position, weights.eps_scale, weights.position, weights.scale)  # eq 21
+    terms["attr"] = attribute_loss(
+        local_means, local_log_scales, weights.eps_position, weights.eps_scale, weights.position, weights.scale
+    )  # eq 21
     total = total + terms["attr"]
     if semantic_render is not None:
         terms["seg"] = semantic_loss(semantic_render, labels)  # eq 23

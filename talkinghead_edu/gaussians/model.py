@@ -28,6 +28,7 @@ numbers) followed by the E expression coefficients: ``ψ = [θ_jaw, ε]``, shape
 ``(B, 3 + E)``; the global and neck rotations are left out because they move the head
 rigidly and carry no speaker-specific wrinkle or teeth detail.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,10 +44,13 @@ from .binding import axis_angle_to_quat, local_to_world, quat_multiply, triangle
 
 __all__ = ["GaussianHead", "BoundGaussians", "psi_from_flame"]
 
+
 def psi_from_flame(jaw_pose: torch.Tensor, expression: torch.Tensor) -> torch.Tensor:
     """``ψ = [θ_jaw, ε]``: ``(B, 3)`` jaw axis-angle and ``(B, E)`` expression -> ``(B, 3 + E)``."""
     if jaw_pose.shape[:-1] != expression.shape[:-1] or jaw_pose.shape[-1] != 3:
-        raise ValueError(f"jaw_pose must be (B, 3) and expression (B, E) with the same B, got {tuple(jaw_pose.shape)} and {tuple(expression.shape)}")
+        raise ValueError(
+            f"jaw_pose must be (B, 3) and expression (B, E) with the same B, got {tuple(jaw_pose.shape)} and {tuple(expression.shape)}"
+        )
     return torch.cat([jaw_pose, expression], dim=-1)
 
 
@@ -188,24 +192,32 @@ class GaussianHead(nn.Module):
             raise CheckpointError(f"{source} lacks the Gaussian head tensor(s) {', '.join(missing)}")
         triangle_ids = tensors["triangle_ids"]
         if triangle_ids.dim() != 1 or triangle_ids.is_floating_point() or triangle_ids.dtype == torch.bool:
-            raise CheckpointError(f"{source}: 'triangle_ids' must be (N,) integers, got {tuple(triangle_ids.shape)} {triangle_ids.dtype}")
+            raise CheckpointError(
+                f"{source}: 'triangle_ids' must be (N,) integers, got {tuple(triangle_ids.shape)} {triangle_ids.dtype}"
+            )
         n, n_faces = triangle_ids.shape[0], self.faces.shape[0]
         if n == 0:
             raise CheckpointError(f"{source} holds 0 Gaussians; expected a trained head with at least one")
         if int(triangle_ids.min()) < 0 or int(triangle_ids.max()) >= n_faces:
-            raise CheckpointError(f"{source}: 'triangle_ids' range over {int(triangle_ids.min())}..{int(triangle_ids.max())}, "
-                                  f"but this mesh has triangles 0..{n_faces - 1} (a checkpoint of another head model?)")
+            raise CheckpointError(
+                f"{source}: 'triangle_ids' range over {int(triangle_ids.min())}..{int(triangle_ids.max())}, "
+                f"but this mesh has triangles 0..{n_faces - 1} (a checkpoint of another head model?)"
+            )
         for name, current in self.gaussian_params.items():
             value = tensors[f"gaussian/{name}"]
             expected = (n,) + tuple(current.shape[1:])
             if tuple(value.shape) != expected or not value.is_floating_point():
-                raise CheckpointError(f"{source}: 'gaussian/{name}' must be a float tensor of shape {expected} "
-                                      f"(N = {n} from triangle_ids), got {tuple(value.shape)} {value.dtype}")
+                raise CheckpointError(
+                    f"{source}: 'gaussian/{name}' must be a float tensor of shape {expected} "
+                    f"(N = {n} from triangle_ids), got {tuple(value.shape)} {value.dtype}"
+                )
         mlp_state = {k.removeprefix("mlp/"): v for k, v in tensors.items() if k.startswith("mlp/")}
         try:
             self.latent_mlp.load_state_dict(mlp_state)
         except RuntimeError as exc:  # missing keys or shapes that do not fit psi_dim / latent_dim
-            raise CheckpointError(f"{source}: the blendshape MLP W_Y does not fit this head ({exc})".replace("\n", " ")) from None
+            raise CheckpointError(
+                f"{source}: the blendshape MLP W_Y does not fit this head ({exc})".replace("\n", " ")
+            ) from None
         device = self.faces.device
         for name in list(self.gaussian_params):
             self.gaussian_params[name] = nn.Parameter(tensors[f"gaussian/{name}"].to(device).clone())
@@ -251,7 +263,9 @@ class GaussianHead(nn.Module):
             local_quats = quat_multiply(local_quats, delta_rotation)  # eq 17, r̄' = r̄ · BS(γ; W_rot)
             sh_dc = sh_dc + torch.einsum("bl,nld->bnd", gamma, p["bs_color"]).unsqueeze(2)  # eq 18
         frames = triangle_frames(vertices, self.faces)
-        means, quats, log_scales = local_to_world(frames, self.triangle_ids, self.eta, local_means, local_quats, p["local_log_scales"])
+        means, quats, log_scales = local_to_world(
+            frames, self.triangle_ids, self.eta, local_means, local_quats, p["local_log_scales"]
+        )
         colors = torch.cat([sh_dc, p["sh_rest"].expand(batch, n, -1, 3)], dim=2)
         return BoundGaussians(means, quats, log_scales, p["opacity_logits"], colors, local_means)
 

@@ -20,6 +20,7 @@ evaluates PSNR / SSIM / LMD on held-out frames — with the tracker's FLAME para
 those refined photometrically against each frame while the head stays frozen (the last
 stage of a face tracker, :meth:`RendererTrainer.refine_tracking`), or with the true ones.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,12 +32,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
-from ..eval.metrics import landmark_distance, psnr, ssim
 from ..errors import CheckpointError
+from ..eval.metrics import landmark_distance, psnr, ssim
 from ..render import Camera, project_points, render
 from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .density import DensityConfig, DensityController
+from .losses import LossWeights, gaussian_label_colors, l1_loss, label_map_colors, renderer_loss, ssim_loss
 from .model import GaussianHead, psi_from_flame
 
 __all__ = ["RendererConfig", "RendererTrainer"]
@@ -73,7 +74,16 @@ class RendererConfig:
     lr_flame_translation: float = 1e-5
     init_opacity: float = 0.7
     losses: LossWeights = field(default_factory=LossWeights)
-    density: DensityConfig = field(default_factory=lambda: DensityConfig(refine_start=200, refine_every=200, refine_stop=2400, reset_every=0, clone_max_size=0.003, max_gaussians=40_000))
+    density: DensityConfig = field(
+        default_factory=lambda: DensityConfig(
+            refine_start=200,
+            refine_every=200,
+            refine_stop=2400,
+            reset_every=0,
+            clone_max_size=0.003,
+            max_gaussians=40_000,
+        )
+    )
     val_every: int = 250
     val_frames: int = 6
     seed: int = 0
@@ -111,19 +121,36 @@ class RendererTrainer:
         self.video = video
         self.flame = flame.to(self.device)
         if flame.face_labels is None and self.config.semantic:
-            raise ValueError("the semantic loss needs a head model with face_labels; pass semantic=False or a labelled model")
+            raise ValueError(
+                "the semantic loss needs a head model with face_labels; pass semantic=False or a labelled model"
+            )
         if video.face_mask is None:
-            raise ValueError(f"video {video.speaker!r} has no face masks; the training composite (eq 19) needs the mask M")
+            raise ValueError(
+                f"video {video.speaker!r} has no face masks; the training composite (eq 19) needs the mask M"
+            )
         params = video.flame_tracked.resized(flame.n_shape, flame.n_expr)
         self.tracked = {k: v.to(self.device) for k, v in params.tensors(device=self.device).items()}
         truth = video.flame_true.resized(flame.n_shape, flame.n_expr) if video.flame_true is not None else None
-        self.truth = truth.tensors(device=self.device) if truth is not None else None  # evaluation only (the oracle row)
+        self.truth = (
+            truth.tensors(device=self.device) if truth is not None else None
+        )  # evaluation only (the oracle row)
         self.num_frames = self.tracked["expression"].shape[0]
         self.K = torch.as_tensor(video.K, dtype=torch.float32, device=self.device)
         self.viewmats = torch.as_tensor(video.viewmats, dtype=torch.float32, device=self.device)
         self.train_frames = np.asarray(video.splits["train"])
         self.step = 0
-        self.history: dict[str, list] = {"step": [], "loss": [], "l1": [], "ssim": [], "attr": [], "seg": [], "num_gaussians": [], "val_step": [], "val_psnr": [], "seconds": []}
+        self.history: dict[str, list] = {
+            "step": [],
+            "loss": [],
+            "l1": [],
+            "ssim": [],
+            "attr": [],
+            "seg": [],
+            "num_gaussians": [],
+            "val_step": [],
+            "val_psnr": [],
+            "seconds": [],
+        }
         torch.manual_seed(self.config.seed)
         self.head = GaussianHead(
             self.flame.faces,
@@ -161,14 +188,26 @@ class RendererTrainer:
 
     def _param_groups(self) -> list[tuple[str, nn.Parameter, float]]:
         c = self.config
-        rates = {"local_means": c.lr_means, "local_quats": c.lr_quats, "local_log_scales": c.lr_scales, "opacity_logits": c.lr_opacity, "sh_dc": c.lr_sh_dc, "sh_rest": c.lr_sh_rest, "eta_logits": c.lr_eta}
+        rates = {
+            "local_means": c.lr_means,
+            "local_quats": c.lr_quats,
+            "local_log_scales": c.lr_scales,
+            "opacity_logits": c.lr_opacity,
+            "sh_dc": c.lr_sh_dc,
+            "sh_rest": c.lr_sh_rest,
+            "eta_logits": c.lr_eta,
+        }
         if c.blendshapes:
             rates.update(bs_pos=c.lr_blendshapes, bs_rot=c.lr_blendshapes, bs_color=c.lr_blendshapes)
         groups = [(f"gaussian/{name}", self.head.gaussian_params[name], lr) for name, lr in rates.items()]
         if c.blendshapes:
             groups += [(f"mlp/{name}", p, c.lr_mlp) for name, p in self.head.latent_mlp.named_parameters()]
         if c.finetune_flame:
-            flame_rates = {"expression": c.lr_flame_expression, "pose": c.lr_flame_pose, "translation": c.lr_flame_translation}
+            flame_rates = {
+                "expression": c.lr_flame_expression,
+                "pose": c.lr_flame_pose,
+                "translation": c.lr_flame_translation,
+            }
             groups += [(f"flame/{name}", self.flame_offsets[name], lr) for name, lr in flame_rates.items()]
         return groups
 
@@ -178,7 +217,9 @@ class RendererTrainer:
         return torch.optim.Adam([{"params": [p], "lr": lr, "name": name} for name, p, lr in groups], eps=1e-15)
 
     # ------------------------------------------------------------------ forward
-    def flame_inputs(self, frames: torch.Tensor, finetuned: bool = True, truth: bool = False) -> dict[str, torch.Tensor]:
+    def flame_inputs(
+        self, frames: torch.Tensor, finetuned: bool = True, truth: bool = False
+    ) -> dict[str, torch.Tensor]:
         """Tracked FLAME parameters of ``frames (B,)`` plus, if ``finetuned``, their learned corrections.
 
         Corrections exist for training frames when fine-tuning is on, and for any frame that
@@ -195,7 +236,14 @@ class RendererTrainer:
                 inputs[name] = inputs[name] + self.flame_offsets[name][frames]
         return inputs
 
-    def render_frame(self, index: int, finetuned: bool = True, with_semantics: bool = False, offsets: dict[str, torch.Tensor] | None = None, truth: bool = False):
+    def render_frame(
+        self,
+        index: int,
+        finetuned: bool = True,
+        with_semantics: bool = False,
+        offsets: dict[str, torch.Tensor] | None = None,
+        truth: bool = False,
+    ):
         """Render frame ``index``; returns ``(render_output, bound_gaussians, flame_output, composite)``.
 
         ``composite`` is the ``(H, W, 3)`` paste of the render into the frame (step 5 above).
@@ -219,7 +267,14 @@ class RendererTrainer:
         return out, bound, flame_out, composite
 
     # ------------------------------------------------------------------ training
-    def train(self, steps: int | None = None, checkpoint_path: str | Path | None = None, checkpoint_every: int = 500, progress: bool = True, callback=None) -> dict:
+    def train(
+        self,
+        steps: int | None = None,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every: int = 500,
+        progress: bool = True,
+        callback=None,
+    ) -> dict:
         """Train until ``steps`` (default ``config.steps``) total steps; resumable.
 
         Args:
@@ -247,13 +302,25 @@ class RendererTrainer:
             if cfg.semantic:
                 labels = torch.as_tensor(self.video.labels[index], device=self.device).long()
                 outside = (1.0 - torch.as_tensor(self.video.face_mask[index], device=self.device).float()).unsqueeze(-1)
-                semantic = out.features + (1.0 - out.alpha) * outside * label_map_colors(labels)  # eq 22 pasted like the image
-            loss, terms = renderer_loss(composite, target_image, bound.local_means, self.head.gaussian_params["local_log_scales"], cfg.losses, semantic, labels)
+                semantic = out.features + (1.0 - out.alpha) * outside * label_map_colors(
+                    labels
+                )  # eq 22 pasted like the image
+            loss, terms = renderer_loss(
+                composite,
+                target_image,
+                bound.local_means,
+                self.head.gaussian_params["local_log_scales"],
+                cfg.losses,
+                semantic,
+                labels,
+            )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
             with torch.no_grad():  # keep the quaternions near unit length
-                self.head.gaussian_params["local_quats"].div_(self.head.gaussian_params["local_quats"].norm(dim=-1, keepdim=True).clamp_min(1e-8))
+                self.head.gaussian_params["local_quats"].div_(
+                    self.head.gaussian_params["local_quats"].norm(dim=-1, keepdim=True).clamp_min(1e-8)
+                )
             self.density.accumulate(out.means2d, out.visible, self.video.width, self.video.height)
             self.density.step(self.step, self.head, self.optimizer, bound.log_scales[0].detach(), generator)
             self._log(terms, float(loss.detach()), time.perf_counter() - start_time)
@@ -271,7 +338,15 @@ class RendererTrainer:
         bar.close()
         return self.history
 
-    def refine_tracking(self, frames, steps: int = 30, lr_pose: float = 3e-3, lr_translation: float = 3e-4, lr_expression: float = 0.0, progress: bool = True) -> dict[str, float]:
+    def refine_tracking(
+        self,
+        frames,
+        steps: int = 30,
+        lr_pose: float = 3e-3,
+        lr_translation: float = 3e-4,
+        lr_expression: float = 0.0,
+        progress: bool = True,
+    ) -> dict[str, float]:
         """Photometric tracking refinement of ``frames`` with the Gaussian head frozen.
 
         A face tracker runs on every frame of the video, held-out ones included, before any
@@ -310,11 +385,20 @@ class RendererTrainer:
                 if lr_expression > 0:
                     groups.append({"params": [expression], "lr": lr_expression})
                 optimizer = torch.optim.Adam(groups)
-                start = {name: self.flame_offsets[name][index].detach().clone() for name in ("pose", "translation", "expression")}
+                start = {
+                    name: self.flame_offsets[name][index].detach().clone()
+                    for name in ("pose", "translation", "expression")
+                }
                 for step in range(steps + 1):
-                    extra = {"pose": torch.cat([pose, torch.zeros(6, device=self.device)]), "translation": translation, "expression": expression}
+                    extra = {
+                        "pose": torch.cat([pose, torch.zeros(6, device=self.device)]),
+                        "translation": translation,
+                        "expression": expression,
+                    }
                     composite = self.render_frame(index, offsets={name: start[name] + extra[name] for name in start})[3]
-                    loss = weights.l1 * l1_loss(composite, target) + weights.ssim * ssim_loss(composite, target)  # eq 20
+                    loss = weights.l1 * l1_loss(composite, target) + weights.ssim * ssim_loss(
+                        composite, target
+                    )  # eq 20
                     if step == 0:
                         before.append(float(loss.detach()))
                     if step == steps:
@@ -382,7 +466,11 @@ class RendererTrainer:
             scores["psnr_face"].append(float(psnr(image, truth, mask=mask)))
             if self.video.landmarks2d is not None and flame_out.landmarks.shape[1] == self.video.landmarks2d.shape[1]:
                 predicted = project_points(flame_out.landmarks[0], self.K, self.viewmats[index])
-                scores["lmd"].append(float(landmark_distance(predicted, torch.as_tensor(self.video.landmarks2d[index], device=self.device))))
+                scores["lmd"].append(
+                    float(
+                        landmark_distance(predicted, torch.as_tensor(self.video.landmarks2d[index], device=self.device))
+                    )
+                )
         summary = {name: float(np.mean(values)) if values else float("nan") for name, values in scores.items()}
         summary["frames"] = len(frames)
         return summary
@@ -403,8 +491,15 @@ class RendererTrainer:
 
     def save(self, path: str | Path) -> Path:
         """Write a resumable checkpoint atomically (safetensors + JSON metadata)."""
-        meta = {"step": self.step, "config": self.config.to_dict(), "history": self.history, "density_history": self.density.history,
-                "speaker": self.video.speaker, "num_frames": self.num_frames, "resolution": [self.video.height, self.video.width]}
+        meta = {
+            "step": self.step,
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "density_history": self.density.history,
+            "speaker": self.video.speaker,
+            "num_frames": self.num_frames,
+            "resolution": [self.video.height, self.video.width],
+        }
         return save_checkpoint(path, self.state_tensors(), meta)
 
     @classmethod
@@ -414,7 +509,9 @@ class RendererTrainer:
         expected = {"speaker": video.speaker, "num_frames": video.num_frames, "resolution": [video.height, video.width]}
         for key, value in expected.items():
             if meta.get(key) != value:
-                raise CheckpointError(f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}")
+                raise CheckpointError(
+                    f"checkpoint {path} was trained with {key} = {meta.get(key)!r}, but this video has {value!r}"
+                )
         with checkpoint_contents(path, "Gaussian-head training state"):
             trainer = cls(video, flame, RendererConfig.from_dict(meta["config"]), device=device)
             trainer.head.load_tensors(tensors, source=f"checkpoint {path}")
@@ -428,8 +525,10 @@ class RendererTrainer:
                 param = group["params"][0]
                 for key, value in state.items():
                     if key != "step" and value.shape != param.shape:
-                        raise CheckpointError(f"checkpoint {path}: Adam state 'adam/{name}/{key}' has shape {tuple(value.shape)}, "
-                                              f"expected {tuple(param.shape)} like the parameter")
+                        raise CheckpointError(
+                            f"checkpoint {path}: Adam state 'adam/{name}/{key}' has shape {tuple(value.shape)}, "
+                            f"expected {tuple(param.shape)} like the parameter"
+                        )
                 if state:
                     trainer.optimizer.state[param] = state
             trainer.step = int(meta["step"])
@@ -438,7 +537,9 @@ class RendererTrainer:
             if "density/grad_sum" in tensors:
                 grad_sum, seen = tensors["density/grad_sum"], tensors["density/seen"]
                 if grad_sum.shape[0] != n or seen.shape[0] != n:
-                    raise CheckpointError(f"checkpoint {path}: density statistics have {grad_sum.shape[0]}/{seen.shape[0]} rows, "
-                                          f"expected N = {n}")
+                    raise CheckpointError(
+                        f"checkpoint {path}: density statistics have {grad_sum.shape[0]}/{seen.shape[0]} rows, "
+                        f"expected N = {n}"
+                    )
                 trainer.density.grad_sum, trainer.density.seen = grad_sum, seen
         return trainer

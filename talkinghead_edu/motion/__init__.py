@@ -7,6 +7,7 @@
 * :mod:`.evaluate` — lip vertex error, lip LMD, jaw-amplitude style ratio, jitter;
 * :mod:`.features` — frame-feature extractors (audio encoders, log-mel fallback).
 """
+
 from .features import LogMelFrameFeatures, get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
@@ -31,9 +32,27 @@ from .train import (
 )
 
 __all__ = [
-    "BandedSelfAttention", "IdentityEmbedding", "LipReadingEncoder", "LipTrainConfig", "LogMelFrameFeatures",
-    "MotionDecoder", "MotionExample", "MotionTranslator", "TranslatorConfig", "UnknownSpeakerError", "fuse_identity",
-    "get_feature_extractor", "head_vertices", "latent_consistency_loss", "lip_reading_loss", "load_translator",
-    "prepare_examples", "reconstruction_loss", "save_translator", "smoothness_loss", "total_loss",
-    "train_lip_encoder", "train_translator",
+    "BandedSelfAttention",
+    "IdentityEmbedding",
+    "LipReadingEncoder",
+    "LipTrainConfig",
+    "LogMelFrameFeatures",
+    "MotionDecoder",
+    "MotionExample",
+    "MotionTranslator",
+    "TranslatorConfig",
+    "UnknownSpeakerError",
+    "fuse_identity",
+    "get_feature_extractor",
+    "head_vertices",
+    "latent_consistency_loss",
+    "lip_reading_loss",
+    "load_translator",
+    "prepare_examples",
+    "reconstruction_loss",
+    "save_translator",
+    "smoothness_loss",
+    "total_loss",
+    "train_lip_encoder",
+    "train_translator",
 ]

@@ -10,6 +10,7 @@ Measures (all self-driven: an utterance's own audio, its own speaker's style):
 * **jaw amplitude** (rad): the RMS over frames of the jaw rotation angle ``||jaw_pose_t||``,
   per speaker; the **style ratio** of two speakers is ``amplitude(a) / amplitude(b)``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,12 +20,24 @@ import numpy as np
 import torch
 
 from ..eval.metrics import landmark_distance
-from .model import MotionTranslator
 from ..flame.params import FlameParams
+from .model import MotionTranslator
 from .train import MotionExample
 from .vertex_subset import VertexSubsetHead
 
-__all__ = ["MOUTH_LANDMARKS", "MouthProbe", "lip_vertex_error_mm", "lip_landmark_distance_mm", "lip_jitter_mm", "jaw_amplitude", "UtteranceScores", "evaluate_translator", "summarize", "style_ratio", "format_table"]
+__all__ = [
+    "MOUTH_LANDMARKS",
+    "MouthProbe",
+    "lip_vertex_error_mm",
+    "lip_landmark_distance_mm",
+    "lip_jitter_mm",
+    "jaw_amplitude",
+    "UtteranceScores",
+    "evaluate_translator",
+    "summarize",
+    "style_ratio",
+    "format_table",
+]
 
 MOUTH_LANDMARKS = slice(48, 68)  # iBUG 68: outer and inner lip contour
 
@@ -54,7 +67,9 @@ class MouthProbe:
 
 def _check_pair(name: str, params_pred: torch.Tensor, params_true: torch.Tensor) -> None:
     if params_pred.shape != params_true.shape:
-        raise ValueError(f"{name}: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ")
+        raise ValueError(
+            f"{name}: prediction {tuple(params_pred.shape)} and ground truth {tuple(params_true.shape)} differ"
+        )
 
 
 def _mean_distance_mm(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -78,7 +93,9 @@ def lip_landmark_distance_mm(head, params_pred: torch.Tensor, params_true: torch
     """LMD (mm) over the mouth landmarks 48–67 of the posed 3-D mesh; ``params_*`` ``(T, P)``."""
     _check_pair("lip_landmark_distance_mm", params_pred, params_true)
     if head.n_landmarks < 68:
-        raise ValueError(f"lip_landmark_distance_mm: the head model has {head.n_landmarks} landmarks; the iBUG-68 layout is needed")
+        raise ValueError(
+            f"lip_landmark_distance_mm: the head model has {head.n_landmarks} landmarks; the iBUG-68 layout is needed"
+        )
     probe = MouthProbe(head)
     return 1000.0 * landmark_distance(probe(params_pred)[1], probe(params_true)[1]).item()
 
@@ -110,7 +127,9 @@ class UtteranceScores:
     jaw_true: float
 
 
-def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionExample], head, unseen: str = "average") -> list[UtteranceScores]:
+def evaluate_translator(
+    translator: MotionTranslator, examples: Sequence[MotionExample], head, unseen: str = "average"
+) -> list[UtteranceScores]:
     """Self-driven evaluation of every example.
 
     Known speakers use their own embedding; speakers the translator has not seen use the
@@ -127,14 +146,21 @@ def evaluate_translator(translator: MotionTranslator, examples: Sequence[MotionE
         predicted = translator.predict(example.features, speaker).motion_vector
         truth = example.params
         (lips_pred, mouth_pred), (lips_true, mouth_true) = probe(predicted), probe(truth)
-        scores.append(UtteranceScores(
-            id=example.id, speaker=example.speaker, frames=example.num_frames,
-            lip_error_mm=_mean_distance_mm(lips_pred, lips_true),
-            lip_lmd_mm=1000.0 * landmark_distance(mouth_pred, mouth_true).item() if probe.has_landmarks else float("nan"),
-            jitter_pred_mm=_jitter_mm(lips_pred), jitter_true_mm=_jitter_mm(lips_true),
-            jaw_pred=jaw_amplitude(FlameParams.from_motion_vector(predicted).jaw_pose),
-            jaw_true=jaw_amplitude(FlameParams.from_motion_vector(truth).jaw_pose),
-        ))
+        scores.append(
+            UtteranceScores(
+                id=example.id,
+                speaker=example.speaker,
+                frames=example.num_frames,
+                lip_error_mm=_mean_distance_mm(lips_pred, lips_true),
+                lip_lmd_mm=1000.0 * landmark_distance(mouth_pred, mouth_true).item()
+                if probe.has_landmarks
+                else float("nan"),
+                jitter_pred_mm=_jitter_mm(lips_pred),
+                jitter_true_mm=_jitter_mm(lips_true),
+                jaw_pred=jaw_amplitude(FlameParams.from_motion_vector(predicted).jaw_pose),
+                jaw_true=jaw_amplitude(FlameParams.from_motion_vector(truth).jaw_pose),
+            )
+        )
     return scores
 
 
@@ -152,10 +178,15 @@ def summarize(scores: Sequence[UtteranceScores]) -> dict:
         mine = [s for s in scores if s.speaker == speaker]
         w = np.array([s.frames for s in mine], dtype=np.float64)
         # RMS over all frames of the speaker: combine per-utterance RMS values by frame count
-        jaw[speaker] = tuple(float(np.sqrt(np.average([getattr(s, f) ** 2 for s in mine], weights=w))) for f in ("jaw_pred", "jaw_true"))
+        jaw[speaker] = tuple(
+            float(np.sqrt(np.average([getattr(s, f) ** 2 for s in mine], weights=w))) for f in ("jaw_pred", "jaw_true")
+        )
     return {
-        "lip_error_mm": mean("lip_error_mm"), "lip_lmd_mm": mean("lip_lmd_mm"),
-        "jitter_pred_mm": mean("jitter_pred_mm"), "jitter_true_mm": mean("jitter_true_mm"), "jaw": jaw,
+        "lip_error_mm": mean("lip_error_mm"),
+        "lip_lmd_mm": mean("lip_lmd_mm"),
+        "jitter_pred_mm": mean("jitter_pred_mm"),
+        "jitter_true_mm": mean("jitter_true_mm"),
+        "jaw": jaw,
     }
 
 
@@ -176,6 +207,9 @@ def format_table(rows: dict[str, dict[str, float]], digits: int = 3) -> str:
     columns = list(next(iter(rows.values())))
     cells = [["", *columns]] + [[name, *(f"{values[c]:.{digits}f}" for c in columns)] for name, values in rows.items()]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))) for row in cells]
+    lines = [
+        "  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths)))
+        for row in cells
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

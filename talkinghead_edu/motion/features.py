@@ -9,6 +9,7 @@ The translator accepts any callable with that signature. By name:
   every 10 ms from :func:`talkinghead_edu.audio.features.log_mel`, four of them stacked per
   40-ms video frame: ``D = 160``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +29,9 @@ def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
     if waveform.dim() != 2:
         raise ValueError(f"expected a waveform batch (B, L), got {tuple(waveform.shape)}")
     if waveform.shape[1] == 0 or waveform.shape[1] % SAMPLES_PER_FRAME:
-        raise ValueError(f"waveform length {waveform.shape[1]} must be a positive multiple of {SAMPLES_PER_FRAME} samples (one 25-fps frame at 16 kHz)")
+        raise ValueError(
+            f"waveform length {waveform.shape[1]} must be a positive multiple of {SAMPLES_PER_FRAME} samples (one 25-fps frame at 16 kHz)"
+        )
     return waveform.float()
 
 
@@ -47,7 +50,9 @@ class LogMelFrameFeatures:
         waveform = _check_waveform(waveform).to(self.device)
         B, L = waveform.shape
         T = L // SAMPLES_PER_FRAME
-        bands = log_mel(waveform, n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop)[:, : 4 * T]  # (B, 4T, n_mels)
+        bands = log_mel(waveform, n_mels=self.n_mels, n_fft=self.n_fft, hop_length=self.hop)[
+            :, : 4 * T
+        ]  # (B, 4T, n_mels)
         return bands.reshape(B, T, self.feature_dim)
 
 
@@ -73,4 +78,6 @@ def get_feature_extractor(name: str, device: str | torch.device = "cpu"):
         return LogMelFrameFeatures(device=device)
     if name in ("universal", "asr") or Path(name).exists():
         return EncoderFrameFeatures(name, device=device)
-    raise ValueError(f"unknown feature extractor {name!r}; expected 'universal', 'asr', 'log_mel' or the path of an encoder checkpoint")
+    raise ValueError(
+        f"unknown feature extractor {name!r}; expected 'universal', 'asr', 'log_mel' or the path of an encoder checkpoint"
+    )

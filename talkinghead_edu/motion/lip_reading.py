@@ -7,6 +7,7 @@ ground-truth motion, to predict ``E_asr(A)`` from the lips alone (:func:`lip_rea
 then it is frozen and the latent-consistency loss (eq 7) asks the motion decoder's output
 to be "readable": ``E_lip(V̂)`` must again match ``E_asr(A)``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -36,15 +37,19 @@ class LipReadingEncoder(nn.Module):
         self.num_lip_vertices, self.asr_dim, self.hidden = rest_lip_vertices.shape[0], asr_dim, hidden
         self.project = nn.Sequential(nn.Linear(3 * self.num_lip_vertices, hidden), nn.GELU())
         self.temporal = nn.Sequential(
-            nn.Conv1d(hidden, hidden, kernel_size=5, padding=2), nn.GELU(),
-            nn.Conv1d(hidden, hidden, kernel_size=5, padding=2), nn.GELU(),
+            nn.Conv1d(hidden, hidden, kernel_size=5, padding=2),
+            nn.GELU(),
+            nn.Conv1d(hidden, hidden, kernel_size=5, padding=2),
+            nn.GELU(),
         )
         self.output = nn.Linear(hidden, asr_dim)
 
     def forward(self, lip_vertices: torch.Tensor) -> torch.Tensor:
         """``(B, T, M_L, 3)`` -> ``(B, T, D_asr)``."""
         if lip_vertices.dim() != 4 or lip_vertices.shape[2:] != self.rest_lip_vertices.shape:
-            raise ValueError(f"E_lip: expected lip vertices (B, T, {self.num_lip_vertices}, 3), got {tuple(lip_vertices.shape)}")
+            raise ValueError(
+                f"E_lip: expected lip vertices (B, T, {self.num_lip_vertices}, 3), got {tuple(lip_vertices.shape)}"
+            )
         B, T = lip_vertices.shape[:2]
         offsets_mm = 1000.0 * (lip_vertices - self.rest_lip_vertices)  # (B, T, M_L, 3)
         hidden = self.project(offsets_mm.reshape(B, T, -1))  # (B, T, hidden)
@@ -52,9 +57,13 @@ class LipReadingEncoder(nn.Module):
         return self.output(hidden)
 
 
-def lip_reading_loss(encoder: LipReadingEncoder, lip_vertices: torch.Tensor, asr_features: torch.Tensor) -> torch.Tensor:
+def lip_reading_loss(
+    encoder: LipReadingEncoder, lip_vertices: torch.Tensor, asr_features: torch.Tensor
+) -> torch.Tensor:
     """Pre-training objective of ``E_lip`` on ground truth: ``mean ||E_asr(A) - E_lip(V)||²`` over (B, T, D)."""
     predicted = encoder(lip_vertices)
     if predicted.shape != asr_features.shape:
-        raise ValueError(f"lip_reading_loss: E_lip gives {tuple(predicted.shape)} but E_asr features are {tuple(asr_features.shape)}")
+        raise ValueError(
+            f"lip_reading_loss: E_lip gives {tuple(predicted.shape)} but E_asr features are {tuple(asr_features.shape)}"
+        )
     return ((predicted - asr_features) ** 2).mean()

@@ -13,6 +13,7 @@ matches the paper's normalisation:
 * eq 7  ``L_lat = λ_lat/(D T) ||E_asr(A) − E_lip(V̂, M_L)||²``.
 * eq 8  ``L = L_rec + L_sth + L_lat``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,9 @@ def _same_shape(name: str, a: torch.Tensor, b: torch.Tensor, rank: int, layout: 
     if a.dim() != rank or b.dim() != rank:
         raise ValueError(f"{name}: expected {layout} tensors, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape != b.shape:
-        raise ValueError(f"{name}: prediction {tuple(a.shape)} and ground truth {tuple(b.shape)} differ (mismatched frame counts?)")
+        raise ValueError(
+            f"{name}: prediction {tuple(a.shape)} and ground truth {tuple(b.shape)} differ (mismatched frame counts?)"
+        )
 
 
 def reconstruction_loss(
@@ -43,7 +46,9 @@ def reconstruction_loss(
     if vertices_pred is not None:
         _same_shape("reconstruction_loss (vertices)", vertices_pred, vertices_true, 4, "(B, T, K, 3)")
         if vertices_pred.shape[:2] != params_pred.shape[:2]:
-            raise ValueError(f"reconstruction_loss: vertices cover {tuple(vertices_pred.shape[:2])} (B, T) but parameters {tuple(params_pred.shape[:2])}")
+            raise ValueError(
+                f"reconstruction_loss: vertices cover {tuple(vertices_pred.shape[:2])} (B, T) but parameters {tuple(params_pred.shape[:2])}"
+            )
         squared_norm = ((vertices_true - vertices_pred) ** 2).sum(dim=-1)  # ||v_t,k − v̂_t,k||²  (B, T, K)
         loss = loss + lambda_v * squared_norm.mean()  # λ_v/(K T) Σ_t ||v_t − v̂_t||²
     return loss
@@ -59,7 +64,9 @@ def smoothness_loss(params_pred: torch.Tensor, params_true: torch.Tensor, lambda
     return lambda_sth * ((velocity_true - velocity_pred) ** 2).mean()
 
 
-def latent_consistency_loss(asr_features: torch.Tensor, lip_features: torch.Tensor, lambda_lat: float = 1.0) -> torch.Tensor:
+def latent_consistency_loss(
+    asr_features: torch.Tensor, lip_features: torch.Tensor, lambda_lat: float = 1.0
+) -> torch.Tensor:
     """Eq 7: ``λ_lat/(D T) ||E_asr(A) − E_lip(V̂)||²`` for ``(B, T, D)`` features (also averaged over B)."""
     _same_shape("latent_consistency_loss", lip_features, asr_features, 3, "(B, T, D)")
     return lambda_lat * ((asr_features - lip_features) ** 2).mean()

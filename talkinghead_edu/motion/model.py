@@ -18,6 +18,7 @@
 The decoder predicts standardized parameters; :class:`MotionTranslator` stores the
 training mean/std per parameter and returns FLAME units (:class:`~talkinghead_edu.flame.FlameParams`).
 """
+
 from __future__ import annotations
 
 import math
@@ -32,7 +33,14 @@ from ..audio.io import load_audio, prepare_waveform
 from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..flame.params import FlameParams, motion_vector_size
 
-__all__ = ["IdentityEmbedding", "fuse_identity", "BandedSelfAttention", "MotionDecoder", "MotionTranslator", "UnknownSpeakerError"]
+__all__ = [
+    "IdentityEmbedding",
+    "fuse_identity",
+    "BandedSelfAttention",
+    "MotionDecoder",
+    "MotionTranslator",
+    "UnknownSpeakerError",
+]
 
 
 class UnknownSpeakerError(KeyError):
@@ -149,7 +157,16 @@ class MotionDecoder(nn.Module):
         dropout: dropout inside the blocks (training only).
     """
 
-    def __init__(self, feature_dim: int, param_dim: int, d_model: int = 64, n_layers: int = 2, n_heads: int = 4, window: int = 12, dropout: float = 0.1):
+    def __init__(
+        self,
+        feature_dim: int,
+        param_dim: int,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        window: int = 12,
+        dropout: float = 0.1,
+    ):
         super().__init__()
         self.feature_dim, self.param_dim = feature_dim, param_dim
         self.input = nn.Sequential(nn.LayerNorm(feature_dim), nn.Linear(feature_dim, d_model))
@@ -240,11 +257,19 @@ class MotionTranslator(nn.Module):
         self.feature_encoder = feature_encoder
         self.feature_fingerprint = ""  # which encoder weights the training features came from (set by training)
         self.config = dict(
-            feature_dim=feature_dim, n_expr=n_expr, use_identity=use_identity, d_model=d_model,
-            n_layers=n_layers, n_heads=n_heads, window=window, dropout=dropout,
+            feature_dim=feature_dim,
+            n_expr=n_expr,
+            use_identity=use_identity,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            window=window,
+            dropout=dropout,
         )
         self.identity = IdentityEmbedding(len(self.speakers), feature_dim) if use_identity else None
-        self.decoder = MotionDecoder(feature_dim, motion_vector_size(n_expr), d_model, n_layers, n_heads, window, dropout)
+        self.decoder = MotionDecoder(
+            feature_dim, motion_vector_size(n_expr), d_model, n_layers, n_heads, window, dropout
+        )
         self.register_buffer("param_mean", torch.zeros(motion_vector_size(n_expr)))
         self.register_buffer("param_std", torch.ones(motion_vector_size(n_expr)))
         self.feature_extractor: FeatureExtractor | None = None
@@ -259,7 +284,9 @@ class MotionTranslator(nn.Module):
             )
         return self.speakers.index(speaker_id)
 
-    def identity_features(self, speaker_index: torch.Tensor | None, batch: int, device: torch.device | None = None) -> torch.Tensor | None:
+    def identity_features(
+        self, speaker_index: torch.Tensor | None, batch: int, device: torch.device | None = None
+    ) -> torch.Tensor | None:
         """``E_id(p)`` as ``(B, D)``; ``speaker_index=None`` gives the average embedding; ``None`` if the model has no identity."""
         if self.identity is None:
             return None
@@ -306,20 +333,30 @@ class MotionTranslator(nn.Module):
         if identity_features is None:
             identity_features = self.identity_features(speaker_index, B)
         elif self.identity is None:
-            raise ValueError("this translator was trained without an identity embedding; identity_features must be None")
+            raise ValueError(
+                "this translator was trained without an identity embedding; identity_features must be None"
+            )
         fused = fuse_identity(audio_features, identity_features)  # eq 4: E_id(p) + E_uni(A)
         chunk = None if self.training else self.max_full_frames
         return self.decoder(fused, chunk_frames=chunk, return_attention=return_attention)
 
     @torch.no_grad()
-    def predict(self, audio_features: torch.Tensor, speaker_id: str | None = None, identity_features: torch.Tensor | None = None) -> FlameParams:
+    def predict(
+        self, audio_features: torch.Tensor, speaker_id: str | None = None, identity_features: torch.Tensor | None = None
+    ) -> FlameParams:
         """Features ``(T, D)`` of one utterance -> :class:`~talkinghead_edu.flame.FlameParams` in FLAME units (eval mode)."""
         if audio_features.dim() != 2 or audio_features.shape[1] != self.config["feature_dim"]:
-            raise ValueError(f"predict: expected features (T, {self.config['feature_dim']}), got {tuple(audio_features.shape)}")
+            raise ValueError(
+                f"predict: expected features (T, {self.config['feature_dim']}), got {tuple(audio_features.shape)}"
+            )
         was_training = self.training
         self.eval()
         device = self.param_mean.device
-        index = None if speaker_id is None or self.identity is None else torch.tensor([self.speaker_index(speaker_id)], device=device)
+        index = (
+            None
+            if speaker_id is None or self.identity is None
+            else torch.tensor([self.speaker_index(speaker_id)], device=device)
+        )
         if speaker_id is not None and self.identity is None:
             self.speaker_index(speaker_id)  # still reject unknown ids
         identity = None if identity_features is None else identity_features.reshape(1, -1).to(device)
@@ -327,25 +364,37 @@ class MotionTranslator(nn.Module):
         self.train(was_training)
         return FlameParams.from_motion_vector(self.denormalize(standardized[0]))
 
-    def audio_features(self, audio, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None) -> torch.Tensor:
+    def audio_features(
+        self, audio, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None
+    ) -> torch.Tensor:
         """``E_uni(A)`` of one clip: ``(T, D)`` at 25 fps, ``T = ceil(L_16k / 640)`` (see :meth:`translate` for ``audio``)."""
         extractor = feature_extractor or self.feature_extractor
         if extractor is None:
-            raise ValueError("translate: no feature extractor; pass feature_extractor= or load the translator with load_translator()")
+            raise ValueError(
+                "translate: no feature extractor; pass feature_extractor= or load the translator with load_translator()"
+            )
         if isinstance(audio, (str, os.PathLike)):
             samples = load_audio(audio, SAMPLE_RATE)
         else:
             samples = prepare_waveform(audio, sample_rate, SAMPLE_RATE, name="translate: audio")
         wave = torch.from_numpy(samples)
         if wave.numel() < SAMPLES_PER_FRAME:
-            raise ValueError(f"translate: audio has {wave.numel()} samples at 16 kHz; need at least {SAMPLES_PER_FRAME} (one 25-fps frame)")
+            raise ValueError(
+                f"translate: audio has {wave.numel()} samples at 16 kHz; need at least {SAMPLES_PER_FRAME} (one 25-fps frame)"
+            )
         remainder = wave.numel() % SAMPLES_PER_FRAME
         if remainder:
             wave = torch.nn.functional.pad(wave, (0, SAMPLES_PER_FRAME - remainder))
         with torch.no_grad():
             return extractor(wave[None])[0].float()
 
-    def translate(self, audio, speaker_id: str | None, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None) -> FlameParams:
+    def translate(
+        self,
+        audio,
+        speaker_id: str | None,
+        feature_extractor: FeatureExtractor | None = None,
+        sample_rate: int | None = None,
+    ) -> FlameParams:
         """Audio -> speaker-styled FLAME sequence at 25 fps.
 
         Args:
@@ -382,7 +431,9 @@ class MotionTranslator(nn.Module):
         if self.identity is None:
             raise ValueError("nearest_speaker: this translator has no identity embedding")
         if params.shape != (audio_features.shape[0], motion_vector_size(self.n_expr)):
-            raise ValueError(f"nearest_speaker: params must be ({audio_features.shape[0]}, {motion_vector_size(self.n_expr)}), got {tuple(params.shape)}")
+            raise ValueError(
+                f"nearest_speaker: params must be ({audio_features.shape[0]}, {motion_vector_size(self.n_expr)}), got {tuple(params.shape)}"
+            )
         errors = []
         target = self.normalize(params.to(self.param_mean.device))
         for speaker in self.speakers:

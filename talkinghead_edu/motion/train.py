@@ -17,6 +17,7 @@ lip encoder, the Adam state, both random-number-generator states and the loss hi
 a run stopped at any checkpoint and restarted with the same arguments finishes with the
 same weights as an uninterrupted run.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,17 +31,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..flame.params import FlameParams
 from ..utils.io import checkpoint_contents, load_checkpoint, save_checkpoint
 from .features import get_feature_extractor
 from .lip_reading import LipReadingEncoder, lip_reading_loss
 from .losses import latent_consistency_loss, reconstruction_loss, smoothness_loss, total_loss
 from .model import MotionTranslator
-from ..flame.params import FlameParams
 from .vertex_subset import VertexSubsetHead
 
 __all__ = [
-    "MotionExample", "prepare_examples", "TranslatorConfig", "LipTrainConfig", "train_lip_encoder",
-    "train_translator", "save_translator", "load_translator", "head_vertices",
+    "MotionExample",
+    "prepare_examples",
+    "TranslatorConfig",
+    "LipTrainConfig",
+    "train_lip_encoder",
+    "train_translator",
+    "save_translator",
+    "load_translator",
+    "head_vertices",
 ]
 
 
@@ -59,14 +67,18 @@ class MotionExample:
         if self.features.shape[0] != T:
             raise ValueError(f"example {self.id}: {self.features.shape[0]} feature frames but {T} motion frames")
         if self.asr_features is not None and self.asr_features.shape[0] != T:
-            raise ValueError(f"example {self.id}: {self.asr_features.shape[0]} ASR feature frames but {T} motion frames")
+            raise ValueError(
+                f"example {self.id}: {self.asr_features.shape[0]} ASR feature frames but {T} motion frames"
+            )
 
     @property
     def num_frames(self) -> int:
         return self.params.shape[0]
 
 
-def prepare_examples(utterances: Sequence, feature_extractor: Callable, asr_extractor: Callable | None = None) -> list[MotionExample]:
+def prepare_examples(
+    utterances: Sequence, feature_extractor: Callable, asr_extractor: Callable | None = None
+) -> list[MotionExample]:
     """Speech-dataset utterances -> :class:`MotionExample` list (features computed once).
 
     Each utterance needs ``id, speaker, audio (L,), expression (T, E), jaw_pose (T, 3), neck_pose (T, 3)``.
@@ -75,7 +87,10 @@ def prepare_examples(utterances: Sequence, feature_extractor: Callable, asr_extr
     with torch.no_grad():
         for u in utterances:
             wave = torch.as_tensor(np.asarray(u.audio, dtype=np.float32))[None]
-            params = torch.cat([torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in (u.expression, u.jaw_pose, u.neck_pose)], dim=-1)
+            params = torch.cat(
+                [torch.as_tensor(np.asarray(x, dtype=np.float32)) for x in (u.expression, u.jaw_pose, u.neck_pose)],
+                dim=-1,
+            )
             asr = asr_extractor(wave)[0].float() if asr_extractor is not None else None
             examples.append(MotionExample(u.id, u.speaker, feature_extractor(wave)[0].float(), params, asr))
     return examples
@@ -134,7 +149,9 @@ class TranslatorConfig:
 def cosine_learning_rate(step: int, config: TranslatorConfig) -> float:
     """``lr · (f + (1 − f) · (1 + cos(π s / S)) / 2)``: from ``lr`` at step 0 to ``f · lr`` at the last step."""
     progress = step / max(1, config.steps - 1)
-    return config.lr * (config.lr_final_fraction + (1 - config.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return config.lr * (
+        config.lr_final_fraction + (1 - config.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
 
 
 def _sample_crops(examples: Sequence[MotionExample], batch_size: int, crop_frames: int, generator: torch.Generator):
@@ -149,11 +166,15 @@ def _stack(examples, indices, starts, length, attribute: str) -> torch.Tensor:
     return torch.stack([getattr(examples[i], attribute)[s : s + length] for i, s in zip(indices, starts)])
 
 
-def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainConfig = LipTrainConfig(), progress: bool = True) -> tuple[LipReadingEncoder, list[float]]:
+def train_lip_encoder(
+    examples: Sequence[MotionExample], head, config: LipTrainConfig = LipTrainConfig(), progress: bool = True
+) -> tuple[LipReadingEncoder, list[float]]:
     """Train ``E_lip`` so that ``E_lip(V_gt[M_L]) ≈ E_asr(A)`` on ground-truth motion. Returns ``(encoder, loss history)``."""
 
     if any(e.asr_features is None for e in examples):
-        raise ValueError("train_lip_encoder: every example needs asr_features (prepare_examples(..., asr_extractor=...))")
+        raise ValueError(
+            "train_lip_encoder: every example needs asr_features (prepare_examples(..., asr_extractor=...))"
+        )
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     lip_head = VertexSubsetHead(head, head.lip_vertex_ids)
@@ -177,15 +198,22 @@ def train_lip_encoder(examples: Sequence[MotionExample], head, config: LipTrainC
     return encoder, history
 
 
-def _checkpoint_contents(translator: MotionTranslator, lip_encoder, config: TranslatorConfig, history: list, step: int) -> tuple[dict, dict]:
+def _checkpoint_contents(
+    translator: MotionTranslator, lip_encoder, config: TranslatorConfig, history: list, step: int
+) -> tuple[dict, dict]:
     """Tensors and metadata of a translator checkpoint (the model, and ``E_lip`` when given)."""
     tensors = {f"model.{k}": v for k, v in translator.state_dict().items()}
     if lip_encoder is not None:
         tensors.update({f"lip_encoder.{k}": v for k, v in lip_encoder.state_dict().items()})
     meta = {
-        "kind": "motion_translator", "step": step, "speakers": translator.speakers, "model_config": translator.config,
-        "feature_encoder": translator.feature_encoder, "feature_fingerprint": translator.feature_fingerprint,
-        "train_config": config.to_dict(), "history": history,
+        "kind": "motion_translator",
+        "step": step,
+        "speakers": translator.speakers,
+        "model_config": translator.config,
+        "feature_encoder": translator.feature_encoder,
+        "feature_fingerprint": translator.feature_fingerprint,
+        "train_config": config.to_dict(),
+        "history": history,
         "lip_encoder": None if lip_encoder is None else {"asr_dim": lip_encoder.asr_dim, "hidden": lip_encoder.hidden},
     }
     return tensors, meta
@@ -201,17 +229,27 @@ def _save_training_state(path, translator, lip_encoder, optimizer, generator, st
     save_checkpoint(path, tensors, meta)
 
 
-def save_translator(path: str | Path, translator: MotionTranslator, lip_encoder: LipReadingEncoder | None = None, config: TranslatorConfig | None = None, history: list | None = None) -> Path:
+def save_translator(
+    path: str | Path,
+    translator: MotionTranslator,
+    lip_encoder: LipReadingEncoder | None = None,
+    config: TranslatorConfig | None = None,
+    history: list | None = None,
+) -> Path:
     """Save a trained translator (and optionally its lip encoder) without optimizer state."""
     history = history or []
-    return save_checkpoint(path, *_checkpoint_contents(translator, lip_encoder, config or TranslatorConfig(), history, len(history)))
+    return save_checkpoint(
+        path, *_checkpoint_contents(translator, lip_encoder, config or TranslatorConfig(), history, len(history))
+    )
 
 
 def _translator_from_checkpoint(tensors: dict, meta: dict) -> MotionTranslator:
     if meta.get("kind") != "motion_translator":
         raise ValueError(f"not a motion-translator checkpoint (kind={meta.get('kind')!r})")
-    translator = MotionTranslator(meta["speakers"], feature_encoder=meta.get("feature_encoder", ""), **meta["model_config"])
-    translator.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    translator = MotionTranslator(
+        meta["speakers"], feature_encoder=meta.get("feature_encoder", ""), **meta["model_config"]
+    )
+    translator.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
     translator.feature_fingerprint = meta.get("feature_fingerprint", "")
     return translator
 
@@ -219,8 +257,10 @@ def _translator_from_checkpoint(tensors: dict, meta: dict) -> MotionTranslator:
 def _lip_encoder_from_checkpoint(tensors: dict, meta: dict) -> LipReadingEncoder | None:
     if not meta.get("lip_encoder"):
         return None
-    state = {k[len("lip_encoder."):]: v for k, v in tensors.items() if k.startswith("lip_encoder.")}
-    encoder = LipReadingEncoder(state["rest_lip_vertices"], meta["lip_encoder"]["asr_dim"], hidden=meta["lip_encoder"]["hidden"])
+    state = {k[len("lip_encoder.") :]: v for k, v in tensors.items() if k.startswith("lip_encoder.")}
+    encoder = LipReadingEncoder(
+        state["rest_lip_vertices"], meta["lip_encoder"]["asr_dim"], hidden=meta["lip_encoder"]["hidden"]
+    )
     encoder.load_state_dict(state)
     encoder.eval()
     for p in encoder.parameters():
@@ -228,7 +268,12 @@ def _lip_encoder_from_checkpoint(tensors: dict, meta: dict) -> LipReadingEncoder
     return encoder
 
 
-def load_translator(path: str | Path, device: str | torch.device = "cpu", attach_feature_extractor: bool = True, with_lip_encoder: bool = False):
+def load_translator(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    attach_feature_extractor: bool = True,
+    with_lip_encoder: bool = False,
+):
     """Load a translator checkpoint (eval mode).
 
     Args:
@@ -243,9 +288,12 @@ def load_translator(path: str | Path, device: str | torch.device = "cpu", attach
         translator.feature_extractor = get_feature_extractor(translator.feature_encoder, device=device)
         current = getattr(translator.feature_extractor, "fingerprint", "")
         if translator.feature_fingerprint and current != translator.feature_fingerprint:
-            warnings.warn(f"{path}: the translator was trained on {translator.feature_encoder!r} features from encoder weights "
-                          f"{translator.feature_fingerprint}, but the current encoder file is {current}; its motion may be off. "
-                          "Retrain it with `python -m talkinghead_edu.recipes.train_motion`.", stacklevel=2)
+            warnings.warn(
+                f"{path}: the translator was trained on {translator.feature_encoder!r} features from encoder weights "
+                f"{translator.feature_fingerprint}, but the current encoder file is {current}; its motion may be off. "
+                "Retrain it with `python -m talkinghead_edu.recipes.train_motion`.",
+                stacklevel=2,
+            )
     translator.history = meta.get("history", [])
     if with_lip_encoder:
         with checkpoint_contents(path, "lip-reading encoder"):
@@ -286,8 +334,16 @@ def train_translator(
     speakers = sorted({e.speaker for e in examples})
     torch.manual_seed(config.seed)  # weights initialisation and dropout are repeatable
     translator = MotionTranslator(
-        speakers, examples[0].features.shape[1], head.n_expr, use_identity=config.use_identity, d_model=config.d_model,
-        n_layers=config.n_layers, n_heads=config.n_heads, window=config.window, dropout=config.dropout, feature_encoder=feature_encoder,
+        speakers,
+        examples[0].features.shape[1],
+        head.n_expr,
+        use_identity=config.use_identity,
+        d_model=config.d_model,
+        n_layers=config.n_layers,
+        n_heads=config.n_heads,
+        window=config.window,
+        dropout=config.dropout,
+        feature_encoder=feature_encoder,
     )
     translator.feature_fingerprint = feature_fingerprint
     translator.set_normalization(torch.cat([e.params for e in examples]))
@@ -299,10 +355,14 @@ def train_translator(
         tensors, meta = load_checkpoint(checkpoint_path)
         stored = {k: v for k, v in meta.get("train_config", {}).items() if k != "checkpoint_every"}
         if stored != config.resumable_settings():
-            raise ValueError(f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TranslatorConfig")
+            raise ValueError(
+                f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TranslatorConfig"
+            )
         if meta["speakers"] != speakers:
-            raise ValueError(f"{checkpoint_path}: checkpoint speakers {meta['speakers']} differ from the training data's {speakers}")
-        translator.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+            raise ValueError(
+                f"{checkpoint_path}: checkpoint speakers {meta['speakers']} differ from the training data's {speakers}"
+            )
+        translator.load_state_dict({k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")})
         optimizer_state = optimizer.state_dict()
         for key, value in tensors.items():
             if key.startswith("optim."):
@@ -317,7 +377,13 @@ def train_translator(
     lip_ids = head.lip_vertex_ids
     n_samples = head.n_vertices if config.vertex_samples is None else min(config.vertex_samples, head.n_vertices)
     translator.train()
-    for step in tqdm(range(start_step, config.steps), desc="motion translator", disable=not progress, initial=start_step, total=config.steps):
+    for step in tqdm(
+        range(start_step, config.steps),
+        desc="motion translator",
+        disable=not progress,
+        initial=start_step,
+        total=config.steps,
+    ):
         for group in optimizer.param_groups:
             group["lr"] = cosine_learning_rate(step, config)
         indices, starts, length = _sample_crops(examples, config.batch_size, config.crop_frames, generator)
@@ -329,16 +395,30 @@ def train_translator(
         params_pred = translator.denormalize(standardized_pred)
         # eq 5's (1/K) sum over vertices, estimated on n_samples random vertices (exact when all K are used);
         # the lip vertices M_L ride along for eq 7
-        sampled = torch.arange(head.n_vertices) if n_samples == head.n_vertices else torch.randperm(head.n_vertices, generator=generator)[:n_samples]
+        sampled = (
+            torch.arange(head.n_vertices)
+            if n_samples == head.n_vertices
+            else torch.randperm(head.n_vertices, generator=generator)[:n_samples]
+        )
         subset = VertexSubsetHead(head, torch.cat([sampled, lip_ids]))
         vertices_pred = subset(params_pred)  # (B, T, n_samples + M_L, 3)
         with torch.no_grad():
             vertices_true = subset(params_true)
-        rec = reconstruction_loss(standardized_pred, standardized_true, 1000.0 * vertices_pred[:, :, :n_samples],
-                                  1000.0 * vertices_true[:, :, :n_samples], config.lambda_y, config.lambda_v)
+        rec = reconstruction_loss(
+            standardized_pred,
+            standardized_true,
+            1000.0 * vertices_pred[:, :, :n_samples],
+            1000.0 * vertices_true[:, :, :n_samples],
+            config.lambda_y,
+            config.lambda_v,
+        )
         sth = smoothness_loss(standardized_pred, standardized_true, config.lambda_sth)
         if use_lat:
-            lat = latent_consistency_loss(_stack(examples, indices, starts, length, "asr_features"), lip_encoder(vertices_pred[:, :, n_samples:]), config.lambda_lat)
+            lat = latent_consistency_loss(
+                _stack(examples, indices, starts, length, "asr_features"),
+                lip_encoder(vertices_pred[:, :, n_samples:]),
+                config.lambda_lat,
+            )
         else:
             lat = torch.zeros(())
         loss = total_loss(rec, sth, lat)  # eq 8
@@ -348,7 +428,16 @@ def train_translator(
         history.append({"rec": rec.item(), "sth": sth.item(), "lat": lat.item(), "total": loss.item()})
         done = step + 1
         if checkpoint_path is not None and (done % config.checkpoint_every == 0 or done == config.steps):
-            _save_training_state(checkpoint_path, translator, lip_encoder if use_lat else None, optimizer, generator, done, config, history)
+            _save_training_state(
+                checkpoint_path,
+                translator,
+                lip_encoder if use_lat else None,
+                optimizer,
+                generator,
+                done,
+                config,
+                history,
+            )
     translator.eval()
     translator.history = history
     return translator, history

@@ -14,6 +14,7 @@ regressor), which reproduces the full model's joints without touching the other 
 Identity shape is zero (the motion translator moves the template head), so only the
 expression columns of ``shapedirs`` are kept.
 """
+
 from __future__ import annotations
 
 import torch
@@ -52,5 +53,14 @@ class VertexSubsetHead:
 
     def __call__(self, params: torch.Tensor) -> torch.Tensor:
         motion = FlameParams.from_motion_vector(params, n_expr=self.n_expr)
-        vertices, _ = lbs(motion.expression, motion.pose, self.v_template, self.shapedirs, self.posedirs, self.J_regressor, self.parents, self.lbs_weights)
+        vertices, _ = lbs(
+            motion.expression,
+            motion.pose,
+            self.v_template,
+            self.shapedirs,
+            self.posedirs,
+            self.J_regressor,
+            self.parents,
+            self.lbs_weights,
+        )
         return vertices[:, : self.count].reshape(*params.shape[:-1], self.count, 3)

@@ -15,6 +15,7 @@ Clips (``build_clip_cache``):
 Per clip the cache keeps the lower-face region (uint8, fixed per head, covering both crop
 boxes), the 68 landmarks in frame pixels, and the 40-band log-mel of the audio.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,17 @@ from ..synth.textures import crease_weights
 from ..synth.video_generate import DEFAULT_HEAD_PATH, TARGET_SPEAKERS, FrameRenderer
 from ..utils.io import atomic_save_npz
 
-__all__ = ["EVAL_RESOLUTION", "N_MELS", "EvalHead", "eval_head", "Clip", "build_clip_cache", "load_clip_cache", "held_out_clips",
-           "clip_log_mel"]
+__all__ = [
+    "EVAL_RESOLUTION",
+    "N_MELS",
+    "EvalHead",
+    "eval_head",
+    "Clip",
+    "build_clip_cache",
+    "load_clip_cache",
+    "held_out_clips",
+    "clip_log_mel",
+]
 
 EVAL_RESOLUTION = 128
 N_MELS = 40
@@ -63,8 +73,9 @@ class EvalHead:
     face_box: torch.Tensor  # (3,) the landmark detector's lower-face box
     region: torch.Tensor  # (3,) the cached region, covering both boxes with a margin
 
-    def render(self, expression: np.ndarray, pose: np.ndarray, articulation: np.ndarray | None = None,
-               progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def render(
+        self, expression: np.ndarray, pose: np.ndarray, articulation: np.ndarray | None = None, progress: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Textured mesh frames of this head for FLAME motion.
 
         Args:
@@ -87,9 +98,11 @@ class EvalHead:
         for start in tqdm(range(0, T, 32), desc=f"mesh render {self.speaker}", disable=not progress, leave=False):
             stop = min(T, start + 32)
             with torch.no_grad():
-                out = head(shape=torch.from_numpy(self.shape)[None].expand(stop - start, -1),
-                           expression=torch.from_numpy(expression[start:stop, : head.n_expr]),
-                           pose=torch.as_tensor(np.asarray(pose[start:stop], np.float32)))
+                out = head(
+                    shape=torch.from_numpy(self.shape)[None].expand(stop - start, -1),
+                    expression=torch.from_numpy(expression[start:stop, : head.n_expr]),
+                    pose=torch.as_tensor(np.asarray(pose[start:stop], np.float32)),
+                )
             landmarks[start:stop] = self.renderer.project_landmarks(out.landmarks.numpy())
             for t in range(start, stop):
                 frames[t] = self.renderer.render(out.vertices[t - start].numpy(), creases[t])[0]
@@ -115,11 +128,20 @@ def eval_head(speaker: str) -> EvalHead:
         arrays = {k: asset[k] for k in asset.files}
     with torch.no_grad():
         neutral = head(shape=torch.from_numpy(shape)[None])
-    renderer = FrameRenderer(arrays, spec.appearance, neutral.vertices[0].numpy(), EVAL_RESOLUTION, EVAL_RESOLUTION,
-                             supersample=1, seed=VIDEO_SEED + spec.shape_seed)
+    renderer = FrameRenderer(
+        arrays,
+        spec.appearance,
+        neutral.vertices[0].numpy(),
+        EVAL_RESOLUTION,
+        EVAL_RESOLUTION,
+        supersample=1,
+        seed=VIDEO_SEED + spec.shape_seed,
+    )
     landmarks = renderer.project_landmarks(neutral.landmarks[0].numpy())
     m_box, f_box = mouth_box(landmarks), lower_face_box(landmarks)
-    corners = torch.stack([m_box[:2] - m_box[2] / 2, m_box[:2] + m_box[2] / 2, f_box[:2] - f_box[2] / 2, f_box[:2] + f_box[2] / 2])
+    corners = torch.stack(
+        [m_box[:2] - m_box[2] / 2, m_box[:2] + m_box[2] / 2, f_box[:2] - f_box[2] / 2, f_box[:2] + f_box[2] / 2]
+    )
     region = square_box(corners, 1.25)
     return EvalHead(speaker, shape, renderer, landmarks, m_box, f_box, region)
 
@@ -155,12 +177,25 @@ def _speech_clips(splits: tuple[str, ...], progress: bool, limit: int | None = N
     for split in splits:
         utterances = list(enumerate(dataset.split(split)))
         if limit is not None:
-            utterances = [utterances[i] for i in np.unique(np.linspace(0, len(utterances) - 1, limit).round().astype(int))] if limit else []
+            utterances = (
+                [utterances[i] for i in np.unique(np.linspace(0, len(utterances) - 1, limit).round().astype(int))]
+                if limit
+                else []
+            )
         for index, u in tqdm(utterances, desc=f"rendering speech {split}", disable=not progress):
             head = heads[index % 2]
             frames, landmarks = head.render(u.expression, u.flame.pose, u.articulation)
-            clips.append(Clip(f"render/{split}/{u.id}", head.speaker, u.speaker, "train" if split == "train" else "test",
-                              _region_patches(frames, head.region), landmarks, clip_log_mel(u.audio).numpy()))
+            clips.append(
+                Clip(
+                    f"render/{split}/{u.id}",
+                    head.speaker,
+                    u.speaker,
+                    "train" if split == "train" else "test",
+                    _region_patches(frames, head.region),
+                    landmarks,
+                    clip_log_mel(u.audio).numpy(),
+                )
+            )
     return clips
 
 
@@ -169,14 +204,26 @@ def _video_clips(only_test: bool = False) -> list[Clip]:
     for speaker in ("speaker_a", "speaker_b"):
         head, video = eval_head(speaker), load_video_dataset(speaker, resolution=EVAL_RESOLUTION)
         train_end = int(video.splits["train"][-1]) + 1
-        blocks = [(f"video/{speaker}/{u['id']}", u["start_frame"], u["start_frame"] + u["num_frames"], "train")
-                  for u in video.meta["utterances"] if u["start_frame"] + u["num_frames"] <= train_end and not only_test]
+        blocks = [
+            (f"video/{speaker}/{u['id']}", u["start_frame"], u["start_frame"] + u["num_frames"], "train")
+            for u in video.meta["utterances"]
+            if u["start_frame"] + u["num_frames"] <= train_end and not only_test
+        ]
         test = video.splits["test"]
         blocks.append((f"video/{speaker}/test", int(test[0]), int(test[-1]) + 1, "test"))
         for name, start, stop, split in blocks:
             frames = video.frames[start:stop].astype(np.float32) / 255.0
-            clips.append(Clip(name, speaker, speaker, split, _region_patches(frames, head.region), video.landmarks2d[start:stop],
-                              clip_log_mel(video.audio_for_frames(slice(start, stop))).numpy()))
+            clips.append(
+                Clip(
+                    name,
+                    speaker,
+                    speaker,
+                    split,
+                    _region_patches(frames, head.region),
+                    video.landmarks2d[start:stop],
+                    clip_log_mel(video.audio_for_frames(slice(start, stop))).numpy(),
+                )
+            )
     return clips
 
 
@@ -187,11 +234,15 @@ def held_out_clips(n_rendered: int = 40, progress: bool = True) -> list[Clip]:
 
 
 def _cache_path(speech_splits: tuple[str, ...]) -> Path:
-    key = hashlib.sha256(f"{CACHE_VERSION}|{speech_splits}|{DEFAULT_HEAD_PATH.read_bytes()[:4096].hex()}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        f"{CACHE_VERSION}|{speech_splits}|{DEFAULT_HEAD_PATH.read_bytes()[:4096].hex()}".encode()
+    ).hexdigest()[:12]
     return cache_dir() / f"eval_clips_{key}.npz"
 
 
-def build_clip_cache(speech_splits: tuple[str, ...] = ("train", "test"), progress: bool = True, path: Path | None = None) -> Path:
+def build_clip_cache(
+    speech_splits: tuple[str, ...] = ("train", "test"), progress: bool = True, path: Path | None = None
+) -> Path:
     """Render and crop every clip once; returns the cache file (reused when it exists)."""
     path = Path(path) if path is not None else _cache_path(speech_splits)
     if path.is_file():
@@ -200,12 +251,16 @@ def build_clip_cache(speech_splits: tuple[str, ...] = ("train", "test"), progres
     lengths = np.array([c.num_frames for c in clips])
     mel_lengths = np.array([len(c.log_mel) for c in clips])
     arrays = dict(
-        names=np.array([c.name for c in clips]), heads=np.array([c.head for c in clips]),
-        voices=np.array([c.voice for c in clips]), splits=np.array([c.split for c in clips]),
-        lengths=lengths, mel_lengths=mel_lengths,
+        names=np.array([c.name for c in clips]),
+        heads=np.array([c.head for c in clips]),
+        voices=np.array([c.voice for c in clips]),
+        splits=np.array([c.split for c in clips]),
+        lengths=lengths,
+        mel_lengths=mel_lengths,
         patches_a=np.concatenate([c.patches for c in clips if c.head == "speaker_a"]),
         patches_b=np.concatenate([c.patches for c in clips if c.head == "speaker_b"]),
-        landmarks=np.concatenate([c.landmarks for c in clips]), log_mel=np.concatenate([c.log_mel for c in clips]),
+        landmarks=np.concatenate([c.landmarks for c in clips]),
+        log_mel=np.concatenate([c.log_mel for c in clips]),
     )
     atomic_save_npz(path, compressed=False, **arrays)
     return path
@@ -221,9 +276,17 @@ def load_clip_cache(path: Path | None = None, speech_splits: tuple[str, ...] = (
     for i, name in enumerate(arrays["names"]):
         head, T, Fm = str(arrays["heads"][i]), int(arrays["lengths"][i]), int(arrays["mel_lengths"][i])
         patches = arrays["patches_a" if head == "speaker_a" else "patches_b"]
-        clips.append(Clip(str(name), head, str(arrays["voices"][i]), str(arrays["splits"][i]),
-                          patches[offsets[head] : offsets[head] + T], arrays["landmarks"][frame_start : frame_start + T],
-                          arrays["log_mel"][mel_start : mel_start + Fm]))
+        clips.append(
+            Clip(
+                str(name),
+                head,
+                str(arrays["voices"][i]),
+                str(arrays["splits"][i]),
+                patches[offsets[head] : offsets[head] + T],
+                arrays["landmarks"][frame_start : frame_start + T],
+                arrays["log_mel"][mel_start : mel_start + Fm],
+            )
+        )
         offsets[head] += T
         frame_start += T
         mel_start += Fm

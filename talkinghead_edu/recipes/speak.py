@@ -8,6 +8,7 @@ time and the frames per second of every stage. Problems (unreadable audio, unkno
 style, an output folder that is missing or not writable) are reported in one line, exit code 2,
 before any rendering starts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,26 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="talkinghead-edu speak", description=__doc__.split("\n")[0])
     parser.add_argument("audio", type=Path, help="a WAV/FLAC/OGG file (any sample rate, mono or stereo)")
-    parser.add_argument("--head", default="speaker_a", help=f"a shipped head ({', '.join(available_heads()) or 'none yet'}) or a head .safetensors path")
-    parser.add_argument("--style", default=None, help="mouth style: a translator identity, 'average', or (default) the head's own speaker")
+    parser.add_argument(
+        "--head",
+        default="speaker_a",
+        help=f"a shipped head ({', '.join(available_heads()) or 'none yet'}) or a head .safetensors path",
+    )
+    parser.add_argument(
+        "--style",
+        default=None,
+        help="mouth style: a translator identity, 'average', or (default) the head's own speaker",
+    )
     parser.add_argument("--resolution", type=int, default=256, help="frame width in pixels (multiple of 4)")
-    parser.add_argument("--pose", choices=("track", "still"), default="track", help="head motion of the target video (looped) or a still pose")
-    parser.add_argument("--out", type=Path, default=None, help="output mp4 (default: <audio name>.mp4 in the current folder)")
+    parser.add_argument(
+        "--pose",
+        choices=("track", "still"),
+        default="track",
+        help="head motion of the target video (looped) or a still pose",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output mp4 (default: <audio name>.mp4 in the current folder)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

@@ -9,6 +9,7 @@ Both write ``datasets_small/checkpoints/{asr,universal}_encoder.safetensors`` (a
 ``--out`` to write elsewhere) with the training settings and measured numbers in the
 file's metadata.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ def build_vocabulary(utterances: Sequence) -> list[str]:
     return sorted({normalize_phoneme(p.symbol) for u in utterances for p in u.phonemes} - {""})
 
 
-def spec_augment(mel: torch.Tensor, generator: torch.Generator, n_masks: int = 2, max_freq: int = 10, max_time: int = 12) -> torch.Tensor:
+def spec_augment(
+    mel: torch.Tensor, generator: torch.Generator, n_masks: int = 2, max_freq: int = 10, max_time: int = 12
+) -> torch.Tensor:
     """SpecAugment-style masking of ``(B, F, n_mels)`` standardised log-mel: zero random bands and spans."""
     mel = mel.clone()
     batch, frames, bands = mel.shape
@@ -118,10 +121,14 @@ def train_asr(
         mels = torch.cat([encoder.raw_log_mel(torch.as_tensor(u.audio)[None].to(device))[0] for u in utterances])
         encoder.mel_mean.copy_(mels.mean(0))
         encoder.mel_std.copy_(mels.std(0) + 1e-3)
-    targets = [torch.tensor(encode_phonemes([p.symbol for p in u.phonemes], encoder_config.vocabulary)) for u in utterances]
+    targets = [
+        torch.tensor(encode_phonemes([p.symbol for p in u.phonemes], encoder_config.vocabulary)) for u in utterances
+    ]
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(utterances) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.1
+    )
     history = []
     bar = tqdm(range(config.epochs), desc="ASR (CTC)", disable=not progress)
     for epoch in bar:
@@ -129,12 +136,18 @@ def train_asr(
         total = 0.0
         for index in _batches(utterances, config.batch_size, rng):
             wave, lengths = _padded(utterances, index)
-            hidden, valid = encoder.encode(wave.to(device), lengths.to(device), mel_augment=lambda m: spec_augment(m, generator))
+            hidden, valid = encoder.encode(
+                wave.to(device), lengths.to(device), mel_augment=lambda m: spec_augment(m, generator)
+            )
             log_probs = encoder.ctc_head(hidden).log_softmax(-1).transpose(0, 1)  # (S, B, V+1)
             batch_targets = [targets[i] for i in index]
             loss = F.ctc_loss(
-                log_probs, torch.cat(batch_targets), valid.sum(1).cpu(), torch.tensor([len(t) for t in batch_targets]),
-                blank=BLANK, zero_infinity=True,
+                log_probs,
+                torch.cat(batch_targets),
+                valid.sum(1).cpu(),
+                torch.tensor([len(t) for t in batch_targets]),
+                blank=BLANK,
+                zero_infinity=True,
             )
             optimizer.zero_grad()
             loss.backward()
@@ -150,25 +163,69 @@ def train_asr(
 def main(argv: list[str] | None = None) -> int:
     """Command line: train ``asr`` or ``universal`` on the bundled speech (see the module docstring)."""
 
-    parser = ArgumentParser(prog="python -m talkinghead_edu.recipes.train_audio", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(
+        prog="python -m talkinghead_edu.recipes.train_audio",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("stage", choices=sorted(ENCODER_NAMES), help="which encoder to train")
-    parser.add_argument("--root", type=Path, default=None, help="speech dataset folder (default: datasets_small/speech)")
-    parser.add_argument("--out", type=Path, default=None, help="output file (default: datasets_small/checkpoints/<stage>_encoder.safetensors)")
-    parser.add_argument("--asr", type=Path, default=None, help="E_asr checkpoint to fine-tune (universal; default: the bundled one)")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="speech dataset folder (default: datasets_small/speech)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output file (default: datasets_small/checkpoints/<stage>_encoder.safetensors)",
+    )
+    parser.add_argument(
+        "--asr", type=Path, default=None, help="E_asr checkpoint to fine-tune (universal; default: the bundled one)"
+    )
     parser.add_argument("--epochs", type=positive_int, default=AsrConfig.epochs, help="ASR training epochs")
-    parser.add_argument("--steps", type=positive_int, default=DecouplingConfig.steps, help="decoupling fine-tuning steps")
+    parser.add_argument(
+        "--steps", type=positive_int, default=DecouplingConfig.steps, help="decoupling fine-tuning steps"
+    )
     parser.add_argument("--temperature", type=positive_float, default=DecouplingConfig.temperature)
     parser.add_argument("--lambda-text", type=float, default=DecouplingConfig.lambda_text)
-    parser.add_argument("--pooling", choices=["mean", "sequence"], default=DecouplingConfig.pooling, help="how a segment becomes the vector f of eq 2")
-    parser.add_argument("--positives", choices=["parallel", "timbre"], default=DecouplingConfig.positives,
-                        help="parallel: other speakers' time-aligned recordings of the same sentence where they exist; timbre: Praat conversion only (the paper)")
-    parser.add_argument("--lambda-consistency", type=float, default=DecouplingConfig.lambda_consistency, help="weight of L_cons (0 = off; not in the paper)")
-    parser.add_argument("--envelope-db", type=float, default=DecouplingConfig.envelope_db, help="± dB of the positives' random formant-region EQ (0 = off)")
+    parser.add_argument(
+        "--pooling",
+        choices=["mean", "sequence"],
+        default=DecouplingConfig.pooling,
+        help="how a segment becomes the vector f of eq 2",
+    )
+    parser.add_argument(
+        "--positives",
+        choices=["parallel", "timbre"],
+        default=DecouplingConfig.positives,
+        help="parallel: other speakers' time-aligned recordings of the same sentence where they exist; timbre: Praat conversion only (the paper)",
+    )
+    parser.add_argument(
+        "--lambda-consistency",
+        type=float,
+        default=DecouplingConfig.lambda_consistency,
+        help="weight of L_cons (0 = off; not in the paper)",
+    )
+    parser.add_argument(
+        "--envelope-db",
+        type=float,
+        default=DecouplingConfig.envelope_db,
+        help="± dB of the positives' random formant-region EQ (0 = off)",
+    )
     parser.add_argument("--paper-form", action="store_true", help="eq 2 as printed (positive not in the denominator)")
     parser.add_argument("--lr", type=positive_float, default=DecouplingConfig.lr, help="decoupling learning rate")
-    parser.add_argument("--cosine-decay", action=argparse.BooleanOptionalAction, default=DecouplingConfig.cosine_decay, help="decay the learning rate to 0 along a cosine")
+    parser.add_argument(
+        "--cosine-decay",
+        action=argparse.BooleanOptionalAction,
+        default=DecouplingConfig.cosine_decay,
+        help="decay the learning rate to 0 along a cosine",
+    )
     parser.add_argument("--k", type=positive_int, default=DecouplingConfig.k, help="negatives per anchor (k of eq 2)")
-    parser.add_argument("--segment-seconds", type=positive_float, default=DecouplingConfig.segment_seconds, help="length of each Fig. 3 segment")
+    parser.add_argument(
+        "--segment-seconds",
+        type=positive_float,
+        default=DecouplingConfig.segment_seconds,
+        help="length of each Fig. 3 segment",
+    )
     parser.add_argument("--seed", type=int, default=0)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
@@ -186,16 +243,31 @@ def main(argv: list[str] | None = None) -> int:
     else:
         asr = load_encoder_checkpoint(args.asr or dataset_root() / "checkpoints" / ENCODER_NAMES["asr"])
         config = DecouplingConfig(
-            steps=args.steps, temperature=args.temperature, lambda_text=args.lambda_text, pooling=args.pooling,
-            include_positive=not args.paper_form, lr=args.lr, seed=args.seed,
-            k=args.k, segment_seconds=args.segment_seconds, envelope_db=args.envelope_db,
-            positives=args.positives, lambda_consistency=args.lambda_consistency, cosine_decay=args.cosine_decay,
+            steps=args.steps,
+            temperature=args.temperature,
+            lambda_text=args.lambda_text,
+            pooling=args.pooling,
+            include_positive=not args.paper_form,
+            lr=args.lr,
+            seed=args.seed,
+            k=args.k,
+            segment_seconds=args.segment_seconds,
+            envelope_db=args.envelope_db,
+            positives=args.positives,
+            lambda_consistency=args.lambda_consistency,
+            cosine_decay=args.cosine_decay,
         )
         parallel = parallel_positives(train) if config.positives == "parallel" else None
         encoder, history = fine_tune_universal(asr, speaker_audio(train), config, parallel=parallel)
         metrics = evaluate_encoder(encoder, train, test)
         meta = {"stage": "universal", "train": dataclasses.asdict(config), "before": evaluate_encoder(asr, train, test)}
-    meta.update({"metrics": metrics, "seconds": round(time.time() - started, 1), "command": "python -m talkinghead_edu.recipes.train_audio " + " ".join(argv)})
+    meta.update(
+        {
+            "metrics": metrics,
+            "seconds": round(time.time() - started, 1),
+            "command": "python -m talkinghead_edu.recipes.train_audio " + " ".join(argv),
+        }
+    )
     save_encoder(out, encoder, meta)
     print(f"wrote {out}: {metrics}")
     return 0

@@ -21,6 +21,7 @@ Stages:
 
 The shipped file is inference-only (no Adam moments); :func:`load_shipped_head` reads it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,9 @@ __all__ = ["train_inpainting_generator", "held_out_scores", "shipped_tensors", "
 _HEAD_PREFIXES = ("gaussian/", "mlp/")
 
 
-def train_inpainting_generator(trainer: RendererTrainer, frames: int, steps: int, seed: int = 0, width: int = 16, progress: bool = True) -> tuple[InpaintingUNet, list[float]]:
+def train_inpainting_generator(
+    trainer: RendererTrainer, frames: int, steps: int, seed: int = 0, width: int = 16, progress: bool = True
+) -> tuple[InpaintingUNet, list[float]]:
     """Fit ``F`` (eq 19) on ``frames`` evenly spread training frames of ``trainer``'s video.
 
     Holes reach ~5 % of the frame side (as in notebook 07). Returns ``(F, per-step losses)``.
@@ -65,11 +68,15 @@ def train_inpainting_generator(trainer: RendererTrainer, frames: int, steps: int
     masks = torch.as_tensor(video.face_mask[chosen]).float()
     generator_net = InpaintingUNet(width=width)
     config = InpaintConfig(steps=steps, batch_size=2, hole_max_radius=max(3, video.width // 20), seed=seed)
-    losses = train_inpainter(generator_net, originals, torch.stack(renders), torch.stack(alphas), masks, config, progress=progress)
+    losses = train_inpainter(
+        generator_net, originals, torch.stack(renders), torch.stack(alphas), masks, config, progress=progress
+    )
     return generator_net, losses
 
 
-def held_out_scores(trainer: RendererTrainer, refine_steps: int, max_frames: int | None, progress: bool = True) -> dict[str, dict]:
+def held_out_scores(
+    trainer: RendererTrainer, refine_steps: int, max_frames: int | None, progress: bool = True
+) -> dict[str, dict]:
     """Test-split PSNR/SSIM of the float32 head and of the same head rounded to float16.
 
     Returns ``{"float32": {"tracked": ..., "refined": ...}, "float16": {...}}`` (each a
@@ -85,14 +92,19 @@ def held_out_scores(trainer: RendererTrainer, refine_steps: int, max_frames: int
     with torch.no_grad():
         for p in params:
             p.copy_(p.half().float())
-    scores["float16"] = {"tracked": trainer.evaluate("test", max_frames, tracking="tracked"), "refined": trainer.evaluate("test", max_frames, tracking="refined")}
+    scores["float16"] = {
+        "tracked": trainer.evaluate("test", max_frames, tracking="tracked"),
+        "refined": trainer.evaluate("test", max_frames, tracking="refined"),
+    }
     with torch.no_grad():
         for p, value in zip(params, saved):
             p.copy_(value)
     return scores
 
 
-def shipped_tensors(trainer: RendererTrainer, generator_net: InpaintingUNet, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def shipped_tensors(
+    trainer: RendererTrainer, generator_net: InpaintingUNet, dtype: torch.dtype
+) -> dict[str, torch.Tensor]:
     """The inference-only tensors of a shipped head.
 
     ``gaussian/*`` and ``mlp/*`` (in ``dtype``), ``triangle_ids`` (int32), ``inpaint/*`` (float32)
@@ -122,15 +134,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speaker", default="speaker_a", help="a bundled target speaker (datasets_small/video)")
     parser.add_argument("--resolution", type=int, default=256)
     parser.add_argument("--steps", type=int, default=2000, help="training steps of the Gaussian head")
-    parser.add_argument("--max-gaussians", type=int, default=26_000, help="densification budget (keeps the float16 file under 10 MB)")
+    parser.add_argument(
+        "--max-gaussians", type=int, default=26_000, help="densification budget (keeps the float16 file under 10 MB)"
+    )
     parser.add_argument("--inpaint-steps", type=int, default=300)
     parser.add_argument("--inpaint-frames", type=int, default=40)
-    parser.add_argument("--refine-steps", type=int, default=30, help="photometric tracking refinement per held-out frame (evaluation)")
-    parser.add_argument("--eval-frames", type=int, default=0, help="held-out test frames to evaluate (0 = the whole test split)")
-    parser.add_argument("--fp16-tolerance", type=float, default=0.1, help="ship float16 if it costs less than this many dB of refined PSNR")
+    parser.add_argument(
+        "--refine-steps", type=int, default=30, help="photometric tracking refinement per held-out frame (evaluation)"
+    )
+    parser.add_argument(
+        "--eval-frames", type=int, default=0, help="held-out test frames to evaluate (0 = the whole test split)"
+    )
+    parser.add_argument(
+        "--fp16-tolerance",
+        type=float,
+        default=0.1,
+        help="ship float16 if it costs less than this many dB of refined PSNR",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", type=Path, default=None, help="shipped file (default datasets_small/checkpoints/head_<speaker>.safetensors)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="shipped file (default datasets_small/checkpoints/head_<speaker>.safetensors)",
+    )
     parser.add_argument("--work", type=Path, default=None, help="resumable training checkpoint (default: in the cache)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -138,12 +166,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = not args.no_progress
 
     out = args.out or dataset_root() / "checkpoints" / f"head_{args.speaker}.safetensors"
-    work = args.work or cache_dir() / f"train_head_{args.speaker}_{args.resolution}px_{args.steps}steps_seed{args.seed}.safetensors"
+    work = (
+        args.work
+        or cache_dir() / f"train_head_{args.speaker}_{args.resolution}px_{args.steps}steps_seed{args.seed}.safetensors"
+    )
     video = load_video_dataset(args.speaker, resolution=args.resolution)
     flame = load_head_model()
-    config = RendererConfig(steps=args.steps, seed=args.seed,
-                         density=DensityConfig(refine_start=200, refine_every=200, refine_stop=min(2400, int(0.8 * args.steps)), reset_every=0,
-                                               clone_max_size=0.003, max_gaussians=args.max_gaussians))
+    config = RendererConfig(
+        steps=args.steps,
+        seed=args.seed,
+        density=DensityConfig(
+            refine_start=200,
+            refine_every=200,
+            refine_stop=min(2400, int(0.8 * args.steps)),
+            reset_every=0,
+            clone_max_size=0.003,
+            max_gaussians=args.max_gaussians,
+        ),
+    )
     started = time.perf_counter()
     if work.is_file():
         trainer = RendererTrainer.load(work, video, flame)
@@ -154,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         trainer = RendererTrainer(video, flame, config)
     trainer.train(args.steps, checkpoint_path=work, checkpoint_every=250, progress=progress)
     train_minutes = trainer.history["seconds"][-1] / 60
-    generator_net, inpaint_losses = train_inpainting_generator(trainer, args.inpaint_frames, args.inpaint_steps, seed=args.seed, progress=progress)
+    generator_net, inpaint_losses = train_inpainting_generator(
+        trainer, args.inpaint_frames, args.inpaint_steps, seed=args.seed, progress=progress
+    )
     scores = held_out_scores(trainer, args.refine_steps, args.eval_frames or None, progress=progress)
     cost = scores["float32"]["refined"]["psnr"] - scores["float16"]["refined"]["psnr"]
     dtype = torch.float16 if cost < args.fp16_tolerance else torch.float32
@@ -167,16 +209,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "num_gaussians": trainer.head.num_gaussians,
         "config": trainer.config.to_dict(),
         "storage_dtype": stored,
-        "inpaint": {"width": 16, "steps": args.inpaint_steps, "frames": args.inpaint_frames, "loss_first": inpaint_losses[0], "loss_last": inpaint_losses[-1]},
+        "inpaint": {
+            "width": 16,
+            "steps": args.inpaint_steps,
+            "frames": args.inpaint_frames,
+            "loss_first": inpaint_losses[0],
+            "loss_last": inpaint_losses[-1],
+        },
         "test_scores": scores,
         "float16_psnr_cost_db": cost,
         "train_minutes": train_minutes,
-        "reproduce": "talkinghead-edu train-head " + shlex.join([a for a in (argv if argv is not None else sys.argv[1:])]),
+        "reproduce": "talkinghead-edu train-head "
+        + shlex.join([a for a in (argv if argv is not None else sys.argv[1:])]),
     }
     path = save_checkpoint(out, shipped_tensors(trainer, generator_net, dtype), meta)
-    print(f"{args.speaker}: {trainer.step} steps ({train_minutes:.1f} min), {trainer.head.num_gaussians} Gaussians; test, tracker's parameters: "
-          f"{_fmt(scores['float32']['tracked'])}; refined tracking: {_fmt(scores['float32']['refined'])}; float16 costs {cost:+.3f} dB -> stored as {stored}; "
-          f"{path} {path.stat().st_size / 1e6:.2f} MB; total {(time.perf_counter() - started) / 60:.1f} min")
+    print(
+        f"{args.speaker}: {trainer.step} steps ({train_minutes:.1f} min), {trainer.head.num_gaussians} Gaussians; test, tracker's parameters: "
+        f"{_fmt(scores['float32']['tracked'])}; refined tracking: {_fmt(scores['float32']['refined'])}; float16 costs {cost:+.3f} dB -> stored as {stored}; "
+        f"{path} {path.stat().st_size / 1e6:.2f} MB; total {(time.perf_counter() - started) / 60:.1f} min"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ alone contributes when it compares ground truth with ground truth's true landmar
 
     python -m talkinghead_edu.recipes.train_landmarks --steps 1000 --out datasets_small/checkpoints/landmark_detector.safetensors
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,10 @@ def _face_box(clip: Clip, shift=(0.0, 0.0)) -> torch.Tensor:
 def _patch_landmarks(clip: Clip) -> torch.Tensor:
     """``(T, K, 2)`` true detected landmarks in the clip's patch pixel coordinates."""
     region = eval_head(clip.head).region
-    origin = torch.tensor([round(float(region[0]) - float(region[2]) / 2), round(float(region[1]) - float(region[2]) / 2)], dtype=torch.float32)
+    origin = torch.tensor(
+        [round(float(region[0]) - float(region[2]) / 2), round(float(region[1]) - float(region[2]) / 2)],
+        dtype=torch.float32,
+    )
     return torch.from_numpy(clip.landmarks[:, list(DETECTED_LANDMARKS)]) - origin
 
 
@@ -58,15 +62,23 @@ def detector_error(model: LandmarkRegressor, clips: list[Clip]) -> dict:
     return {"frames": int(errors.shape[0]), "px_at_128": px128, "px_at_256": {k: 2 * v for k, v in px128.items()}}
 
 
-def train_landmark_detector(steps: int = 1000, batch: int = 64, lr: float = 2e-3, seed: int = 0, clips: list[Clip] | None = None,
-                            progress: bool = True) -> tuple[LandmarkRegressor, list[float]]:
+def train_landmark_detector(
+    steps: int = 1000,
+    batch: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    clips: list[Clip] | None = None,
+    progress: bool = True,
+) -> tuple[LandmarkRegressor, list[float]]:
     """Train on the cache's training clips (module docstring). Returns ``(detector, losses)``."""
     torch.manual_seed(seed)
     generator = np.random.default_rng(seed)
     clips = [c for c in (clips or load_clip_cache()) if c.split == "train"]
     model = LandmarkRegressor()
     targets = [_patch_landmarks(c) for c in clips]
-    index = np.concatenate([np.stack([np.full(c.num_frames, i), np.arange(c.num_frames)], 1) for i, c in enumerate(clips)])
+    index = np.concatenate(
+        [np.stack([np.full(c.num_frames, i), np.arange(c.num_frames)], 1) for i, c in enumerate(clips)]
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     losses = []
     model.train()
@@ -77,7 +89,10 @@ def train_landmark_detector(steps: int = 1000, batch: int = 64, lr: float = 2e-3
         for i, t in index[generator.integers(len(index), size=batch)]:
             clip = clips[i]
             box = _face_box(clip, generator.integers(-2, 3, size=2).astype(float))
-            crops.append(crop_square(torch.from_numpy(clip.patches[t : t + 1]), box, model.config["crop"])[0] * float(generator.uniform(0.85, 1.15)))
+            crops.append(
+                crop_square(torch.from_numpy(clip.patches[t : t + 1]), box, model.config["crop"])[0]
+                * float(generator.uniform(0.85, 1.15))
+            )
             wanted.append(pixels_to_crop_units(targets[i][t], box))
         loss = ((model(torch.stack(crops).clamp(0, 1)) - torch.stack(wanted)) ** 2).mean()
         optimizer.zero_grad()
@@ -98,10 +113,15 @@ def main(argv=None) -> None:
     model, losses = train_landmark_detector(args.steps, seed=args.seed, clips=clips)
     floor = detector_error(model, [c for c in clips if c.name.startswith("video/") and c.split == "test"])
     renders = detector_error(model, [c for c in clips if c.name.startswith("render/") and c.split == "test"])
-    meta = {"command": COMMAND.format(steps=args.steps, seed=args.seed), "eval_resolution": EVAL_RESOLUTION,
-            "landmarks": list(DETECTED_LANDMARKS), "final_loss": float(np.mean(losses[-50:])),
-            "train_seconds": round(time.time() - started, 1),
-            "floor_video_test": floor, "error_render_test": renders}
+    meta = {
+        "command": COMMAND.format(steps=args.steps, seed=args.seed),
+        "eval_resolution": EVAL_RESOLUTION,
+        "landmarks": list(DETECTED_LANDMARKS),
+        "final_loss": float(np.mean(losses[-50:])),
+        "train_seconds": round(time.time() - started, 1),
+        "floor_video_test": floor,
+        "error_render_test": renders,
+    }
     save_landmark_regressor(args.out, model, meta)
     print(meta)
 

@@ -20,6 +20,7 @@ Variants (one table, paper §3.2, issue 6):
 ``no_latent``       ``λ_lat = 0`` (without eq 7)
 ==================  =====================================================
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,7 +49,15 @@ from ..paths import dataset_root
 from ..utils.args import ArgumentParser, non_negative_int, positive_int
 from ..utils.io import atomic_write_text
 
-__all__ = ["VARIANTS", "available_encoders", "load_motion_examples", "style_speakers", "train_variant", "evaluate_variant", "main"]
+__all__ = [
+    "VARIANTS",
+    "available_encoders",
+    "load_motion_examples",
+    "style_speakers",
+    "train_variant",
+    "evaluate_variant",
+    "main",
+]
 
 #: variant -> (TranslatorConfig overrides, feature extractor role: "content" = the decoupled encoder, "raw" = E_asr)
 VARIANTS: dict[str, tuple[dict, str]] = {
@@ -70,7 +79,9 @@ def available_encoders() -> tuple[str, str]:
     return "log_mel", "log_mel"
 
 
-def load_motion_examples(dataset, splits: Sequence[str], content: str, raw: str, max_per_split: int | None = None) -> dict[str, dict[str, list[MotionExample]]]:
+def load_motion_examples(
+    dataset, splits: Sequence[str], content: str, raw: str, max_per_split: int | None = None
+) -> dict[str, dict[str, list[MotionExample]]]:
     """``{role: {split: examples}}`` for roles ``"content"`` and ``"raw"``; both carry ``E_asr``
     features (the raw encoder's) as ``asr_features`` for eq 7."""
     extractors = {"content": get_feature_extractor(content)}
@@ -96,17 +107,36 @@ def style_speakers(dataset, speakers: Sequence[str]) -> tuple[str, str]:
     return ranked[-1], ranked[0]
 
 
-def train_variant(name: str, examples: dict, head, base: TranslatorConfig, lip_encoder, encoders: tuple[str, str], checkpoint_path=None,
-                  progress=True, fingerprints: tuple[str, str] = ("", "")):
+def train_variant(
+    name: str,
+    examples: dict,
+    head,
+    base: TranslatorConfig,
+    lip_encoder,
+    encoders: tuple[str, str],
+    checkpoint_path=None,
+    progress=True,
+    fingerprints: tuple[str, str] = ("", ""),
+):
     """Train one variant of :data:`VARIANTS` on ``examples[role]["train"]``."""
     overrides, role = VARIANTS[name]
     config = dataclasses.replace(base, **overrides)
     which = 0 if role == "content" else 1
-    return train_translator(examples[role]["train"], head, config, lip_encoder=lip_encoder, checkpoint_path=checkpoint_path,
-                            feature_encoder=encoders[which], feature_fingerprint=fingerprints[which], progress=progress)
+    return train_translator(
+        examples[role]["train"],
+        head,
+        config,
+        lip_encoder=lip_encoder,
+        checkpoint_path=checkpoint_path,
+        feature_encoder=encoders[which],
+        feature_fingerprint=fingerprints[which],
+        progress=progress,
+    )
 
 
-def evaluate_variant(translator, examples: dict, head, role: str, splits: Sequence[str], style_pair: tuple[str, str]) -> dict:
+def evaluate_variant(
+    translator, examples: dict, head, role: str, splits: Sequence[str], style_pair: tuple[str, str]
+) -> dict:
     """Summary per split (``summarize``) plus the style ratio on the first split."""
     result = {}
     for split in splits:
@@ -119,17 +149,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m talkinghead_edu.recipes.train_motion", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=positive_int, default=1000)
     parser.add_argument("--lip-steps", type=non_negative_int, default=500)
-    parser.add_argument("--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for the checkpoints (default datasets_small/checkpoints)"
+    )
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)")
-    parser.add_argument("--encoders", nargs=2, default=None, metavar=("CONTENT", "RAW"),
-                        help="feature extractors (default: universal asr if bundled, else log_mel log_mel)")
-    parser.add_argument("--seed", type=int, default=TranslatorConfig.seed,
-                        help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it")
+    parser.add_argument(
+        "--results", type=Path, default=None, help="folder for one <variant>.json of metrics each (default: print only)"
+    )
+    parser.add_argument(
+        "--encoders",
+        nargs=2,
+        default=None,
+        metavar=("CONTENT", "RAW"),
+        help="feature extractors (default: universal asr if bundled, else log_mel log_mel)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=TranslatorConfig.seed,
+        help="translator seed (initialisation, dropout, crops); E_lip keeps its own seed so variants share it",
+    )
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (small models run best on one)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-
 
     out = args.out or dataset_root() / "checkpoints"
     dataset = load_speech_dataset()
@@ -139,7 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.time()
     fingerprints = tuple(get_feature_extractor(name).fingerprint for name in encoders)
     examples = load_motion_examples(dataset, splits, *encoders)
-    print(f"features ({encoders}) for {sum(len(v) for v in examples['content'].values())} utterances in {time.time() - started:.0f} s")
+    print(
+        f"features ({encoders}) for {sum(len(v) for v in examples['content'].values())} utterances in {time.time() - started:.0f} s"
+    )
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")
     pair = style_speakers(dataset, sorted({e.speaker for e in examples["content"]["test"]}))
@@ -147,11 +191,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in args.variants:
         started = time.time()
         path = out / ("motion_translator.safetensors" if name == "full" else f"motion_ablation_{name}.safetensors")
-        translator, history = train_variant(name, examples, head, base, lip_encoder, encoders, fingerprints=fingerprints)
-        save_translator(path, translator, lip_encoder if name == "full" else None, dataclasses.replace(base, **VARIANTS[name][0]), history)
-        metrics = evaluate_variant(load_translator(path, attach_feature_extractor=False), examples, head, VARIANTS[name][1], splits[1:], pair)
-        metrics.update(train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps, seed=args.seed)
-        print(name, {split: {k: v for k, v in metrics[split].items() if k != "jaw"} for split in splits[1:]}, metrics["style"])
+        translator, history = train_variant(
+            name, examples, head, base, lip_encoder, encoders, fingerprints=fingerprints
+        )
+        save_translator(
+            path,
+            translator,
+            lip_encoder if name == "full" else None,
+            dataclasses.replace(base, **VARIANTS[name][0]),
+            history,
+        )
+        metrics = evaluate_variant(
+            load_translator(path, attach_feature_extractor=False), examples, head, VARIANTS[name][1], splits[1:], pair
+        )
+        metrics.update(
+            train_seconds=time.time() - started, encoders=encoders, style_pair=pair, steps=args.steps, seed=args.seed
+        )
+        print(
+            name,
+            {split: {k: v for k, v in metrics[split].items() if k != "jaw"} for split in splits[1:]},
+            metrics["style"],
+        )
         if args.results is not None:
             atomic_write_text(args.results / f"{name}.json", json.dumps(metrics, indent=1, default=float))
     return 0

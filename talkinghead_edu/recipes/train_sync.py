@@ -13,6 +13,7 @@ audio is delayed/advanced by ``s`` frames (the log-mel is shifted by ``4 s`` mel
 
     python -m talkinghead_edu.recipes.train_sync --steps 800 --out datasets_small/checkpoints/sync_expert.safetensors
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,7 +79,8 @@ def validate_expert(expert: SyncExpert, clips: list[Clip], shifts=SHIFTS, progre
             mel = _shift_mel(torch.from_numpy(clip.log_mel), s)
             scores.append(sync_scores(*expert.embed_clip(crop, mel)))
         result["shifts"][s] = {
-            "lse_d": float(np.mean([x.lse_d for x in scores])), "lse_c": float(np.mean([x.lse_c for x in scores])),
+            "lse_d": float(np.mean([x.lse_d for x in scores])),
+            "lse_c": float(np.mean([x.lse_c for x in scores])),
             "d_at_0": float(np.mean([x.distance_at(0) for x in scores])),
             "c_at_0": float(np.mean([x.confidence_at(0) for x in scores])),
             "found_shift": float(np.mean([x.offset == s for x in scores])),
@@ -90,14 +92,26 @@ def validate_expert(expert: SyncExpert, clips: list[Clip], shifts=SHIFTS, progre
 def _prepare(clips: list[Clip], expert: SyncExpert) -> list[dict]:
     prepared = []
     for clip in clips:
-        crops = torch.stack([(mouth_crops_of_clip(clip, expert.config["crop"], j) * 255 + 0.5).to(torch.uint8) for j in JITTER])
-        windows = audio_windows(torch.from_numpy(clip.log_mel), clip.num_frames, expert.config["window"], expert.hops_per_frame)
+        crops = torch.stack(
+            [(mouth_crops_of_clip(clip, expert.config["crop"], j) * 255 + 0.5).to(torch.uint8) for j in JITTER]
+        )
+        windows = audio_windows(
+            torch.from_numpy(clip.log_mel), clip.num_frames, expert.config["window"], expert.hops_per_frame
+        )
         prepared.append({"crops": crops, "audio": windows})  # (J, T, 3, S, S) uint8, (T, 20, M)
     return prepared
 
 
-def train_sync_expert(steps: int = 800, clips_per_step: int = 8, segment: int = 24, lr: float = 2e-3, temperature: float = 0.1,
-                      seed: int = 0, clips: list[Clip] | None = None, progress: bool = True) -> tuple[SyncExpert, list[float]]:
+def train_sync_expert(
+    steps: int = 800,
+    clips_per_step: int = 8,
+    segment: int = 24,
+    lr: float = 2e-3,
+    temperature: float = 0.1,
+    seed: int = 0,
+    clips: list[Clip] | None = None,
+    progress: bool = True,
+) -> tuple[SyncExpert, list[float]]:
     """Train the expert on the training clips of the cache (module docstring). Returns ``(expert, losses)``.
 
     Each step takes ``segment`` consecutive frames from ``clips_per_step`` clips; every video
@@ -154,9 +168,14 @@ def main(argv=None) -> None:
     expert, losses = train_sync_expert(args.steps, seed=args.seed, clips=clips)
     held_out = [c for c in clips if c.split == "test"]
     validation = validate_expert(expert, held_out, progress=True)
-    meta = {"command": COMMAND.format(steps=args.steps, seed=args.seed), "eval_resolution": EVAL_RESOLUTION,
-            "mel_settings": expert.mel_settings, "final_loss": float(np.mean(losses[-50:])),
-            "train_seconds": round(time.time() - started, 1), "validation": validation}
+    meta = {
+        "command": COMMAND.format(steps=args.steps, seed=args.seed),
+        "eval_resolution": EVAL_RESOLUTION,
+        "mel_settings": expert.mel_settings,
+        "final_loss": float(np.mean(losses[-50:])),
+        "train_seconds": round(time.time() - started, 1),
+        "validation": validation,
+    }
     save_sync_expert(args.out, expert, meta)
     print({k: v for k, v in meta.items() if k != "validation"})
     print("offset accuracy", validation["offset_accuracy"], "clips", validation["clips"])

@@ -4,6 +4,7 @@ Kernels are cached on disk (``cache=True``); if the package folder is read-only 
 to ``paths.cache_dir()/numba``. Without numba, ``njit`` leaves functions as plain Python and
 :func:`talkinghead_edu.render.fast.available` reports the import error.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ except Exception as exc:  # pragma: no cover - numba ships with librosa; this is
 
     def get_thread_id():
         return 0
+
 
 if numba is not None and "NUMBA_CACHE_DIR" in os.environ:
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]

@@ -1,4 +1,5 @@
 """``render()``: the one entry point to every rasterization backend (eq 9, and eq 22 via ``features``)."""
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,9 @@ def _background(bg, dtype, device) -> torch.Tensor:
     try:
         bg = torch.as_tensor(bg, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as exc:
-        raise InputTypeError(f"render: bg must be None, a float or a (3,) tensor, got {type(bg).__name__} ({exc})") from None
+        raise InputTypeError(
+            f"render: bg must be None, a float or a (3,) tensor, got {type(bg).__name__} ({exc})"
+        ) from None
     if bg.dim() == 0:
         bg = bg.expand(3)
     if bg.shape != (3,):
@@ -60,8 +63,10 @@ def _checked_inputs(gaussians: Gaussians, features: torch.Tensor | None) -> tupl
     colours, logits), scales that overflow ``exp``, or an all-zero quaternion are refused with an
     :class:`~talkinghead_edu.errors.InputError` naming the tensor.
     """
-    named = {f"gaussians.{name}": tensor for name, tensor in zip(("means", "quats", "log_scales", "opacity_logits", "colors"),
-                                                                    gaussians.parameters())}
+    named = {
+        f"gaussians.{name}": tensor
+        for name, tensor in zip(("means", "quats", "log_scales", "opacity_logits", "colors"), gaussians.parameters())
+    }
     if features is not None:
         if not isinstance(features, torch.Tensor):
             raise InputTypeError(f"render: features must be a torch.Tensor (N, C), got {type(features).__name__}")
@@ -82,21 +87,33 @@ def _checked_inputs(gaussians: Gaussians, features: torch.Tensor | None) -> tupl
                 bad = ~(tensor.abs() <= MAX_MAGNITUDE)
                 if bool(bad.any()):
                     rows = torch.nonzero(bad.reshape(bad.shape[0], -1).any(-1)).flatten()
-                    raise InputError(f"render: {name} holds NaN, infinite or huge (beyond ±{MAX_MAGNITUDE:g}) values in "
-                                     f"{rows.numel()} of {len(gaussians)} Gaussians (first: index {int(rows[0])}); "
-                                     "expected finite numbers")
+                    raise InputError(
+                        f"render: {name} holds NaN, infinite or huge (beyond ±{MAX_MAGNITUDE:g}) values in "
+                        f"{rows.numel()} of {len(gaussians)} Gaussians (first: index {int(rows[0])}); "
+                        "expected finite numbers"
+                    )
         largest = float(gaussians.log_scales.max()) if len(gaussians) else 0.0
         if largest >= math.log(torch.finfo(dtype).max):
-            raise InputError(f"render: gaussians.log_scales reach {largest:.4g}, whose exp overflows {dtype}; "
-                             "expected log standard deviations of a scene (metres, e.g. -8..2)")
+            raise InputError(
+                f"render: gaussians.log_scales reach {largest:.4g}, whose exp overflows {dtype}; "
+                "expected log standard deviations of a scene (metres, e.g. -8..2)"
+            )
         if len(gaussians) and not bool((gaussians.quats.abs().amax(dim=-1) > 0).all()):
-            raise InputError("render: gaussians.quats holds an all-zero quaternion, which is no rotation; "
-                             "expected non-zero (w, x, y, z) (normalised when used)")
+            raise InputError(
+                "render: gaussians.quats holds an all-zero quaternion, which is no rotation; "
+                "expected non-zero (w, x, y, z) (normalised when used)"
+            )
     return gaussians, features
 
 
-def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None, features: torch.Tensor | None = None,
-           eps2d: float = EPS2D) -> RenderOutput:
+def render(
+    gaussians: Gaussians,
+    camera: Camera,
+    backend: str = "auto",
+    bg=None,
+    features: torch.Tensor | None = None,
+    eps2d: float = EPS2D,
+) -> RenderOutput:
     """Render Gaussians seen by a camera.
 
     Args:
@@ -160,8 +177,16 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
             rgb = sh_to_rgb(gaussians.colors, gaussians.means - camera.center)
     channels = [rgb, projection.depths[:, None]] + ([features.to(dtype)] if features is not None else [])
     channels = torch.cat(channels, dim=-1)  # (N, 3 + 1 + C): colour, depth, features share one pass
-    args = (means2d, projection.conics, opacities, channels, projection.radii, projection.depths,
-            camera.width, camera.height)
+    args = (
+        means2d,
+        projection.conics,
+        opacities,
+        channels,
+        projection.radii,
+        projection.depths,
+        camera.width,
+        camera.height,
+    )
     if chosen == "fast":
         composited, alpha = fast.rasterize_fast(*args)
     else:
@@ -171,6 +196,13 @@ def render(gaussians: Gaussians, camera: Camera, backend: str = "auto", bg=None,
     image = composited[..., :3] + (1.0 - alpha) * background
     depth = torch.where(alpha > 1e-6, composited[..., 3:4] / alpha.clamp_min(1e-6), torch.zeros_like(alpha))
     radii = projection.radii.max(dim=-1).values
-    return RenderOutput(image=image, alpha=alpha, depth=depth,
-                        features=composited[..., 4:] if features is not None else None,
-                        means2d=means2d, radii=radii, visible=radii > 0, backend=chosen)
+    return RenderOutput(
+        image=image,
+        alpha=alpha,
+        depth=depth,
+        features=composited[..., 4:] if features is not None else None,
+        means2d=means2d,
+        radii=radii,
+        visible=radii > 0,
+        backend=chosen,
+    )

@@ -13,6 +13,7 @@ One convention, used by every backend (it is gsplat's and OpenCV's):
 World axes of the bundled head: +y up, +z out of the face, so ``Camera.orbit`` with
 azimuth 0 and elevation 0 looks at the face from the front.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,7 +41,9 @@ def intrinsics_from_fov(fov_y_deg: float, width: int, height: int, dtype=torch.f
 
 def intrinsics_from_focal(focal: float, width: int, height: int, dtype=torch.float32, device=None) -> torch.Tensor:
     """``K`` (3, 3) with ``fx = fy = focal`` (pixels) and the principal point at the image centre."""
-    return torch.tensor([[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype, device=device)
+    return torch.tensor(
+        [[focal, 0.0, width / 2.0], [0.0, focal, height / 2.0], [0.0, 0.0, 1.0]], dtype=dtype, device=device
+    )
 
 
 def look_at_viewmat(eye, target, up=(0.0, 1.0, 0.0), dtype=torch.float32, device=None) -> torch.Tensor:
@@ -94,7 +97,9 @@ class Camera:
         if self.K.shape != (3, 3):
             raise InputError(f"Camera: K must have shape (3, 3), got {tuple(self.K.shape)}")
         if self.viewmat.shape != (4, 4):
-            raise InputError(f"Camera: viewmat must have shape (4, 4) (world -> camera), got {tuple(self.viewmat.shape)}")
+            raise InputError(
+                f"Camera: viewmat must have shape (4, 4) (world -> camera), got {tuple(self.viewmat.shape)}"
+            )
         if int(self.width) <= 0 or int(self.height) <= 0:
             raise InputError(f"Camera: width and height must be positive, got {self.width} x {self.height}")
         if not 0.0 < self.near < self.far < math.inf:
@@ -103,24 +108,52 @@ class Camera:
             raise InputError("Camera: K and viewmat must be finite")
         fx, fy = float(self.K[0, 0]), float(self.K[1, 1])
         if not (fx > 0 and fy > 0):
-            raise InputError(f"Camera: focal lengths must be positive pixels, got fx={fx:g}, fy={fy:g} (K[0, 0], K[1, 1])")
+            raise InputError(
+                f"Camera: focal lengths must be positive pixels, got fx={fx:g}, fy={fy:g} (K[0, 0], K[1, 1])"
+            )
         self.width, self.height = int(self.width), int(self.height)
 
     @classmethod
-    def look_at(cls, eye, target, up=(0.0, 1.0, 0.0), fov_y_deg: float | None = None, focal: float | None = None,
-                width: int = 256, height: int = 256, near: float = 0.01, far: float = 100.0,
-                dtype=torch.float32, device=None) -> "Camera":
+    def look_at(
+        cls,
+        eye,
+        target,
+        up=(0.0, 1.0, 0.0),
+        fov_y_deg: float | None = None,
+        focal: float | None = None,
+        width: int = 256,
+        height: int = 256,
+        near: float = 0.01,
+        far: float = 100.0,
+        dtype=torch.float32,
+        device=None,
+    ) -> "Camera":
         """A camera at ``eye`` (3,) looking at ``target`` (3,); give ``fov_y_deg`` or ``focal`` (pixels)."""
         if (fov_y_deg is None) == (focal is None):
             raise ValueError("Camera.look_at: give exactly one of fov_y_deg or focal")
-        K = (intrinsics_from_fov(fov_y_deg, width, height, dtype, device) if focal is None
-             else intrinsics_from_focal(focal, width, height, dtype, device))
+        K = (
+            intrinsics_from_fov(fov_y_deg, width, height, dtype, device)
+            if focal is None
+            else intrinsics_from_focal(focal, width, height, dtype, device)
+        )
         return cls(K, look_at_viewmat(eye, target, up, dtype, device), width, height, near, far)
 
     @classmethod
-    def orbit(cls, azimuth_deg: float = 0.0, elevation_deg: float = 0.0, radius: float = 1.0, target=(0.0, 0.0, 0.0),
-              fov_y_deg: float | None = None, focal: float | None = None, width: int = 256, height: int = 256,
-              near: float = 0.01, far: float = 100.0, dtype=torch.float32, device=None) -> "Camera":
+    def orbit(
+        cls,
+        azimuth_deg: float = 0.0,
+        elevation_deg: float = 0.0,
+        radius: float = 1.0,
+        target=(0.0, 0.0, 0.0),
+        fov_y_deg: float | None = None,
+        focal: float | None = None,
+        width: int = 256,
+        height: int = 256,
+        near: float = 0.01,
+        far: float = 100.0,
+        dtype=torch.float32,
+        device=None,
+    ) -> "Camera":
         """A camera on a sphere of ``radius`` around ``target``, looking at it, +y up.
 
         Azimuth 0 / elevation 0 is on the +z axis (in front of the face); positive azimuth
@@ -130,10 +163,14 @@ class Camera:
         if abs(math.cos(elevation)) < 1e-6:
             raise ValueError("Camera.orbit: elevation of ±90° looks straight along `up`; use less than 90°")
         target = _as_vector3(target, "target", dtype, device)
-        offset = torch.tensor([math.cos(elevation) * math.sin(azimuth), math.sin(elevation),
-                               math.cos(elevation) * math.cos(azimuth)], dtype=dtype, device=device)
-        return cls.look_at(target + radius * offset, target, (0.0, 1.0, 0.0), fov_y_deg, focal, width, height,
-                           near, far, dtype, device)
+        offset = torch.tensor(
+            [math.cos(elevation) * math.sin(azimuth), math.sin(elevation), math.cos(elevation) * math.cos(azimuth)],
+            dtype=dtype,
+            device=device,
+        )
+        return cls.look_at(
+            target + radius * offset, target, (0.0, 1.0, 0.0), fov_y_deg, focal, width, height, near, far, dtype, device
+        )
 
     @property
     def center(self) -> torch.Tensor:
@@ -143,8 +180,14 @@ class Camera:
 
     def to(self, device=None, dtype=None) -> "Camera":
         """A copy with ``K`` and ``viewmat`` moved/cast."""
-        return Camera(self.K.to(device=device, dtype=dtype), self.viewmat.to(device=device, dtype=dtype),
-                      self.width, self.height, self.near, self.far)
+        return Camera(
+            self.K.to(device=device, dtype=dtype),
+            self.viewmat.to(device=device, dtype=dtype),
+            self.width,
+            self.height,
+            self.near,
+            self.far,
+        )
 
 
 def project_points(points: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:

@@ -41,6 +41,7 @@ numba is missing or compilation fails, :func:`available` returns ``False`` and
 The projection and the SH colours have their own numba forward/backward in
 :mod:`.fast_projection` and :mod:`.fast_sh`.
 """
+
 from __future__ import annotations
 
 import math
@@ -167,8 +168,20 @@ def _fill_tile_lists(rects, by_depth, tiles_x, n_tiles):
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _forward_kernel(means2d, conics, opacities, log_255o, channels, tile_offsets, gaussian_ids, tile_order, tiles_x,
-                    out_color, out_transmittance, out_last):
+def _forward_kernel(
+    means2d,
+    conics,
+    opacities,
+    log_255o,
+    channels,
+    tile_offsets,
+    gaussian_ids,
+    tile_order,
+    tiles_x,
+    out_color,
+    out_transmittance,
+    out_last,
+):
     height, width, n_channels = out_color.shape
     for r in prange(tile_order.shape[0]):
         tile = tile_order[r]
@@ -235,8 +248,22 @@ def _forward_kernel(means2d, conics, opacities, log_255o, channels, tile_offsets
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def _backward_kernel(means2d, conics, opacities, log_255o, channels, tile_offsets, gaussian_ids, tile_order, tiles_x,
-                     final_transmittance, last, grad_color, grad_alpha, thread_grads):
+def _backward_kernel(
+    means2d,
+    conics,
+    opacities,
+    log_255o,
+    channels,
+    tile_offsets,
+    gaussian_ids,
+    tile_order,
+    tiles_x,
+    final_transmittance,
+    last,
+    grad_color,
+    grad_alpha,
+    thread_grads,
+):
     # thread_grads[thread, g] accumulates d loss / d (u, v, a, b, c, opacity, channels...) of splat g
     height, width, n_channels = grad_color.shape
     for r in prange(tile_order.shape[0]):
@@ -338,8 +365,9 @@ def _thread_grads(n_threads: int, n: int, n_params: int) -> np.ndarray:
     return _THREAD_GRADS["buffer"][:size].reshape(n_threads, n, n_params)
 
 
-def bin_gaussians_fast(means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, opacities: np.ndarray,
-                       width: int, height: int):
+def bin_gaussians_fast(
+    means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, opacities: np.ndarray, width: int, height: int
+):
     """Tile lists identical to :func:`talkinghead_edu.render.reference.bin_gaussians`, all in compiled code.
 
     Args:
@@ -375,7 +403,8 @@ class _RasterizeFast(torch.autograd.Function):
     def forward(ctx, means2d, conics, opacities, channels, radii, depths, width, height):
         arrays = [_as_numpy(t) for t in (means2d, conics, opacities, channels)]
         tile_offsets, gaussian_ids, log_255o = bin_gaussians_fast(
-            arrays[0], _as_numpy(radii, torch.int32), _as_numpy(depths, depths.dtype), arrays[2], width, height)
+            arrays[0], _as_numpy(radii, torch.int32), _as_numpy(depths, depths.dtype), arrays[2], width, height
+        )
         with stage("composite"):
             tile_order = np.argsort(-np.diff(tile_offsets), kind="stable")  # busiest tiles first
             tiles_x = (width + TILE_SIZE - 1) // TILE_SIZE
@@ -383,8 +412,18 @@ class _RasterizeFast(torch.autograd.Function):
             final_transmittance = np.empty((height, width), np.float32)
             last = np.empty((height, width), np.int32)
             with numba.parallel_chunksize(1):
-                _forward_kernel(*arrays[:3], log_255o, arrays[3], tile_offsets, gaussian_ids, tile_order, tiles_x,
-                                color, final_transmittance, last)
+                _forward_kernel(
+                    *arrays[:3],
+                    log_255o,
+                    arrays[3],
+                    tile_offsets,
+                    gaussian_ids,
+                    tile_order,
+                    tiles_x,
+                    color,
+                    final_transmittance,
+                    last,
+                )
             ctx.arrays, ctx.lists = arrays, (log_255o, tile_offsets, gaussian_ids, tile_order, tiles_x)
             ctx.final_transmittance, ctx.last = final_transmittance, last
             ctx.like = [(t.device, t.dtype) for t in (means2d, conics, opacities, channels)]  # no tensor refs on ctx
@@ -402,9 +441,20 @@ class _RasterizeFast(torch.autograd.Function):
                 per_gaussian = np.empty((n, 6 + n_channels), np.float32)
                 try:
                     with numba.parallel_chunksize(1):
-                        _backward_kernel(*ctx.arrays[:3], log_255o, ctx.arrays[3], tile_offsets, gaussian_ids,
-                                         tile_order, tiles_x, ctx.final_transmittance, ctx.last, _as_numpy(grad_color),
-                                         _as_numpy(grad_alpha[..., 0]), thread_grads)
+                        _backward_kernel(
+                            *ctx.arrays[:3],
+                            log_255o,
+                            ctx.arrays[3],
+                            tile_offsets,
+                            gaussian_ids,
+                            tile_order,
+                            tiles_x,
+                            ctx.final_transmittance,
+                            ctx.last,
+                            _as_numpy(grad_color),
+                            _as_numpy(grad_alpha[..., 0]),
+                            thread_grads,
+                        )
                     _sum_threads(thread_grads, per_gaussian)
                 except BaseException:
                     _THREAD_GRADS.clear()  # possibly left non-zero: allocate a fresh one next time
@@ -415,8 +465,16 @@ class _RasterizeFast(torch.autograd.Function):
             return (*grads, None, None, None, None)
 
 
-def rasterize_fast(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor, channels: torch.Tensor,
-                   radii: torch.Tensor, depths: torch.Tensor, width: int, height: int):
+def rasterize_fast(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    channels: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+):
     """Same contract as :func:`talkinghead_edu.render.reference.rasterize_reference`: ``(H, W, C)``, ``(H, W, 1)``."""
     return _RasterizeFast.apply(means2d, conics, opacities, channels, radii, depths, width, height)
 
@@ -434,16 +492,18 @@ def available() -> bool:
                 means2d = torch.tensor([[4.0, 4.0]], requires_grad=True)
                 conics = torch.tensor([[0.5, 0.0, 0.5]])
                 radii = torch.tensor([[4, 4]], dtype=torch.int32)
-                color, alpha = rasterize_fast(means2d, conics, torch.tensor([0.9]), torch.ones(1, 2), radii,
-                                              torch.ones(1), 8, 8)
+                color, alpha = rasterize_fast(
+                    means2d, conics, torch.tensor([0.9]), torch.ones(1, 2), radii, torch.ones(1), 8, 8
+                )
                 (color.sum() + alpha.sum()).backward()
                 from . import fast_projection, fast_sh  # compiles the projection and SH kernels too
                 from .camera import Camera
 
                 camera = Camera(torch.tensor([[8.0, 0, 4], [0, 8.0, 4], [0, 0, 1]]), torch.eye(4), 8, 8)
                 means = torch.tensor([[0.0, 0.0, 1.0]], requires_grad=True)
-                projection = fast_projection.project_gaussians_fast(means, torch.tensor([[1.0, 0, 0, 0]]),
-                                                                    torch.full((1, 3), 0.1), torch.ones(1), camera, 0.3)
+                projection = fast_projection.project_gaussians_fast(
+                    means, torch.tensor([[1.0, 0, 0, 0]]), torch.full((1, 3), 0.1), torch.ones(1), camera, 0.3
+                )
                 projection.conics.sum().backward()
                 rgb = fast_sh.sh_to_rgb_fast(torch.zeros(1, 4, 3, requires_grad=True), means, torch.zeros(3))
                 rgb.sum().backward()
@@ -451,6 +511,8 @@ def available() -> bool:
         except Exception as exc:  # any JIT/toolchain failure: fall back, say it once
             from .output import warn_once
 
-            warn_once(f"render: fast CPU backend unavailable ({type(exc).__name__}: {exc}); using the reference backend.")
+            warn_once(
+                f"render: fast CPU backend unavailable ({type(exc).__name__}: {exc}); using the reference backend."
+            )
             _STATUS["ok"] = False
     return _STATUS["ok"]

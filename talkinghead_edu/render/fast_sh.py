@@ -12,6 +12,7 @@ Backward (``G`` = gradient of the loss w.r.t. rgb, passed where ``rgb ≥ 0`` as
 with the gradients ``∇Y_k`` of the degree-1..3 polynomials written out below. Computed in
 float64 registers whatever the input dtype; the tests compare values and gradients with autograd.
 """
+
 from __future__ import annotations
 
 import math
@@ -160,8 +161,11 @@ class _ShFast(torch.autograd.Function):
         with stage("backward: sh"):
             grad_coeffs, grad_means = np.empty_like(coeffs), np.empty_like(means)
             _sh_backward(coeffs, means, center, ctx.raw, _array(grad_rgb.to(coeffs_dtype)), grad_coeffs, grad_means)
-        return (torch.from_numpy(grad_coeffs).to(device),
-                torch.from_numpy(grad_means).to(device=device, dtype=means_dtype), None)
+        return (
+            torch.from_numpy(grad_coeffs).to(device),
+            torch.from_numpy(grad_means).to(device=device, dtype=means_dtype),
+            None,
+        )
 
 
 def sh_to_rgb_fast(coeffs: torch.Tensor, means: torch.Tensor, center: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,7 @@
 Parameters are stored unconstrained (as optimised): scales as logs, opacities as
 logits, quaternions unnormalised; the activated values are properties.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,16 +41,22 @@ class Gaussians:
             if not isinstance(tensor, torch.Tensor):
                 raise TypeError(f"Gaussians.{name} must be a torch.Tensor, got {type(tensor).__name__}")
             if tuple(tensor.shape) != shape or n < 0:
-                raise ValueError(f"Gaussians.{name} must have shape {('N',) + shape[1:]} with N = means.shape[0], "
-                                 f"got {tuple(tensor.shape)} (means {tuple(self.means.shape)})")
+                raise ValueError(
+                    f"Gaussians.{name} must have shape {('N',) + shape[1:]} with N = means.shape[0], "
+                    f"got {tuple(tensor.shape)} (means {tuple(self.means.shape)})"
+                )
         if self.colors.dim() == 2:
             if tuple(self.colors.shape) != (n, 3):
-                raise ValueError(f"Gaussians.colors as plain RGB must have shape (N, 3), got {tuple(self.colors.shape)}")
+                raise ValueError(
+                    f"Gaussians.colors as plain RGB must have shape (N, 3), got {tuple(self.colors.shape)}"
+                )
         elif self.colors.dim() == 3:
             k = self.colors.shape[1]
             if self.colors.shape[0] != n or self.colors.shape[2] != 3 or k not in (1, 4, 9, 16):
-                raise ValueError("Gaussians.colors as SH must have shape (N, K, 3) with K in {1, 4, 9, 16} "
-                                 f"(degree 0..3), got {tuple(self.colors.shape)}")
+                raise ValueError(
+                    "Gaussians.colors as SH must have shape (N, K, 3) with K in {1, 4, 9, 16} "
+                    f"(degree 0..3), got {tuple(self.colors.shape)}"
+                )
         else:
             raise ValueError(f"Gaussians.colors must be (N, 3) RGB or (N, K, 3) SH, got {tuple(self.colors.shape)}")
         for f in fields(self):
@@ -91,14 +98,24 @@ class Gaussians:
         return [getattr(self, f.name) for f in fields(self)]
 
     @classmethod
-    def random(cls, n: int, center=(0.0, 0.0, 0.0), extent: float = 0.1, scale: float = 0.01, sh_degree: int | None = None,
-               opacity: tuple[float, float] = (0.3, 0.95), generator: torch.Generator | None = None,
-               dtype=torch.float32, device=None) -> "Gaussians":
+    def random(
+        cls,
+        n: int,
+        center=(0.0, 0.0, 0.0),
+        extent: float = 0.1,
+        scale: float = 0.01,
+        sh_degree: int | None = None,
+        opacity: tuple[float, float] = (0.3, 0.95),
+        generator: torch.Generator | None = None,
+        dtype=torch.float32,
+        device=None,
+    ) -> "Gaussians":
         """``n`` random Gaussians in a cube of half-size ``extent`` around ``center`` (tests, demos).
 
         Scales are log-uniform in [scale/2, 2·scale]; colours random RGB or random SH
         (DC term from a random colour, higher bands ±0.2).
         """
+
         def uniform(*shape):
             return torch.rand(*shape, generator=generator, dtype=dtype)
 

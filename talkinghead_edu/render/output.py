@@ -1,4 +1,5 @@
 """What :func:`talkinghead_edu.render.render` returns, and its one-line fallback warnings (shared by the backends)."""
+
 from __future__ import annotations
 
 import warnings

@@ -1,4 +1,5 @@
 """Per-stage timing of ``render(backend="fast")``: :func:`profile_stages` collects, :func:`stage` marks."""
+
 from __future__ import annotations
 
 import time

@@ -17,6 +17,7 @@ Steps (3DGS / EWA splatting; the paper's eq 9 composites the result):
    whose centre lies far off-screen still reaches into it, and binning clamps its box to
    the tile grid (:func:`tile_ranges`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,9 +37,17 @@ RADIUS_LIMIT = 2**30  # radii are stored as int32; a box this wide covers any im
 def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
     """Rotation matrices (N, 3, 3) from quaternions (N, 4) ``(w, x, y, z)`` (normalised here)."""
     w, x, y, z = torch.nn.functional.normalize(quats, dim=-1).unbind(-1)
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-            2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-            2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]
+    rows = [
+        1 - 2 * (y * y + z * z),
+        2 * (x * y - w * z),
+        2 * (x * z + w * y),
+        2 * (x * y + w * z),
+        1 - 2 * (x * x + z * z),
+        2 * (y * z - w * x),
+        2 * (x * z - w * y),
+        2 * (y * z + w * x),
+        1 - 2 * (x * x + y * y),
+    ]
     return torch.stack(rows, dim=-1).reshape(*quats.shape[:-1], 3, 3)
 
 
@@ -103,8 +112,14 @@ class Projection:
     means_cam: torch.Tensor
 
 
-def project_gaussians(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
-                      camera: Camera, eps2d: float = EPS2D) -> Projection:
+def project_gaussians(
+    means: torch.Tensor,
+    quats: torch.Tensor,
+    scales: torch.Tensor,
+    opacities: torch.Tensor,
+    camera: Camera,
+    eps2d: float = EPS2D,
+) -> Projection:
     """Project N Gaussians (steps 1–5 of the module docstring), differentiably.
 
     Args:
@@ -122,13 +137,19 @@ def project_gaussians(means: torch.Tensor, quats: torch.Tensor, scales: torch.Te
     conics = conic_from_covariance_2d(cov2d, eps2d)
     means2d = means_cam_safe[:, :2] / safe_z[:, None] * torch.stack([K[0, 0], K[1, 1]]) + K[:2, 2]  # u = fx x/z + cx
     with torch.no_grad():
-        extent = torch.sqrt(2.0 * torch.log((255.0 * opacities).clamp_min(1.0)))  # Mahalanobis radius where alpha = 1/255
+        extent = torch.sqrt(
+            2.0 * torch.log((255.0 * opacities).clamp_min(1.0))
+        )  # Mahalanobis radius where alpha = 1/255
         half_width = extent[:, None] * torch.sqrt(torch.stack([cov2d[:, 0, 0], cov2d[:, 1, 1]], dim=-1) + eps2d)
         radii = torch.ceil(half_width)
         valid = (depths > camera.near) & (depths < camera.far) & (255.0 * opacities > 1.0)
         valid &= torch.isfinite(means2d).all(-1) & torch.isfinite(radii).all(-1)
-        inside = ((means2d[:, 0] + radii[:, 0] > 0) & (means2d[:, 0] - radii[:, 0] < camera.width)
-                  & (means2d[:, 1] + radii[:, 1] > 0) & (means2d[:, 1] - radii[:, 1] < camera.height))
+        inside = (
+            (means2d[:, 0] + radii[:, 0] > 0)
+            & (means2d[:, 0] - radii[:, 0] < camera.width)
+            & (means2d[:, 1] + radii[:, 1] > 0)
+            & (means2d[:, 1] - radii[:, 1] < camera.height)
+        )
         radii = torch.where((valid & inside)[:, None], radii, torch.zeros_like(radii))
         radii = radii.clamp_max(RADIUS_LIMIT).to(torch.int32)
     return Projection(means2d, conics, depths, radii, means_cam)

@@ -16,6 +16,7 @@ gradients are needed, so memory stays at one tile's worth of intermediates (30k
 Gaussians at 256² fit in well under 2 GB); it is slow on purpose — every step is a
 visible tensor operation. The fast backend (:mod:`.fast`) computes the same numbers.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,14 @@ from torch.utils.checkpoint import checkpoint
 from .projection import ALPHA_MAX, ALPHA_MIN, TILE_SIZE, TRANSMITTANCE_MIN, tile_ranges
 
 
-def bin_gaussians(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tensor, width: int, height: int,
-                  tile_size: int = TILE_SIZE):
+def bin_gaussians(
+    means2d: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int = TILE_SIZE,
+):
     """Tile lists of splat ids, front to back.
 
     Args:
@@ -57,8 +64,9 @@ def bin_gaussians(means2d: torch.Tensor, radii: torch.Tensor, depths: torch.Tens
     return tile_offsets, gaussian_ids
 
 
-def composite_tile(pixels: torch.Tensor, means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor,
-                   channels: torch.Tensor):
+def composite_tile(
+    pixels: torch.Tensor, means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor, channels: torch.Tensor
+):
     """Front-to-back alpha compositing (eq 9) of n depth-sorted splats at P pixel centres.
 
     Args:
@@ -83,8 +91,17 @@ def composite_tile(pixels: torch.Tensor, means2d: torch.Tensor, conics: torch.Te
     return weights @ channels, weights.sum(dim=1)
 
 
-def rasterize_reference(means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor, channels: torch.Tensor,
-                        radii: torch.Tensor, depths: torch.Tensor, width: int, height: int, tile_size: int = TILE_SIZE):
+def rasterize_reference(
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    channels: torch.Tensor,
+    radii: torch.Tensor,
+    depths: torch.Tensor,
+    width: int,
+    height: int,
+    tile_size: int = TILE_SIZE,
+):
     """Composite N splats into an image, tile by tile (no background).
 
     Args:
@@ -104,9 +121,12 @@ def rasterize_reference(means2d: torch.Tensor, conics: torch.Tensor, opacities: 
         for tx in range(tiles_x):
             x0, x1 = tx * tile_size, min((tx + 1) * tile_size, width)
             tile = ty * tiles_x + tx
-            ids = gaussian_ids[tile_offsets[tile]:tile_offsets[tile + 1]]
-            ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=means2d.dtype, device=means2d.device) + 0.5,
-                                    torch.arange(x0, x1, dtype=means2d.dtype, device=means2d.device) + 0.5, indexing="ij")
+            ids = gaussian_ids[tile_offsets[tile] : tile_offsets[tile + 1]]
+            ys, xs = torch.meshgrid(
+                torch.arange(y0, y1, dtype=means2d.dtype, device=means2d.device) + 0.5,
+                torch.arange(x0, x1, dtype=means2d.dtype, device=means2d.device) + 0.5,
+                indexing="ij",
+            )
             pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=-1)
             args = (pixels, means2d[ids], conics[ids], opacities[ids], channels[ids])
             # an empty tile composites to zeros but stays in the graph, so backward() works even if all is culled

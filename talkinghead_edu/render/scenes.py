@@ -1,19 +1,21 @@
 """Small synthetic scenes for the benchmark, the tests and notebook 06 (no data files needed)."""
+
 from __future__ import annotations
 
 import math
 
 import torch
 
+from ..conventions import SH_C0
 from .camera import Camera
 from .gaussians import Gaussians
-from ..conventions import SH_C0
 
 HEAD_SEMI_AXES = (0.075, 0.1, 0.09)  # metres: a head about 0.15 wide, 0.2 tall, 0.18 deep
 
 
-def head_scene(n: int, sh_degree: int | None = 3, generator: torch.Generator | None = None,
-               dtype=torch.float32, device=None) -> Gaussians:
+def head_scene(
+    n: int, sh_degree: int | None = 3, generator: torch.Generator | None = None, dtype=torch.float32, device=None
+) -> Gaussians:
     """``n`` flat Gaussians covering an ellipsoidal "head" (semi-axes :data:`HEAD_SEMI_AXES`) at the origin.
 
     Each Gaussian lies in the surface's tangent plane (its local z axis along the normal),
@@ -33,7 +35,9 @@ def head_scene(n: int, sh_degree: int | None = 3, generator: torch.Generator | N
     log_scales = torch.log(torch.tensor([tangent_std, tangent_std, tangent_std / 5], dtype=torch.float64)).expand(n, 3)
     log_scales = log_scales + 0.2 * torch.randn(n, 3, generator=generator, dtype=torch.float64)
     # quaternion turning +z onto the normal: axis z × n, w = 1 + cos(angle), normalised later
-    quats = torch.stack([1 + normals[:, 2] + 1e-6, -normals[:, 1], normals[:, 0], torch.zeros(n, dtype=torch.float64)], -1)
+    quats = torch.stack(
+        [1 + normals[:, 2] + 1e-6, -normals[:, 1], normals[:, 0], torch.zeros(n, dtype=torch.float64)], -1
+    )
     skin = torch.tensor([0.85, 0.64, 0.52], dtype=torch.float64)
     hair = torch.tensor([0.25, 0.17, 0.12], dtype=torch.float64)
     is_hair = ((unit[:, 1] > 0.45) | ((unit[:, 2] < -0.2) & (unit[:, 1] > -0.3))).to(torch.float64)[:, None]
@@ -48,10 +52,19 @@ def head_scene(n: int, sh_degree: int | None = 3, generator: torch.Generator | N
     return gaussians.to(device=device, dtype=dtype)
 
 
-def head_camera(width: int = 256, height: int = 256, distance: float = 1.0, azimuth_deg: float = 0.0,
-                elevation_deg: float = 0.0, fill: float = 0.7, dtype=torch.float32, device=None) -> Camera:
+def head_camera(
+    width: int = 256,
+    height: int = 256,
+    distance: float = 1.0,
+    azimuth_deg: float = 0.0,
+    elevation_deg: float = 0.0,
+    fill: float = 0.7,
+    dtype=torch.float32,
+    device=None,
+) -> Camera:
     """A camera ``distance`` metres from the head's centre whose image height the head fills by ``fill``."""
     head_height = 2 * HEAD_SEMI_AXES[1]
     focal = fill * height * distance / head_height
-    return Camera.orbit(azimuth_deg, elevation_deg, distance, focal=focal, width=width, height=height,
-                        dtype=dtype, device=device)
+    return Camera.orbit(
+        azimuth_deg, elevation_deg, distance, focal=focal, width=width, height=height, dtype=dtype, device=device
+    )

@@ -21,6 +21,7 @@ Synthesis can depend (by a few milliseconds) on what the same process synthesise
 before, so :func:`synthesize_isolated` runs each utterance in a fresh worker process —
 that makes the dataset reproducible.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -32,8 +33,14 @@ import numpy as np
 
 from ..data.speech import VoiceSpec
 
-__all__ = ["TimedPhone", "EspeakResult", "EspeakUnavailable", "espeak_synthesize",
-           "synthesize_isolated", "clean_phone_events"]
+__all__ = [
+    "TimedPhone",
+    "EspeakResult",
+    "EspeakUnavailable",
+    "espeak_synthesize",
+    "synthesize_isolated",
+    "clean_phone_events",
+]
 
 # Constants from espeak-ng's speak_lib.h.
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -49,9 +56,9 @@ _PARAM_VOLUME = 2
 _PARAM_PITCH = 3
 _PARAM_RANGE = 4
 
-_TONE_MAX_S = 0.025          # unnamed events shorter than this are tone marks, not pauses
-_MAX_CLOSURE_S = 0.09        # longest closure silence moved onto a voiceless stop
-_CLOSURE_LEVEL = 0.02        # |sample| / peak below this counts as closure silence
+_TONE_MAX_S = 0.025  # unnamed events shorter than this are tone marks, not pauses
+_MAX_CLOSURE_S = 0.09  # longest closure silence moved onto a voiceless stop
+_CLOSURE_LEVEL = 0.02  # |sample| / peak below this counts as closure silence
 _BURST_SYMBOLS = ("p", "t", "k", "q", "c", "ʈ")  # prefixes: also covers tʃ ts tɕ tʂ pf and aspirates
 
 
@@ -108,11 +115,20 @@ def _library() -> tuple[ctypes.CDLL, int]:
                 "the espeak-ng library is needed only to regenerate the speech data; install it with "
                 "`apt-get install espeak-ng` (or `brew install espeak-ng`)"
             ) from exc
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, None,
-                                            _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT)
+        sample_rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INIT_PHONEME_EVENTS | _INIT_PHONEME_IPA | _INIT_DONT_EXIT
+        )
         if sample_rate <= 0:
             raise EspeakUnavailable(f"espeak_Initialize failed (returned {sample_rate})")
         _LIBRARY.update(lib=lib, sample_rate=sample_rate)
@@ -145,8 +161,12 @@ def espeak_synthesize(text: str, language: str, voice: VoiceSpec) -> EspeakResul
     lib.espeak_SetSynthCallback(callback)
     if lib.espeak_SetVoiceByName(voice.voice_name(language).encode()) != 0:
         raise ValueError(f"espeak-ng has no voice {voice.voice_name(language)!r}")
-    for parameter, value in ((_PARAM_RATE, voice.rate), (_PARAM_PITCH, voice.pitch),
-                             (_PARAM_RANGE, voice.pitch_range), (_PARAM_VOLUME, 100)):
+    for parameter, value in (
+        (_PARAM_RATE, voice.rate),
+        (_PARAM_PITCH, voice.pitch),
+        (_PARAM_RANGE, voice.pitch_range),
+        (_PARAM_VOLUME, 100),
+    ):
         lib.espeak_SetParameter(parameter, int(value), 0)
     encoded = text.encode("utf-8")
     lib.espeak_Synth(encoded, len(encoded) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -166,8 +186,14 @@ def clean_phone_events(events: list[tuple[int, str]], audio: np.ndarray, sample_
     length = len(audio)
     if length == 0:
         raise ValueError("espeak-ng produced no audio")
-    points = sorted(((min(max(s, 0), length), name.strip()) for s, name in events
-                     if not (name.startswith("(") and name.endswith(")"))), key=lambda point: point[0])
+    points = sorted(
+        (
+            (min(max(s, 0), length), name.strip())
+            for s, name in events
+            if not (name.startswith("(") and name.endswith(")"))
+        ),
+        key=lambda point: point[0],
+    )
     points = [(0, "")] + [p for p in points if p[0] < length]
     spans: list[list] = []  # [symbol, start, end]
     for (start, name), (end, _) in zip(points, points[1:] + [(length, "")]):

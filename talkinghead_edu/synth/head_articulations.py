@@ -12,6 +12,7 @@ Named articulations (stored in the asset, in this order) are :data:`ARTICULATION
 :data:`EXTRA_ARTICULATIONS` (asymmetric and secondary actions) and random localized
 micro-fields only enrich the PCA.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,19 +24,42 @@ from .head_geometry import bump, smoothstep
 __all__ = ["ARTICULATION_NAMES", "EXTRA_ARTICULATIONS", "articulation_field", "micro_fields", "JAW_OPEN_MAX_RAD"]
 
 ARTICULATION_NAMES: tuple[str, ...] = (
-    "jaw_open", "lip_round", "lip_spread", "lip_press", "smile", "brow_raise", "brow_frown",
-    "blink_left", "blink_right", "cheek_puff", "mouth_left", "mouth_right",
+    "jaw_open",
+    "lip_round",
+    "lip_spread",
+    "lip_press",
+    "smile",
+    "brow_raise",
+    "brow_frown",
+    "blink_left",
+    "blink_right",
+    "cheek_puff",
+    "mouth_left",
+    "mouth_right",
 )
 EXTRA_ARTICULATIONS: tuple[str, ...] = (
-    "smile_left", "smile_right", "brow_raise_left", "brow_raise_right", "frown_corners", "upper_lip_raise",
-    "lower_lip_depress", "chin_raise", "nose_wrinkle", "squint", "eyes_wide", "lip_funnel", "lip_suck",
-    "cheek_suck", "dimpler", "lip_stretch",
+    "smile_left",
+    "smile_right",
+    "brow_raise_left",
+    "brow_raise_right",
+    "frown_corners",
+    "upper_lip_raise",
+    "lower_lip_depress",
+    "chin_raise",
+    "nose_wrinkle",
+    "squint",
+    "eyes_wide",
+    "lip_funnel",
+    "lip_suck",
+    "cheek_suck",
+    "dimpler",
+    "lip_stretch",
 )
 #: Jaw rotation (rad, about +x) that goes with ``jaw_open`` = 1 (its expression part is the lip shape).
 JAW_OPEN_MAX_RAD = 0.35
 
 _CAVITY_FOLLOW = (1.0, 0.75, 0.35, 0.1, 0.0)  # how much each cavity ring follows the lips
-_POCKET_FOLLOW = (0.6, 0.2)                    # ... each eye-pocket ring follows the lids
+_POCKET_FOLLOW = (0.6, 0.2)  # ... each eye-pocket ring follows the lids
 
 
 def _face_coords(topo: geo.Topology):

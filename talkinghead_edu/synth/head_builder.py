@@ -39,6 +39,7 @@ count) and 50 expression components.
 
 The same seed gives identical arrays (one ``numpy.random.Generator`` drives everything).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..paths import ASSETS_DIR
-from ..utils.io import atomic_save_npz
 from ..utils.args import ArgumentParser, existing_file, non_negative_int, positive_int
+from ..utils.io import atomic_save_npz
 from . import head_geometry as geo
 from .head_articulations import (
     ARTICULATION_NAMES,
@@ -77,13 +78,16 @@ def sample_identity(rng: np.random.Generator, n_detail: int = 24) -> dict:
     params = {}
     for name, (mean, std) in geo.IDENTITY_PARAMS.items():
         params[name] = mean + std * float(np.clip(rng.normal(), -2.5, 2.5))
-    bumps = np.stack([
-        rng.uniform(-np.pi, np.pi, n_detail),       # theta
-        rng.uniform(-1.0, 1.4, n_detail),           # phi
-        rng.uniform(0.12, 0.45, n_detail),          # width (rad)
-        rng.normal(0.0, 0.0015, n_detail),          # amplitude (m)
-    ], axis=1)
-    bumps[: n_detail // 2, 0] *= 0.25                # half of them on the face
+    bumps = np.stack(
+        [
+            rng.uniform(-np.pi, np.pi, n_detail),  # theta
+            rng.uniform(-1.0, 1.4, n_detail),  # phi
+            rng.uniform(0.12, 0.45, n_detail),  # width (rad)
+            rng.normal(0.0, 0.0015, n_detail),  # amplitude (m)
+        ],
+        axis=1,
+    )
+    bumps[: n_detail // 2, 0] *= 0.25  # half of them on the face
     bumps[: n_detail // 2, 1] = rng.uniform(-0.9, 0.6, n_detail // 2)
     bumps[: n_detail // 2, 2] *= 0.5
     params["detail_bumps"] = bumps
@@ -145,7 +149,9 @@ def _skinning_weights(topo: geo.Topology) -> np.ndarray:
     loop_jaw = W[rings[0], JAW]
     for k, ring in enumerate(rings[1:], start=1):
         frac = k / len(rings)
-        W[ring, JAW] = (1 - frac) * loop_jaw + frac * np.where(topo.slits["mouth"].loop_sides() < 0, 0.8, 0.2 * loop_jaw + 0.1)
+        W[ring, JAW] = (1 - frac) * loop_jaw + frac * np.where(
+            topo.slits["mouth"].loop_sides() < 0, 0.8, 0.2 * loop_jaw + 0.1
+        )
         W[ring, NECK] = 1.0 - W[ring, JAW]
     W[topo.pocket_apex["mouth"], [NECK, JAW]] = 0.5
     for eye in ("eye_left", "eye_right"):
@@ -241,8 +247,15 @@ def _fine_pose(V: np.ndarray, W: np.ndarray, joints: np.ndarray, neck_aa: np.nda
     return np.einsum("vkl,vl->vk", R_neck, P - joints[NECK]) + joints[NECK]
 
 
-def _fit_posedirs(topo, V: np.ndarray, W: np.ndarray, J_regressor: np.ndarray, rng: np.random.Generator,
-                  n_poses: int = 240, ridge: float = 1e-4) -> tuple[np.ndarray, float, float]:
+def _fit_posedirs(
+    topo,
+    V: np.ndarray,
+    W: np.ndarray,
+    J_regressor: np.ndarray,
+    rng: np.random.Generator,
+    n_poses: int = 240,
+    ridge: float = 1e-4,
+) -> tuple[np.ndarray, float, float]:
     """Least-squares pose correctives (V, 3, 36) and the RMS residual (m) before / after."""
     joints = J_regressor @ V
     features, targets = [], []
@@ -261,8 +274,8 @@ def _fit_posedirs(topo, V: np.ndarray, W: np.ndarray, J_regressor: np.ndarray, r
         residual = np.linalg.solve(blended, (fine - posed)[..., None])[..., 0]
         features.append((rotations[1:] - np.eye(3)).reshape(-1))
         targets.append(residual.reshape(-1))
-    F = np.asarray(features)          # (K, 36)
-    T = np.asarray(targets)           # (K, V*3)
+    F = np.asarray(features)  # (K, 36)
+    T = np.asarray(targets)  # (K, V*3)
     P = np.linalg.solve(F.T @ F + ridge * np.eye(F.shape[1]), F.T @ T)  # (36, V*3)
     before = float(np.sqrt(np.mean(T**2)))
     after = float(np.sqrt(np.mean((T - F @ P) ** 2)))
@@ -289,6 +302,7 @@ def _landmark_params(topo: geo.Topology) -> list[tuple[float, float, int]]:
         pts.append((0.0, nasion + (tip - nasion) * k / 3, 0))
     for th in (-0.09, -0.045, 0.0, 0.045, 0.09):
         pts.append((th, subnasale + 0.012 * (abs(th) / 0.09), 0))
+
     # 36–41 right eye, 42–47 left eye (corner, upper, upper, corner, lower, lower)
     def eye_points(slit: geo.Slit, outer_first: bool):
         c_out, c_in = (topo.theta[slit.c0], topo.theta[slit.c1])
@@ -297,13 +311,17 @@ def _landmark_params(topo: geo.Topology) -> list[tuple[float, float, int]]:
         a, b = (c_out, c_in)
         seq = [(a, 0), (centre - third, 1), (centre + third, 1), (b, 0), (centre + third, -1), (centre - third, -1)]
         return [(th, geo.EYE_PHI, side) for th, side in seq]
-    pts += eye_points(topo.slits["eye_right"], True)   # c0 (more negative) is the outer corner
-    pts += eye_points(topo.slits["eye_left"], False)   # c0 is the inner corner
+
+    pts += eye_points(topo.slits["eye_right"], True)  # c0 (more negative) is the outer corner
+    pts += eye_points(topo.slits["eye_left"], False)  # c0 is the inner corner
     # 48–59 outer lip, 60–67 inner lip
     mouth = topo.slits["mouth"]
     corner = topo.theta[mouth.c1]
     vm = geo.MOUTH_PHI
-    up, low = (lambda th: geo.lip_heights(np.array([R * th]))[0][0] / R), (lambda th: geo.lip_heights(np.array([R * th]))[1][0] / R)
+    up, low = (
+        (lambda th: geo.lip_heights(np.array([R * th]))[0][0] / R),
+        (lambda th: geo.lip_heights(np.array([R * th]))[1][0] / R),
+    )
     half = geo.MOUTH_HALF_WIDTH
     pts.append((-corner, vm, 0))
     for f in (-0.62, -0.28, 0.0, 0.28, 0.62):
@@ -324,10 +342,10 @@ def _landmark_params(topo: geo.Topology) -> list[tuple[float, float, int]]:
 def _landmark_embedding(topo: geo.Topology) -> tuple[np.ndarray, np.ndarray]:
     """(lmk_faces_idx (68,), lmk_bary_coords (68, 3)) by locating each landmark in grid angles."""
     skin_faces = np.nonzero(topo.face_part == 0)[0]
-    tri = topo.skin_uv[topo.faces[skin_faces]]                # (Fs, 3, 2)
-    not_seam = np.ptp(tri[:, :, 0], axis=1) < np.pi          # triangles across the back seam wrap around
+    tri = topo.skin_uv[topo.faces[skin_faces]]  # (Fs, 3, 2)
+    not_seam = np.ptp(tri[:, :, 0], axis=1) < np.pi  # triangles across the back seam wrap around
     skin_faces, tri = skin_faces[not_seam], tri[not_seam]
-    tri_side = topo.skin_side[topo.faces[skin_faces]]         # (Fs, 3)
+    tri_side = topo.skin_side[topo.faces[skin_faces]]  # (Fs, 3)
     faces_idx, barys = [], []
     for th, ph, side in _landmark_params(topo):
         a, b, c = tri[:, 0], tri[:, 1], tri[:, 2]
@@ -354,8 +372,15 @@ def _landmark_embedding(topo: geo.Topology) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ----------------------------------------------------------------------------- the whole build
-def build_head(seed: int = 0, resolution: float = 1.0, n_shape: int = 64, n_expr: int = 50,
-               n_identities: int = 240, n_expression_samples: int = 600, verbose: bool = False) -> dict[str, np.ndarray]:
+def build_head(
+    seed: int = 0,
+    resolution: float = 1.0,
+    n_shape: int = 64,
+    n_expr: int = 50,
+    n_identities: int = 240,
+    n_expression_samples: int = 600,
+    verbose: bool = False,
+) -> dict[str, np.ndarray]:
     """Build every array of the head asset (C1 layout). Deterministic for a given seed.
 
     Args:
@@ -397,7 +422,9 @@ def build_head(seed: int = 0, resolution: float = 1.0, n_shape: int = 64, n_expr
 
     # --- expression PCA on the mean identity (frames from the mean parameters)
     _, frames = geo.neutral_vertices(topo, mean_params)  # eye and mouth frames of the mean identity
-    unit_fields = {name: articulation_field(name, topo, v_template, frames) for name in ARTICULATION_NAMES + EXTRA_ARTICULATIONS}
+    unit_fields = {
+        name: articulation_field(name, topo, v_template, frames) for name in ARTICULATION_NAMES + EXTRA_ARTICULATIONS
+    }
     micro = micro_fields(topo, v_template, rng, 30)
     expr_samples = np.empty((n_expression_samples, topo.n_vertices * 3))
     amplitude = {name: 1.0 for name in ARTICULATION_NAMES}
@@ -427,7 +454,9 @@ def build_head(seed: int = 0, resolution: float = 1.0, n_shape: int = 64, n_expr
     articulation_expr = np.stack([expr_basis.T @ unit_fields[name].reshape(-1) for name in ARTICULATION_NAMES])
 
     shapedirs = np.concatenate([shape_basis, expr_basis], axis=1).reshape(topo.n_vertices, 3, n_shape + n_expr)
-    shapedirs[np.abs(shapedirs) < _ROUNDOFF] = 0.0  # exact zeros where nothing moves (teeth, eyes, scalp): compresses well
+    shapedirs[np.abs(shapedirs) < _ROUNDOFF] = (
+        0.0  # exact zeros where nothing moves (teeth, eyes, scalp): compresses well
+    )
 
     # --- skinning, joints, pose correctives
     weights = _skinning_weights(topo)
@@ -471,31 +500,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default 0, the bundled asset)")
     parser.add_argument("--out", type=Path, default=ASSETS_DIR / "procedural_head.npz", help="output .npz path")
     parser.add_argument("--resolution", type=float, default=1.0, help="grid density (1.0 = bundled asset)")
-    parser.add_argument("--n-shape", type=positive_int, default=64, help="identity components (64 keep >99.8%% of the variance and the file < 8 MB)")
+    parser.add_argument(
+        "--n-shape",
+        type=positive_int,
+        default=64,
+        help="identity components (64 keep >99.8%% of the variance and the file < 8 MB)",
+    )
     parser.add_argument("--n-expr", type=positive_int, default=50)
     parser.add_argument("--identities", type=positive_int, default=240, help="identities sampled for the shape PCA")
     parser.add_argument("--expression-samples", type=positive_int, default=600, help="samples for the expression PCA")
-    parser.add_argument("--check", type=existing_file, default=None, metavar="NPZ",
-                        help="do not write: rebuild and compare with this asset (exit status 1 if an array differs)")
+    parser.add_argument(
+        "--check",
+        type=existing_file,
+        default=None,
+        metavar="NPZ",
+        help="do not write: rebuild and compare with this asset (exit status 1 if an array differs)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.out.suffix != ".npz":
         parser.error(f"--out must end in .npz, got {args.out}")
     if not 0.3 <= args.resolution <= 2.0:
         parser.error(f"--resolution must be between 0.3 and 2.0, got {args.resolution}")
-    asset = build_head(seed=args.seed, resolution=args.resolution, n_shape=args.n_shape, n_expr=args.n_expr,
-                       n_identities=args.identities, n_expression_samples=args.expression_samples, verbose=not args.quiet)
+    asset = build_head(
+        seed=args.seed,
+        resolution=args.resolution,
+        n_shape=args.n_shape,
+        n_expr=args.n_expr,
+        n_identities=args.identities,
+        n_expression_samples=args.expression_samples,
+        verbose=not args.quiet,
+    )
     if args.check is not None:
         with np.load(args.check, allow_pickle=False) as stored:
             differing = sorted(set(asset) ^ set(stored.files))
             differing += [key for key in asset if key in stored.files and not np.array_equal(asset[key], stored[key])]
-        print(f"{args.check}: " + ("identical to a fresh build" if not differing else f"differs in {', '.join(differing)}"))
+        print(
+            f"{args.check}: "
+            + ("identical to a fresh build" if not differing else f"differs in {', '.join(differing)}")
+        )
         return 1 if differing else 0
     atomic_save_npz(args.out, **asset)
     os.chmod(args.out, 0o644)  # package data: readable by everyone (the temporary file was private)
     if not args.quiet:
-        print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): {len(asset['v_template'])} vertices, "
-              f"{len(asset['f'])} triangles")
+        print(
+            f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB): {len(asset['v_template'])} vertices, "
+            f"{len(asset['f'])} triangles"
+        )
     return 0
 
 

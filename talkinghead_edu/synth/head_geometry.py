@@ -19,6 +19,7 @@ the slit's loop. Eyeballs, teeth rows and ears are separate closed parts.
 
 Coordinates: metres, +y up, +z out of the face, +x toward the subject's left.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,15 @@ import numpy as np
 
 from ..semantics import label_id
 
-__all__ = ["Topology", "build_topology", "neutral_vertices", "IDENTITY_PARAMS", "default_identity", "FACE_RADIUS", "ORIGIN"]
+__all__ = [
+    "Topology",
+    "build_topology",
+    "neutral_vertices",
+    "IDENTITY_PARAMS",
+    "default_identity",
+    "FACE_RADIUS",
+    "ORIGIN",
+]
 
 #: Rays start here (inside the head, straight above the neck axis).
 ORIGIN = np.array([0.0, 0.0, -0.02])
@@ -35,21 +44,21 @@ ORIGIN = np.array([0.0, 0.0, -0.02])
 FACE_RADIUS = 0.115
 
 # Feature layout in grid angles (radians); fixed for every identity.
-EYE_THETA = 0.30        # eye centres at theta = ±EYE_THETA
-EYE_PHI = 0.235         # eye slit row
+EYE_THETA = 0.30  # eye centres at theta = ±EYE_THETA
+EYE_PHI = 0.235  # eye slit row
 EYE_HALF_WIDTH = 0.118  # half width of the palpebral fissure (theta)
-MOUTH_PHI = -0.385      # lip line row
+MOUTH_PHI = -0.385  # lip line row
 MOUTH_HALF_WIDTH = 0.205
 NOSE_PHI = (0.20, -0.13, -0.215)  # nasion, tip, subnasale
 EAR_THETA = 1.64
 EAR_PHI = 0.0
-NECK_TOP_PHI = -1.08    # above this the neck weights fade out
-BOTTOM_PHI = -1.30      # the cut at the bottom of the neck
+NECK_TOP_PHI = -1.08  # above this the neck weights fade out
+BOTTOM_PHI = -1.30  # the cut at the bottom of the neck
 
 EYEBALL_RADIUS = 0.0120
-TEETH_SEGMENTS = 20     # segments along each dental arch
-TEETH_SECTION = 6       # points around a tooth-row cross-section
-EYE_RINGS = (12, 16)    # eyeball latitude rings (excluding poles), longitude segments
+TEETH_SEGMENTS = 20  # segments along each dental arch
+TEETH_SECTION = 6  # points around a tooth-row cross-section
+EYE_RINGS = (12, 16)  # eyeball latitude rings (excluding poles), longitude segments
 EAR_RINGS = (9, 16)
 
 #: Identity parameters: name -> (mean, std). Lengths in metres, angles in radians.
@@ -62,12 +71,12 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "face_depth": (0.0760, 0.0035),
     "face_forward": (0.0190, 0.0030),
     "neck_radius": (0.0550, 0.0035),
-    "jaw_width": (1.00, 0.06),        # scale of the lower face width
+    "jaw_width": (1.00, 0.06),  # scale of the lower face width
     "chin_projection": (0.0070, 0.0025),
     "chin_height": (0.0, 0.004),
     "nose_projection": (0.0215, 0.0030),
     "nose_width": (1.00, 0.10),
-    "nose_length": (0.0, 0.015),      # shifts the tip row (radians of phi)
+    "nose_length": (0.0, 0.015),  # shifts the tip row (radians of phi)
     "nose_bridge": (0.0045, 0.0015),
     "alar_flare": (0.0055, 0.0015),
     "brow_ridge": (0.0040, 0.0015),
@@ -76,14 +85,14 @@ IDENTITY_PARAMS: dict[str, tuple[float, float]] = {
     "upper_lip": (0.0040, 0.0010),
     "lower_lip": (0.0050, 0.0012),
     "lip_protrusion": (0.0040, 0.0015),
-    "eye_depth": (0.0040, 0.0012),    # how far the eyeball front sits behind the skin
-    "eye_opening": (1.00, 0.10),      # scale of the lid opening
-    "eye_tilt": (0.0, 0.04),          # canthal tilt (radians)
+    "eye_depth": (0.0040, 0.0012),  # how far the eyeball front sits behind the skin
+    "eye_opening": (1.00, 0.10),  # scale of the lid opening
+    "eye_tilt": (0.0, 0.04),  # canthal tilt (radians)
     "ear_size": (1.12, 0.08),
     "ear_flare": (0.33, 0.08),
     "hair_volume": (0.0060, 0.0025),
     "forehead_slope": (0.0, 0.004),
-    "face_warp_eye_height": (0.0, 0.010),   # moves the eye region up/down (radians of phi)
+    "face_warp_eye_height": (0.0, 0.010),  # moves the eye region up/down (radians of phi)
     "face_warp_eye_spacing": (0.0, 0.015),  # spreads the eyes apart (radians of theta)
     "face_warp_mouth_height": (0.0, 0.012),
 }
@@ -244,8 +253,18 @@ class Topology:
         return self.parts["skin"].stop
 
 
-PART_NAMES = ("skin", "mouth_cavity", "eye_pocket_left", "eye_pocket_right", "teeth_upper", "teeth_lower",
-              "eyeball_left", "eyeball_right", "ear_left", "ear_right")
+PART_NAMES = (
+    "skin",
+    "mouth_cavity",
+    "eye_pocket_left",
+    "eye_pocket_right",
+    "teeth_upper",
+    "teeth_lower",
+    "eyeball_left",
+    "eyeball_right",
+    "ear_left",
+    "ear_right",
+)
 
 CAVITY_RINGS = 5
 POCKET_RINGS = 2
@@ -284,8 +303,11 @@ def build_topology(resolution: float = 1.0) -> Topology:
     # --- slits: duplicate the interior vertices of the mouth / eye rows
     slits: dict[str, Slit] = {}
     lower_ids = {}  # (row, col) -> duplicated id
-    slit_specs = [("mouth", MOUTH_PHI, 0.0, MOUTH_HALF_WIDTH), ("eye_left", EYE_PHI, EYE_THETA, EYE_HALF_WIDTH),
-                  ("eye_right", EYE_PHI, -EYE_THETA, EYE_HALF_WIDTH)]
+    slit_specs = [
+        ("mouth", MOUTH_PHI, 0.0, MOUTH_HALF_WIDTH),
+        ("eye_left", EYE_PHI, EYE_THETA, EYE_HALF_WIDTH),
+        ("eye_right", EYE_PHI, -EYE_THETA, EYE_HALF_WIDTH),
+    ]
     for name, row_phi, centre, half in slit_specs:
         row = int(np.argmin(np.abs(phi - row_phi)))
         inside = np.nonzero(np.abs(theta - centre) < half)[0]
@@ -334,8 +356,11 @@ def build_topology(resolution: float = 1.0) -> Topology:
     # --- pockets behind the slits (mouth cavity, conjunctival sacs): rings of the loop length
     pocket_rings: dict[str, list[np.ndarray]] = {}
     pocket_apex: dict[str, int] = {}
-    for name, n_rings, part_name in (("mouth", CAVITY_RINGS, "mouth_cavity"), ("eye_left", POCKET_RINGS, "eye_pocket_left"),
-                                     ("eye_right", POCKET_RINGS, "eye_pocket_right")):
+    for name, n_rings, part_name in (
+        ("mouth", CAVITY_RINGS, "mouth_cavity"),
+        ("eye_left", POCKET_RINGS, "eye_pocket_left"),
+        ("eye_right", POCKET_RINGS, "eye_pocket_right"),
+    ):
         start = n
         loop = slits[name].loop()
         rings = [loop]
@@ -346,10 +371,16 @@ def build_topology(resolution: float = 1.0) -> Topology:
         n += 1
         pocket_rings[name], pocket_apex[name] = rings, apex
         parts[part_name] = Part(part_name, start, n)
-        box = {"mouth": (0.0, 0.0, 0.32, 0.12), "eye_left": (0.34, 0.0, 0.16, 0.12), "eye_right": (0.34, 0.13, 0.16, 0.12)}[name]
+        box = {
+            "mouth": (0.0, 0.0, 0.32, 0.12),
+            "eye_left": (0.34, 0.0, 0.16, 0.12),
+            "eye_right": (0.34, 0.13, 0.16, 0.12),
+        }[name]
         s = np.linspace(0, 1, len(loop) + 1)
         t = np.linspace(0, 1, n_rings + 2)
-        ring_vt = add_uvs(np.stack(np.meshgrid(box[0] + box[2] * s, box[1] + box[3] * (1 - t)), -1)).reshape(n_rings + 2, -1)
+        ring_vt = add_uvs(np.stack(np.meshgrid(box[0] + box[2] * s, box[1] + box[3] * (1 - t)), -1)).reshape(
+            n_rings + 2, -1
+        )
         for k in range(n_rings):
             add(*_strip(rings[k], rings[k + 1], ring_vt[k], ring_vt[k + 1], closed=True), part_name)
         add(*_fan(apex, rings[-1], ring_vt[-1, 0], ring_vt[-2], closed=True, apex_first=False), part_name)
@@ -402,10 +433,22 @@ def build_topology(resolution: float = 1.0) -> Topology:
     faces[mirrored] = faces[mirrored][:, [0, 2, 1]]
     uv_faces[mirrored] = uv_faces[mirrored][:, [0, 2, 1]]
     topo = Topology(
-        theta=theta, phi=phi, grid=grid, pole=pole, n_vertices=n, faces=faces,
-        uv_faces=uv_faces, uvs=np.concatenate(uvs), face_labels=np.zeros(len(faces), np.uint8),
-        skin_uv=skin_uv, skin_side=skin_side, parts=parts, slits=slits, pocket_rings=pocket_rings,
-        pocket_apex=pocket_apex, face_part=np.asarray(face_part),
+        theta=theta,
+        phi=phi,
+        grid=grid,
+        pole=pole,
+        n_vertices=n,
+        faces=faces,
+        uv_faces=uv_faces,
+        uvs=np.concatenate(uvs),
+        face_labels=np.zeros(len(faces), np.uint8),
+        skin_uv=skin_uv,
+        skin_side=skin_side,
+        parts=parts,
+        slits=slits,
+        pocket_rings=pocket_rings,
+        pocket_apex=pocket_apex,
+        face_part=np.asarray(face_part),
     )
     topo.face_labels = _face_labels(topo)
     return topo
@@ -426,7 +469,7 @@ def brow_centre(u: np.ndarray) -> np.ndarray:
     """Face-coordinate height of the eyebrow centre line at lateral ``u`` (arched)."""
     ue = FACE_RADIUS * EYE_THETA
     du = np.abs(u) - ue
-    return FACE_RADIUS * EYE_PHI + 0.0175 + 0.004 * np.exp(-((du - 0.004) / 0.014) ** 2) - 0.0025 * (du / 0.02) ** 2
+    return FACE_RADIUS * EYE_PHI + 0.0175 + 0.004 * np.exp(-(((du - 0.004) / 0.014) ** 2)) - 0.0025 * (du / 0.02) ** 2
 
 
 def hairline_phi(theta: np.ndarray) -> np.ndarray:
@@ -477,13 +520,16 @@ def _smin(a, b, k):
 
 def _implicit_head(p: np.ndarray, prm: dict) -> np.ndarray:
     """Approximate signed distance (m) of points (..., 3) to the base head (no features)."""
+
     def ellipsoid(centre, axes):
         q = (p - centre) / axes
         return (np.linalg.norm(q, axis=-1) - 1.0) * np.min(axes)
 
     taper = 1.0 - 0.22 * smoothstep(-0.02, -0.11, p[..., 1]) * (2.0 - prm["jaw_width"])
-    cranium = ellipsoid(np.array([0.0, 0.025 + prm["forehead_slope"], -0.015]),
-                        np.array([prm["cranium_width"], prm["cranium_height"], prm["cranium_depth"]]))
+    cranium = ellipsoid(
+        np.array([0.0, 0.025 + prm["forehead_slope"], -0.015]),
+        np.array([prm["cranium_width"], prm["cranium_height"], prm["cranium_depth"]]),
+    )
     face_axes = np.array([prm["face_width"], prm["face_height"], prm["face_depth"]])
     q = (p - np.array([0.0, -0.040 - prm["chin_height"], prm["face_forward"]])) / face_axes
     q[..., 0] = q[..., 0] / taper
@@ -508,8 +554,10 @@ def _raycast(directions: np.ndarray, prm: dict) -> np.ndarray:
 def _warp(theta: np.ndarray, phi: np.ndarray, prm: dict) -> tuple[np.ndarray, np.ndarray]:
     """Identity warp of the grid angles: moves the eye and mouth regions (topology unchanged)."""
     face = bump(theta, phi, 0.0, 0.0, 0.9, 0.8)
-    dphi = face * (prm["face_warp_eye_height"] * bump(theta, phi, 0.0, EYE_PHI, 0.8, 0.25)
-                   + prm["face_warp_mouth_height"] * bump(theta, phi, 0.0, MOUTH_PHI, 0.6, 0.18))
+    dphi = face * (
+        prm["face_warp_eye_height"] * bump(theta, phi, 0.0, EYE_PHI, 0.8, 0.25)
+        + prm["face_warp_mouth_height"] * bump(theta, phi, 0.0, MOUTH_PHI, 0.6, 0.18)
+    )
     dtheta = prm["face_warp_eye_spacing"] * np.tanh(theta / EYE_THETA) * bump(theta, phi, 0.0, EYE_PHI, 0.9, 0.3)
     return theta + dtheta, phi + dphi
 
@@ -548,8 +596,19 @@ def _feature_height(u: np.ndarray, v: np.ndarray, side: np.ndarray, prm: dict, t
     # both lips bulge alike at the lip line, so the closed lips meet; each has its own vermilion roll
     h += prm["lip_protrusion"] * mouth_cols * np.exp(-((dv_lip / 0.013) ** 2))
     h += prm["upper_lip"] * 0.45 * mouth_cols * np.exp(-((dv_lip / 0.0035) ** 2))
-    h += prm["upper_lip"] * mouth_cols**0.5 * np.sin(np.clip(dv_up / np.maximum(up, 1e-4), 0, 1) * np.pi) ** 0.7 * 0.6 * (dv_up < up)
-    h += prm["lower_lip"] * mouth_cols**0.5 * np.sin(np.clip(dv_low / np.maximum(low, 1e-4), 0, 1) * np.pi) ** 0.6 * (dv_low < low)
+    h += (
+        prm["upper_lip"]
+        * mouth_cols**0.5
+        * np.sin(np.clip(dv_up / np.maximum(up, 1e-4), 0, 1) * np.pi) ** 0.7
+        * 0.6
+        * (dv_up < up)
+    )
+    h += (
+        prm["lower_lip"]
+        * mouth_cols**0.5
+        * np.sin(np.clip(dv_low / np.maximum(low, 1e-4), 0, 1) * np.pi) ** 0.6
+        * (dv_low < low)
+    )
     # mentolabial sulcus and chin
     h -= 0.0020 * bump(u, v, 0.0, vm - 0.019, 0.016, 0.005)
     h += prm["chin_projection"] * bump(u, v, 0.0, vm - 0.040, 0.017, 0.014)
@@ -581,10 +640,10 @@ def eye_frame(vertices_skin_front: np.ndarray, prm: dict) -> tuple[np.ndarray, n
     return centre, lid_centre
 
 
-LID_OFFSET = 0.008                              # lid sphere centre behind the eyeball centre
+LID_OFFSET = 0.008  # lid sphere centre behind the eyeball centre
 LID_RADIUS = EYEBALL_RADIUS + LID_OFFSET + 0.0012  # lid sphere encloses the eyeball, 1.2 mm in front
-LID_OPEN_UP, LID_OPEN_DOWN = 0.31, 0.19         # lid rotation (rad) that opens the fissure at neutral
-LID_REACH_UP, LID_REACH_DOWN = 0.016, 0.011     # how far (m, face coords) the lid motion reaches
+LID_OPEN_UP, LID_OPEN_DOWN = 0.31, 0.19  # lid rotation (rad) that opens the fissure at neutral
+LID_REACH_UP, LID_REACH_DOWN = 0.016, 0.011  # how far (m, face coords) the lid motion reaches
 
 
 def lid_motion_weights(skin_uv: np.ndarray, skin_side: np.ndarray, eye: str) -> tuple[np.ndarray, np.ndarray]:
@@ -639,7 +698,11 @@ def neutral_vertices(topo: Topology, prm: dict) -> tuple[np.ndarray, dict]:
         covering = (rho2_ball < clearance**2) & (skin[:, 2] > centre[2] - EYEBALL_RADIUS)
         skin[:, 2] = np.where(covering, np.maximum(skin[:, 2], z_ball), skin[:, 2])
         up_w, low_w = lid_motion_weights(topo.skin_uv, side, eye)
-        tilt = prm["eye_tilt"] * np.clip((u - sign * FACE_RADIUS * EYE_THETA) / (FACE_RADIUS * EYE_HALF_WIDTH), -1, 1) * sign
+        tilt = (
+            prm["eye_tilt"]
+            * np.clip((u - sign * FACE_RADIUS * EYE_THETA) / (FACE_RADIUS * EYE_HALF_WIDTH), -1, 1)
+            * sign
+        )
         angle = -prm["eye_opening"] * (LID_OPEN_UP * up_w - LID_OPEN_DOWN * low_w) - tilt * (up_w + low_w)
         moving = (up_w + low_w) > 0
         skin[moving] = rotate_about_x(skin[moving], lid_centre, angle[moving])
@@ -654,7 +717,13 @@ def neutral_vertices(topo: Topology, prm: dict) -> tuple[np.ndarray, dict]:
 
 
 # Mouth cavity rings: (depth behind the lip line (m), vertical half-opening (m), lateral scale)
-CAVITY_PROFILE = ((0.0055, 0.0045, 0.97), (0.0090, 0.0150, 1.0), (0.030, 0.019, 1.05), (0.050, 0.015, 0.85), (0.064, 0.006, 0.45))
+CAVITY_PROFILE = (
+    (0.0055, 0.0045, 0.97),
+    (0.0090, 0.0150, 1.0),
+    (0.030, 0.019, 1.05),
+    (0.050, 0.015, 0.85),
+    (0.064, 0.006, 0.45),
+)
 CAVITY_APEX_DEPTH = 0.074
 
 
@@ -689,7 +758,9 @@ def _place_teeth(topo: Topology, V: np.ndarray, frames: dict, prm: dict) -> None
     """Upper and lower tooth rows: tubes along a parabolic dental arch behind the lips."""
     centre = frames["mouth"]
     s = np.linspace(-1.0, 1.0, TEETH_SEGMENTS + 1)
-    around = -np.linspace(0, 2 * np.pi, TEETH_SECTION, endpoint=False)  # this direction makes the tube's normals point out
+    around = -np.linspace(
+        0, 2 * np.pi, TEETH_SECTION, endpoint=False
+    )  # this direction makes the tube's normals point out
     for name, front_depth, half_width, top, bottom in (
         ("teeth_upper", 0.0095, 0.0235 * prm["jaw_width"], 0.0105, -0.0012),
         ("teeth_lower", 0.0118, 0.0220 * prm["jaw_width"], 0.0008, -0.0095),
@@ -762,7 +833,7 @@ def _place_ears(topo: Topology, V: np.ndarray, skin: np.ndarray, prm: dict) -> N
     attach = skin[topo.grid[row, col]]
     flare = prm["ear_flare"]
     normal = np.array([np.cos(flare), 0.0, -np.sin(flare)])  # out of the left side, turned backward
-    up = np.array([0.0, np.cos(0.25), -np.sin(0.25)])         # tilted back by ~14°
+    up = np.array([0.0, np.cos(0.25), -np.sin(0.25)])  # tilted back by ~14°
     up -= up.dot(normal) * normal
     up /= np.linalg.norm(up)
     backward = -np.cross(normal, up)

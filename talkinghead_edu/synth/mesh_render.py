@@ -21,6 +21,7 @@ The inner loop of step 2 is compiled with numba; everything else is vectorised n
 Arrays are float32/float64 numpy arrays, not torch tensors (the renderer needs no
 gradients).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -324,7 +325,9 @@ def shade(
     light_dirs = np.asarray(light_dirs, dtype=np.float32)
     light_colors = np.asarray(light_colors, dtype=np.float32)
     if light_dirs.shape != light_colors.shape or light_dirs.ndim != 2 or light_dirs.shape[1] != 3:
-        raise ValueError(f"light_dirs and light_colors must both be (L, 3), got {light_dirs.shape} and {light_colors.shape}")
+        raise ValueError(
+            f"light_dirs and light_colors must both be (L, 3), got {light_dirs.shape} and {light_colors.shape}"
+        )
     specular = np.asarray(specular, dtype=np.float32)[..., None]
     shininess = np.asarray(shininess, dtype=np.float32)[..., None]
     diffuse = np.zeros_like(normals)

@@ -16,6 +16,7 @@ Usage::
 
     talkinghead-edu make-dataset [--part speech|video|all] [--seed N] [--root DIR] [--remap-only]
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,15 @@ from .espeak import synthesize_isolated
 from .speech_motion import phonemes_from_espeak, synthesize_motion
 from .visemes import VISEMES
 
-__all__ = ["generate_speech_part", "utterance_from_espeak", "remap_speech_expressions", "SPEAKER_VOICES", "SENTENCES",
-           "HELD_OUT_LANGUAGE", "FORMAT_VERSION"]
+__all__ = [
+    "generate_speech_part",
+    "utterance_from_espeak",
+    "remap_speech_expressions",
+    "SPEAKER_VOICES",
+    "SENTENCES",
+    "HELD_OUT_LANGUAGE",
+    "FORMAT_VERSION",
+]
 
 FORMAT_VERSION = 1
 DEFAULT_SEED = 2024
@@ -45,44 +53,76 @@ HELD_OUT_LANGUAGE = "de"
 
 #: Speaker name -> espeak-ng voice variant and base pitch (clearly separable timbres, DATA_NOTES).
 SPEAKER_VOICES: dict[str, tuple[str, int]] = {
-    "arno": ("m1", 30),       # low male, ~75 Hz
-    "bruno": ("m3", 50),      # male, ~104 Hz
-    "caleb": ("m7", 60),      # male, ~119 Hz
+    "arno": ("m1", 30),  # low male, ~75 Hz
+    "bruno": ("m3", 50),  # male, ~104 Hz
+    "caleb": ("m7", 60),  # male, ~119 Hz
     "dmitri": ("klatt4", 40),  # male, Klatt voice source, ~92 Hz
-    "elena": ("f1", 45),      # female, ~169 Hz
-    "fiona": ("linda", 50),   # female, ~231 Hz
-    "greta": ("steph", 50),   # female, ~183 Hz
-    "hana": ("Annie", 85),    # child, ~330 Hz
+    "elena": ("f1", 45),  # female, ~169 Hz
+    "fiona": ("linda", 50),  # female, ~231 Hz
+    "greta": ("steph", 50),  # female, ~183 Hz
+    "hana": ("Annie", 85),  # child, ~330 Hz
 }
 
 #: Sentences spoken by every speaker, per language. Indices 0-2 train, 3 validation, 4 test;
 #: German is the held-out language. Mandarin is pinyin with tone digits, Korean Hangul.
 SHARED_SENTENCES: dict[str, list[str]] = {
-    "en": ["Please bring the big map to the boat.", "My brother plays the piano every morning.",
-           "We hope the weather will be warm tomorrow.", "The baby is sleeping in the blue room.",
-           "Open the window and look at the moon."],
-    "fr": ["Bonjour, je m'appelle Marie.", "Le petit chat boit du lait.", "Nous partons à Paris demain matin.",
-           "Mon père aime beaucoup la musique.", "Il fait beau au bord de la mer."],
-    "es": ["Buenos días, ¿cómo estás?", "Mi madre prepara una paella.", "El perro bebe agua en el parque.",
-           "Vamos a la playa por la mañana.", "Me gusta mucho la música bonita."],
-    "ko": ["안녕하세요, 만나서 반갑습니다.", "오늘 날씨가 정말 좋아요.", "저는 밥을 먹고 싶어요.",
-           "바다에 배가 많이 있어요.", "우리 엄마는 빵을 좋아해요."],
-    "cmn": ["ni3 hao3, wo3 jiao4 ma3 li4.", "jin1 tian1 tian1 qi4 hen3 hao3.", "wo3 men qu4 bei3 jing1 ba.",
-            "ma1 ma mai3 le pi2 bao1.", "ba4 ba xi3 huan1 he1 cha2."],
+    "en": [
+        "Please bring the big map to the boat.",
+        "My brother plays the piano every morning.",
+        "We hope the weather will be warm tomorrow.",
+        "The baby is sleeping in the blue room.",
+        "Open the window and look at the moon.",
+    ],
+    "fr": [
+        "Bonjour, je m'appelle Marie.",
+        "Le petit chat boit du lait.",
+        "Nous partons à Paris demain matin.",
+        "Mon père aime beaucoup la musique.",
+        "Il fait beau au bord de la mer.",
+    ],
+    "es": [
+        "Buenos días, ¿cómo estás?",
+        "Mi madre prepara una paella.",
+        "El perro bebe agua en el parque.",
+        "Vamos a la playa por la mañana.",
+        "Me gusta mucho la música bonita.",
+    ],
+    "ko": [
+        "안녕하세요, 만나서 반갑습니다.",
+        "오늘 날씨가 정말 좋아요.",
+        "저는 밥을 먹고 싶어요.",
+        "바다에 배가 많이 있어요.",
+        "우리 엄마는 빵을 좋아해요.",
+    ],
+    "cmn": [
+        "ni3 hao3, wo3 jiao4 ma3 li4.",
+        "jin1 tian1 tian1 qi4 hen3 hao3.",
+        "wo3 men qu4 bei3 jing1 ba.",
+        "ma1 ma mai3 le pi2 bao1.",
+        "ba4 ba xi3 huan1 he1 cha2.",
+    ],
     "de": ["Guten Morgen, wie geht es dir?", "Das Wetter ist heute sehr schön."],
 }
 SHARED_SPLITS = ("train", "train", "train", "val", "test")
 
 #: Sentences spoken by one speaker only (two each, in speaker order), all in train.
 UNIQUE_SENTENCES: list[tuple[str, str]] = [
-    ("en", "A bottle of milk is on the table."), ("fr", "Le bébé mange une pomme."),
-    ("en", "She sells sea shells by the shore."), ("es", "Pablo compra pan en el mercado."),
-    ("en", "Turn left at the old bridge, then stop."), ("ko", "물 한 잔 주세요."),
-    ("fr", "Paul porte un chapeau bleu."), ("cmn", "wo3 ai4 chi1 mi3 fan4."),
-    ("en", "Bob made a pumpkin pie for me."), ("es", "Mi amigo vive en Barcelona."),
-    ("ko", "버스를 타고 학교에 가요."), ("cmn", "ta1 de peng2 you3 hen3 mang2."),
-    ("en", "The purple balloon flew over the hill."), ("fr", "Ma mère boit un bon café."),
-    ("es", "Buenas noches, hasta mañana."), ("cmn", "bei1 zi li3 you3 shui3."),
+    ("en", "A bottle of milk is on the table."),
+    ("fr", "Le bébé mange une pomme."),
+    ("en", "She sells sea shells by the shore."),
+    ("es", "Pablo compra pan en el mercado."),
+    ("en", "Turn left at the old bridge, then stop."),
+    ("ko", "물 한 잔 주세요."),
+    ("fr", "Paul porte un chapeau bleu."),
+    ("cmn", "wo3 ai4 chi1 mi3 fan4."),
+    ("en", "Bob made a pumpkin pie for me."),
+    ("es", "Mi amigo vive en Barcelona."),
+    ("ko", "버스를 타고 학교에 가요."),
+    ("cmn", "ta1 de peng2 you3 hen3 mang2."),
+    ("en", "The purple balloon flew over the hill."),
+    ("fr", "Ma mère boit un bon café."),
+    ("es", "Buenas noches, hasta mañana."),
+    ("cmn", "bei1 zi li3 you3 shui3."),
 ]
 
 
@@ -106,8 +146,9 @@ def _speakers(seed: int) -> dict[str, dict]:
     rng = np.random.default_rng([seed, 0])
     table = {}
     for name, (variant, pitch) in SPEAKER_VOICES.items():
-        voice = VoiceSpec(variant=variant, pitch=pitch, pitch_range=int(rng.integers(35, 75)),
-                          rate=int(rng.integers(145, 186)))
+        voice = VoiceSpec(
+            variant=variant, pitch=pitch, pitch_range=int(rng.integers(35, 75)), rate=int(rng.integers(145, 186))
+        )
         style = SpeakerStyle(
             mouth_amplitude=round(float(rng.uniform(0.7, 1.35)), 3),
             lip_gain=round(float(rng.uniform(0.7, 1.3)), 3),
@@ -129,8 +170,15 @@ def _plan() -> list[dict]:
         own_unique = {f"u{2 * speaker_index:02d}", f"u{2 * speaker_index + 1:02d}"}
         for sentence_id, sentence in SENTENCES.items():
             if sentence["shared"] or sentence_id in own_unique:
-                plan.append({"id": f"{speaker}_{sentence_id}", "speaker": speaker, "sentence_id": sentence_id,
-                             "language": sentence["language"], "split": sentence["split"]})
+                plan.append(
+                    {
+                        "id": f"{speaker}_{sentence_id}",
+                        "speaker": speaker,
+                        "sentence_id": sentence_id,
+                        "language": sentence["language"],
+                        "split": sentence["split"],
+                    }
+                )
     return plan
 
 
@@ -157,21 +205,28 @@ def _npz_bytes(**arrays: np.ndarray) -> bytes:
 
 
 def _write_motion(path: Path, phonemes, articulation: np.ndarray, neck_pose: np.ndarray) -> None:
-    atomic_write_bytes(path, _npz_bytes(
-        phoneme_symbols=np.array([p.symbol for p in phonemes], dtype=np.str_),
-        phoneme_visemes=np.array([p.viseme for p in phonemes], dtype=np.str_),
-        phoneme_start=np.array([round(p.start_s * SAMPLE_RATE) for p in phonemes], dtype=np.int64),
-        phoneme_end=np.array([round(p.end_s * SAMPLE_RATE) for p in phonemes], dtype=np.int64),
-        articulation=articulation.astype(np.float32),
-        neck_pose=neck_pose.astype(np.float32),
-    ))
+    atomic_write_bytes(
+        path,
+        _npz_bytes(
+            phoneme_symbols=np.array([p.symbol for p in phonemes], dtype=np.str_),
+            phoneme_visemes=np.array([p.viseme for p in phonemes], dtype=np.str_),
+            phoneme_start=np.array([round(p.start_s * SAMPLE_RATE) for p in phonemes], dtype=np.int64),
+            phoneme_end=np.array([round(p.end_s * SAMPLE_RATE) for p in phonemes], dtype=np.int64),
+            articulation=articulation.astype(np.float32),
+            neck_pose=neck_pose.astype(np.float32),
+        ),
+    )
 
 
 def _write_head_map(out: Path, head: HeadMotionMap) -> None:
-    atomic_write_bytes(out / "head_map.npz", _npz_bytes(
-        articulation_names=np.array(head.articulation_names, dtype=np.str_),
-        articulation_expr=head.articulation_expr.astype(np.float32),
-        jaw_open_max_rad=np.float32(head.jaw_open_max_rad)))
+    atomic_write_bytes(
+        out / "head_map.npz",
+        _npz_bytes(
+            articulation_names=np.array(head.articulation_names, dtype=np.str_),
+            articulation_expr=head.articulation_expr.astype(np.float32),
+            jaw_open_max_rad=np.float32(head.jaw_open_max_rad),
+        ),
+    )
 
 
 def utterance_from_espeak(item: dict, result, speakers: dict, seed: int):
@@ -188,8 +243,9 @@ def utterance_from_espeak(item: dict, result, speakers: dict, seed: int):
     return audio, phonemes, articulation, neck_pose
 
 
-def generate_speech_part(root: Path, seed: int = DEFAULT_SEED, workers: int = 2,
-                         head: HeadMotionMap | None = None) -> Path:
+def generate_speech_part(
+    root: Path, seed: int = DEFAULT_SEED, workers: int = 2, head: HeadMotionMap | None = None
+) -> Path:
     """Write ``root/speech/`` (audio, motion, metadata.json) -> that folder.
 
     ``head`` maps articulation to FLAME expression (default: the bundled head asset).
@@ -198,8 +254,10 @@ def generate_speech_part(root: Path, seed: int = DEFAULT_SEED, workers: int = 2,
     out = Path(root) / "speech"
     speakers = _speakers(seed)
     plan = _plan()
-    jobs = [(SENTENCES[item["sentence_id"]]["text"], item["language"], VoiceSpec(**speakers[item["speaker"]]["voice"]))
-            for item in plan]
+    jobs = [
+        (SENTENCES[item["sentence_id"]]["text"], item["language"], VoiceSpec(**speakers[item["speaker"]]["voice"]))
+        for item in plan
+    ]
     results = synthesize_isolated(jobs, max_workers=workers)
     for item, result in tqdm(list(zip(plan, results)), desc="speech motion"):
         audio, phonemes, articulation, neck_pose = utterance_from_espeak(item, result, speakers, seed)

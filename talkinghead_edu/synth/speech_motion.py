@@ -31,6 +31,7 @@ follows the spoken content and each speaker's own talking style:
 
 Everything runs at 25 fps on 16 kHz audio: one video frame = 640 samples.
 """
+
 from __future__ import annotations
 
 from math import gcd
@@ -69,8 +70,9 @@ def phonemes_from_espeak(result, sample_rate: int = SAMPLE_RATE) -> tuple[np.nda
             (diphthongs split evenly; spans under 1 ms merge into the next; the padding is a pause).
     """
     divisor = gcd(sample_rate, result.sample_rate)
-    audio = resample_poly(result.audio.astype(np.float64) / 32768.0, sample_rate // divisor,
-                          result.sample_rate // divisor).astype(np.float32)
+    audio = resample_poly(
+        result.audio.astype(np.float64) / 32768.0, sample_rate // divisor, result.sample_rate // divisor
+    ).astype(np.float32)
     length = int(np.ceil(len(audio) / SAMPLES_PER_FRAME)) * SAMPLES_PER_FRAME
     audio = np.pad(audio, (0, length - len(audio)))
     ratio = sample_rate / result.sample_rate
@@ -125,8 +127,9 @@ def coarticulate(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle) 
     return curves.astype(np.float32)
 
 
-def _slow_noise(rng: np.random.Generator, num_frames: int, low_hz: float = 0.1, high_hz: float = 0.6,
-                components: int = 3) -> np.ndarray:
+def _slow_noise(
+    rng: np.random.Generator, num_frames: int, low_hz: float = 0.1, high_hz: float = 0.6, components: int = 3
+) -> np.ndarray:
     """Smooth zero-mean noise in [-1, 1] (T,): a sum of a few slow sinusoids with random phases."""
     t = np.arange(num_frames) / FPS
     frequencies = rng.uniform(low_hz, high_hz, components)
@@ -145,8 +148,9 @@ def _pulse(num_frames: int, centre_s: float, rise_s: float, fall_s: float) -> np
     return out
 
 
-def synthesize_motion(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def synthesize_motion(
+    phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Full facial motion for one utterance.
 
     Returns:
@@ -177,8 +181,9 @@ def synthesize_motion(phonemes: list[Phoneme], num_frames: int, style: SpeakerSt
     candidates = [p for p in vowels if p.end_s - p.start_s >= typical]
     chosen = [p for i, p in enumerate(candidates) if i == 0 or rng.random() < 0.35]
     for p in chosen:
-        brow = np.maximum(brow, style.brow_expressivity * rng.uniform(0.6, 1.0) *
-                          _pulse(T, 0.5 * (p.start_s + p.end_s), 0.15, 0.45))
+        brow = np.maximum(
+            brow, style.brow_expressivity * rng.uniform(0.6, 1.0) * _pulse(T, 0.5 * (p.start_s + p.end_s), 0.15, 0.45)
+        )
     out[:, ARTICULATION_COLUMN["brow_raise"]] = brow
     # blinks: Poisson process; fast close (70 ms), slow open (150 ms)
     blink = np.zeros(T, dtype=np.float32)
@@ -191,17 +196,30 @@ def synthesize_motion(phonemes: list[Phoneme], num_frames: int, style: SpeakerSt
     # head motion: slow wandering plus a nod that follows the jaw activity (speech energy)
     amplitude = np.deg2rad(style.head_motion_deg)
     energy = np.convolve(jaw - jaw.mean(), np.hanning(9) / np.hanning(9).sum(), mode="same")
-    neck = np.stack([
-        amplitude * (0.5 * _slow_noise(rng, T) + 0.8 * energy),
-        amplitude * _slow_noise(rng, T, 0.05, 0.4),
-        0.5 * amplitude * _slow_noise(rng, T, 0.05, 0.3),
-    ], axis=1).astype(np.float32)
+    neck = np.stack(
+        [
+            amplitude * (0.5 * _slow_noise(rng, T) + 0.8 * energy),
+            amplitude * _slow_noise(rng, T, 0.05, 0.4),
+            0.5 * amplitude * _slow_noise(rng, T, 0.05, 0.3),
+        ],
+        axis=1,
+    ).astype(np.float32)
     return out, neck
 
 
-def synthesize_utterance(text: str, language: str, voice, style: SpeakerStyle, seed: int, *,
-                         head: HeadMotionMap | None = None, speaker: str = "", utterance_id: str = "",
-                         sentence_id: str = "", espeak_result=None) -> Utterance:
+def synthesize_utterance(
+    text: str,
+    language: str,
+    voice,
+    style: SpeakerStyle,
+    seed: int,
+    *,
+    head: HeadMotionMap | None = None,
+    speaker: str = "",
+    utterance_id: str = "",
+    sentence_id: str = "",
+    espeak_result=None,
+) -> Utterance:
     """Speak ``text`` with espeak-ng (fresh process) and synthesise the matching facial motion.
 
     Args:
@@ -219,8 +237,16 @@ def synthesize_utterance(text: str, language: str, voice, style: SpeakerStyle, s
     audio, phonemes = phonemes_from_espeak(espeak_result)
     num_frames = len(audio) // SAMPLES_PER_FRAME
     articulation, neck_pose = synthesize_motion(phonemes, num_frames, style, np.random.default_rng(seed))
-    return Utterance(id=utterance_id, speaker=speaker, language=language, sentence_id=sentence_id, text=text,
-                     audio=audio, phonemes=phonemes, articulation=articulation,
-                     expression=head.expression(articulation), jaw_pose=head.jaw_pose(articulation),
-                     neck_pose=neck_pose)
-
+    return Utterance(
+        id=utterance_id,
+        speaker=speaker,
+        language=language,
+        sentence_id=sentence_id,
+        text=text,
+        audio=audio,
+        phonemes=phonemes,
+        articulation=articulation,
+        expression=head.expression(articulation),
+        jaw_pose=head.jaw_pose(articulation),
+        neck_pose=neck_pose,
+    )

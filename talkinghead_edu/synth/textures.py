@@ -14,6 +14,7 @@ darkens the albedo by ``sum_c w_c * crease_c`` where ``w_c`` comes from the fram
 articulation weights. This is exactly the kind of appearance change the paper's
 speaker-specific colour blendshapes (eq 18) have to learn.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,9 +54,9 @@ class Appearance:
     brows: tuple[float, float, float] = (0.18, 0.12, 0.07)
     shirt: tuple[float, float, float] = (0.20, 0.30, 0.55)
     wall: tuple[float, float, float] = (0.55, 0.60, 0.62)
-    cap: bool = False            # a knitted cap instead of hair (uses ``hair`` as the cap colour)
-    stubble: float = 0.0         # 0..1 darkening of the beard area
-    crease_depth: float = 0.45   # how dark a fully expressed crease is (fraction of the albedo)
+    cap: bool = False  # a knitted cap instead of hair (uses ``hair`` as the cap colour)
+    stubble: float = 0.0  # 0..1 darkening of the beard area
+    crease_depth: float = 0.45  # how dark a fully expressed crease is (fraction of the albedo)
 
 
 @dataclass
@@ -79,7 +80,12 @@ class HeadTextures:
 # --------------------------------------------------------------------------- noise
 def _hash01(ix: np.ndarray, iy: np.ndarray, iz: np.ndarray, seed: int) -> np.ndarray:
     """A deterministic pseudo-random value in [0, 1) per integer lattice point."""
-    h = (ix.astype(np.int64) * 73856093) ^ (iy.astype(np.int64) * 19349663) ^ (iz.astype(np.int64) * 83492791) ^ (seed * 2654435761)
+    h = (
+        (ix.astype(np.int64) * 73856093)
+        ^ (iy.astype(np.int64) * 19349663)
+        ^ (iz.astype(np.int64) * 83492791)
+        ^ (seed * 2654435761)
+    )
     h = (h ^ (h >> 13)) * 1274126177
     h = h ^ (h >> 16)
     return (h & 0xFFFFFF).astype(np.float64) / float(0x1000000)
@@ -172,8 +178,8 @@ def procedural_albedo(
     n = len(points)
     albedo = np.zeros((n, 3))
     specular = np.zeros(n)
-    low = fractal_noise(points, 18.0, 3, seed)          # blotches, ~5 cm
-    pores = value_noise(points, 900.0, seed + 7)          # ~1 mm
+    low = fractal_noise(points, 18.0, 3, seed)  # blotches, ~5 cm
+    pores = value_noise(points, 900.0, seed + 7)  # ~1 mm
     fine = fractal_noise(points, 250.0, 2, seed + 11)
 
     # skin (and the neck): base tone, slow variation, pores, redness on cheeks, nose and lips' surroundings
@@ -192,7 +198,7 @@ def procedural_albedo(
     is_skin = (labels == LABEL_IDS["skin"]) | (labels == LABEL_IDS["neck_torso"])
     neck_shade = np.where(labels == LABEL_IDS["neck_torso"], 0.9, 1.0)
     albedo[is_skin] = (skin * neck_shade[:, None])[is_skin]
-    t_zone = np.exp(-(points[:, 0] / 0.02) ** 2)
+    t_zone = np.exp(-((points[:, 0] / 0.02) ** 2))
     specular[is_skin] = (0.08 + 0.1 * t_zone)[is_skin]
 
     # lips: darker, redder, fine vertical lines, a lighter centre
@@ -212,7 +218,9 @@ def procedural_albedo(
         cos_angle = direction[:, 2]  # the eyes look along +z
         angle = np.arctan2(direction[:, 1], direction[:, 0])
         streaks = value_noise(np.stack([np.cos(angle), np.sin(angle), np.zeros(n)], 1), 12.0, seed + 9)
-        sclera = np.array([0.92, 0.90, 0.86]) - 0.1 * _smoothstep(0.6, 0.0, cos_angle)[:, None] * np.array([0.0, 0.3, 0.3])
+        sclera = np.array([0.92, 0.90, 0.86]) - 0.1 * _smoothstep(0.6, 0.0, cos_angle)[:, None] * np.array(
+            [0.0, 0.3, 0.3]
+        )
         iris = np.asarray(appearance.iris) * (1.0 + 0.35 * streaks[:, None])
         limbus = _smoothstep(0.86, 0.9, cos_angle) * (1.0 - _smoothstep(0.9, 0.93, cos_angle))
         iris = iris * (1.0 - 0.6 * limbus[:, None])
@@ -283,11 +291,13 @@ def crease_intensity(points: np.ndarray, labels: np.ndarray, landmarks: np.ndarr
     landmarks = landmarks[:, :2]
     smile = np.zeros(len(points))
     for nose_wing, mouth_corner, side in ((landmarks[31], landmarks[48], -1.0), (landmarks[35], landmarks[54], 1.0)):
-        nodes = np.stack([
-            nose_wing + side * 0.008 * outward + 0.004 * up,
-            0.5 * (nose_wing + mouth_corner) + side * 0.014 * outward,
-            mouth_corner + side * 0.012 * outward - 0.012 * up,
-        ])
+        nodes = np.stack(
+            [
+                nose_wing + side * 0.008 * outward + 0.004 * up,
+                0.5 * (nose_wing + mouth_corner) + side * 0.014 * outward,
+                mouth_corner + side * 0.012 * outward - 0.012 * up,
+            ]
+        )
         smile = np.maximum(smile, _polyline_line(points, nodes, 0.0026))
     for eye_corner, side in ((landmarks[36], -1.0), (landmarks[45], 1.0)):
         start = eye_corner + side * 0.006 * outward
@@ -328,7 +338,9 @@ def bake_textures(head: dict, appearance: Appearance, size: int = 512, seed: int
         :class:`HeadTextures`. Empty texels are filled with the nearest covered texel so
         that bilinear lookups at UV seams do not pick up black.
     """
-    missing = [k for k in ("v_template", "f", "vt", "ft", "face_labels", "lmk_faces_idx", "lmk_bary_coords") if k not in head]
+    missing = [
+        k for k in ("v_template", "f", "vt", "ft", "face_labels", "lmk_faces_idx", "lmk_bary_coords") if k not in head
+    ]
     if missing:
         raise KeyError(f"bake_textures: the head arrays lack {missing}")
     fragments = rasterize_uv(head["vt"], head["ft"], size)
@@ -371,7 +383,9 @@ def crease_weights(articulation: np.ndarray, articulation_names: list[str] | tup
     articulation = np.atleast_2d(np.asarray(articulation, dtype=np.float32))
     names = list(articulation_names)
     if articulation.shape[-1] != len(names):
-        raise ValueError(f"articulation has {articulation.shape[-1]} columns but {len(names)} articulation names were given")
+        raise ValueError(
+            f"articulation has {articulation.shape[-1]} columns but {len(names)} articulation names were given"
+        )
     columns = []
     for crease in CREASE_NAMES:
         if crease not in names:

@@ -20,6 +20,7 @@ For each target speaker (:data:`TARGET_SPEAKERS`):
 
 Camera: fixed, OpenCV axes (x right, y down, z forward), looking at the face along −z.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,8 +46,8 @@ from ..data.speech import (
     load_head_motion_map,
 )
 from ..data.video_dataset import face_mask_from_labels
-from ..flame.params import FlameParams
 from ..flame import load_head_model
+from ..flame.params import FlameParams
 from ..paths import ASSETS_DIR
 from ..semantics import LABEL_IDS
 from ..utils.io import atomic_save_npz, atomic_write_bytes, atomic_write_text
@@ -109,14 +110,31 @@ TARGET_SPEAKERS: tuple[TargetSpeakerSpec, ...] = (
     TargetSpeakerSpec(
         name="speaker_a",
         voice={"variant": "m3", "pitch": 50, "pitch_range": 60, "rate": 160},
-        style={"mouth_amplitude": 1.25, "lip_gain": 1.1, "articulation_speed": 1.1, "smile_bias": 0.35,
-               "asymmetry": 0.1, "brow_expressivity": 0.8, "blink_rate_hz": 0.35, "head_motion_deg": 2.5},
-        appearance=Appearance(skin=(0.85, 0.64, 0.53), lips=(0.74, 0.38, 0.38), iris=(0.25, 0.40, 0.55),
-                              hair=(0.30, 0.18, 0.09), brows=(0.22, 0.14, 0.08), shirt=(0.18, 0.30, 0.55),
-                              wall=(0.62, 0.66, 0.70), cap=False, stubble=0.6),
+        style={
+            "mouth_amplitude": 1.25,
+            "lip_gain": 1.1,
+            "articulation_speed": 1.1,
+            "smile_bias": 0.35,
+            "asymmetry": 0.1,
+            "brow_expressivity": 0.8,
+            "blink_rate_hz": 0.35,
+            "head_motion_deg": 2.5,
+        },
+        appearance=Appearance(
+            skin=(0.85, 0.64, 0.53),
+            lips=(0.74, 0.38, 0.38),
+            iris=(0.25, 0.40, 0.55),
+            hair=(0.30, 0.18, 0.09),
+            brows=(0.22, 0.14, 0.08),
+            shirt=(0.18, 0.30, 0.55),
+            wall=(0.62, 0.66, 0.70),
+            cap=False,
+            stubble=0.6,
+        ),
         shape_seed=101,
         shape_scale=1.3,
-        sentences=_SHARED_SENTENCES + (
+        sentences=_SHARED_SENTENCES
+        + (
             ("en", "Bob bought a bamboo boat, and Mia made maple bread."),
             ("en", "Open your mouth wide and say a long, calm ah."),
             ("en", "Every morning I walk to the park with my dog."),
@@ -128,14 +146,31 @@ TARGET_SPEAKERS: tuple[TargetSpeakerSpec, ...] = (
     TargetSpeakerSpec(
         name="speaker_b",
         voice={"variant": "f1", "pitch": 45, "pitch_range": 40, "rate": 175},
-        style={"mouth_amplitude": 0.75, "lip_gain": 0.85, "articulation_speed": 0.85, "smile_bias": 0.05,
-               "asymmetry": -0.15, "brow_expressivity": 0.35, "blink_rate_hz": 0.25, "head_motion_deg": 1.5},
-        appearance=Appearance(skin=(0.55, 0.37, 0.27), lips=(0.45, 0.24, 0.24), iris=(0.22, 0.14, 0.08),
-                              hair=(0.55, 0.12, 0.15), brows=(0.08, 0.06, 0.05), shirt=(0.75, 0.72, 0.62),
-                              wall=(0.70, 0.62, 0.52), cap=True, stubble=0.0),
+        style={
+            "mouth_amplitude": 0.75,
+            "lip_gain": 0.85,
+            "articulation_speed": 0.85,
+            "smile_bias": 0.05,
+            "asymmetry": -0.15,
+            "brow_expressivity": 0.35,
+            "blink_rate_hz": 0.25,
+            "head_motion_deg": 1.5,
+        },
+        appearance=Appearance(
+            skin=(0.55, 0.37, 0.27),
+            lips=(0.45, 0.24, 0.24),
+            iris=(0.22, 0.14, 0.08),
+            hair=(0.55, 0.12, 0.15),
+            brows=(0.08, 0.06, 0.05),
+            shirt=(0.75, 0.72, 0.62),
+            wall=(0.70, 0.62, 0.52),
+            cap=True,
+            stubble=0.0,
+        ),
         shape_seed=202,
         shape_scale=1.3,
-        sentences=_SHARED_SENTENCES + (
+        sentences=_SHARED_SENTENCES
+        + (
             ("en", "She sells sea shells by the sea shore."),
             ("en", "Few people knew the answer to the final question."),
             ("en", "Put the blue box beside the window, please."),
@@ -162,8 +197,9 @@ def look_at_front(target: np.ndarray, distance: float) -> np.ndarray:
     return viewmat
 
 
-def build_torso(neck_vertices: np.ndarray, shirt: tuple[float, float, float], seed: int = 0,
-                rings: int = 24, segments: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def build_torso(
+    neck_vertices: np.ndarray, shirt: tuple[float, float, float], seed: int = 0, rings: int = 24, segments: int = 64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A static shoulders-and-chest surface under the head's neck.
 
     A tube whose horizontal cross-sections are superellipses, a collar just wider than the
@@ -182,8 +218,8 @@ def build_torso(neck_vertices: np.ndarray, shirt: tuple[float, float, float], se
     centre_z = float(np.median(neck_vertices[:, 2]))
     neck_radius_x = float(np.percentile(np.abs(neck_vertices[:, 0] - centre_x), 90))
     neck_radius_z = float(np.percentile(np.abs(neck_vertices[:, 2] - centre_z), 90))
-    depth_down = np.linspace(0.0, 0.32, rings)                      # metres below the collar
-    shoulder = 1.0 - np.exp(-depth_down / 0.035)                    # 0 at the collar, -> 1 on the chest
+    depth_down = np.linspace(0.0, 0.32, rings)  # metres below the collar
+    shoulder = 1.0 - np.exp(-depth_down / 0.035)  # 0 at the collar, -> 1 on the chest
     half_width = neck_radius_x * 1.15 + (0.20 - neck_radius_x * 1.15) * shoulder
     half_depth = neck_radius_z * 1.15 + (0.11 - neck_radius_z * 1.15) * shoulder
     y = top_y - depth_down  # the shoulder slope comes from the widening
@@ -192,11 +228,14 @@ def build_torso(neck_vertices: np.ndarray, shirt: tuple[float, float, float], se
     exponent = 0.6  # superellipse: flatter front and back
     sx = np.sign(s) * np.abs(s) ** exponent
     cz = np.sign(c) * np.abs(c) ** exponent
-    vertices = np.stack([
-        centre_x + half_width[:, None] * sx[None, :],
-        np.repeat(y[:, None], segments, axis=1),
-        centre_z + half_depth[:, None] * cz[None, :],
-    ], axis=-1).reshape(-1, 3)
+    vertices = np.stack(
+        [
+            centre_x + half_width[:, None] * sx[None, :],
+            np.repeat(y[:, None], segments, axis=1),
+            centre_z + half_depth[:, None] * cz[None, :],
+        ],
+        axis=-1,
+    ).reshape(-1, 3)
     faces = []
     for ring in range(rings - 1):
         for seg in range(segments):
@@ -251,8 +290,11 @@ def simulate_tracking(true: FlameParams, shape_std: np.ndarray, rng: np.random.G
     """
     T, E = true.expression.shape
     motion_std = true.expression.std(axis=0)
-    expression = (true.expression + rng.normal(size=(T, E)) * (0.1 * motion_std + 0.01)
-                  + _slow_bias(rng, T, E, 0.15 * motion_std + 0.01))
+    expression = (
+        true.expression
+        + rng.normal(size=(T, E)) * (0.1 * motion_std + 0.01)
+        + _slow_bias(rng, T, E, 0.15 * motion_std + 0.01)
+    )
     pose = true.pose.copy()
     pose[:, POSE_SLICES["neck"]] += rng.normal(size=(T, 3)) * 0.004 + _slow_bias(rng, T, 3, np.full(3, 0.015))
     pose[:, POSE_SLICES["jaw"]] += rng.normal(size=(T, 3)) * 0.008 + _slow_bias(rng, T, 3, np.full(3, 0.01))
@@ -280,15 +322,25 @@ class FrameRenderer:
     LIGHT_DIRS = np.array([[-0.45, 0.55, 0.70], [0.70, 0.05, 0.70], [0.0, 0.6, -0.8]])
     LIGHT_COLORS = np.array([[0.78, 0.74, 0.68], [0.22, 0.24, 0.28], [0.15, 0.15, 0.15]])
 
-    def __init__(self, head_arrays: dict, appearance: Appearance, rest_vertices: np.ndarray,
-                 height: int = 256, width: int = 256, supersample: int = 2, seed: int = 0):
+    def __init__(
+        self,
+        head_arrays: dict,
+        appearance: Appearance,
+        rest_vertices: np.ndarray,
+        height: int = 256,
+        width: int = 256,
+        supersample: int = 2,
+        seed: int = 0,
+    ):
         self.height, self.width, self.supersample = height, width, supersample
         self.head_faces = np.asarray(head_arrays["f"], dtype=np.int64)
         self.n_head_vertices = len(rest_vertices)
         self.textures = bake_textures(head_arrays, appearance, size=512, seed=seed)
         # one lookup gives albedo (3), specular (1) and the crease maps (C)
-        self.texture_stack = np.concatenate([self.textures.albedo, self.textures.specular[..., None],
-                                             np.moveaxis(self.textures.creases, 0, -1)], axis=-1)
+        self.texture_stack = np.concatenate(
+            [self.textures.albedo, self.textures.specular[..., None], np.moveaxis(self.textures.creases, 0, -1)],
+            axis=-1,
+        )
 
         neck_label = LABEL_IDS["neck_torso"]
         face_labels = np.asarray(head_arrays["face_labels"]).astype(np.uint8)
@@ -338,7 +390,9 @@ class FrameRenderer:
         face = fragments.face_index[covered]
         bary = fragments.bary[covered]
 
-        def at_pixels(corner_values: np.ndarray) -> np.ndarray:  # (F, 3, C) -> (P, C): sum_k bary[p, k] corner[face[p], k]
+        def at_pixels(
+            corner_values: np.ndarray,
+        ) -> np.ndarray:  # (F, 3, C) -> (P, C): sum_k bary[p, k] corner[face[p], k]
             corners = corner_values[face].astype(np.float32, copy=False)
             return corners[:, 0] * bary[:, 0:1] + corners[:, 1] * bary[:, 1:2] + corners[:, 2] * bary[:, 2:3]
 
@@ -353,8 +407,16 @@ class FrameRenderer:
         view_dirs = self.camera_centre - at_pixels(vertices[self.faces])
         view_dirs /= np.maximum(np.linalg.norm(view_dirs, axis=-1, keepdims=True), 1e-9)
         color = self.background.copy()
-        color[covered] = shade(albedo, at_pixels(normals[self.faces]), view_dirs, self.light_dirs, self.LIGHT_COLORS,
-                               ambient=0.32, specular=specular, shininess=shininess)
+        color[covered] = shade(
+            albedo,
+            at_pixels(normals[self.faces]),
+            view_dirs,
+            self.light_dirs,
+            self.LIGHT_COLORS,
+            ambient=0.32,
+            specular=specular,
+            shininess=shininess,
+        )
         image = color.reshape(self.height, ss, self.width, ss, 3).mean(axis=(1, 3))
         label_fragments = rasterize(camera_vertices, self.faces, self.K, self.height, self.width)
         labels = face_values(self.labels, label_fragments).astype(np.uint8)
@@ -389,17 +451,33 @@ def _speaker_track(spec: TargetSpeakerSpec, min_seconds: float, seed: int, head_
     while total < min_seconds:
         k = index % len(sentences)
         language, text = sentences[k]
-        u = synthesize_utterance(text, language, voice, style, seed + 1000 * index, head=head_map, speaker=spec.name,
-                                 utterance_id=f"{spec.name}_{index:02d}", sentence_id=f"video_{k:02d}",
-                                 espeak_result=results[k])
+        u = synthesize_utterance(
+            text,
+            language,
+            voice,
+            style,
+            seed + 1000 * index,
+            head=head_map,
+            speaker=spec.name,
+            utterance_id=f"{spec.name}_{index:02d}",
+            sentence_id=f"video_{k:02d}",
+            espeak_result=results[k],
+        )
         utterances.append(u)
         total += u.duration_s
         index += 1
     return concatenate_utterances(utterances), utterances
 
 
-def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT_SEED, min_seconds: float = 20.0,
-                     resolution: int = 256, progress: bool = True, head_path: Path = DEFAULT_HEAD_PATH) -> dict:
+def generate_speaker(
+    spec: TargetSpeakerSpec,
+    out_dir: Path,
+    seed: int = DEFAULT_SEED,
+    min_seconds: float = 20.0,
+    resolution: int = 256,
+    progress: bool = True,
+    head_path: Path = DEFAULT_HEAD_PATH,
+) -> dict:
     """Render one target speaker into ``out_dir`` (format: :mod:`talkinghead_edu.data.video_dataset`).
 
     ``head_path`` is the head asset (C1 layout) that poses, skins and textures the speaker.
@@ -407,7 +485,6 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     Returns:
         The speaker's ``meta.json`` content.
     """
-
 
     out_dir = Path(out_dir)
     with np.load(head_path, allow_pickle=False) as asset:
@@ -428,7 +505,9 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     vertices = np.concatenate([o.vertices.numpy() for o in outputs])
     landmarks3d = np.concatenate([o.landmarks.numpy() for o in outputs])
 
-    renderer = FrameRenderer(head_arrays, spec.appearance, rest, resolution, resolution, supersample=2, seed=seed + spec.shape_seed)
+    renderer = FrameRenderer(
+        head_arrays, spec.appearance, rest, resolution, resolution, supersample=2, seed=seed + spec.shape_seed
+    )
     creases = crease_weights(track.articulation, ARTICULATION_NAMES)
     frames_dir = out_dir / "frames"
     frames_dir.mkdir(parents=True, exist_ok=True)
@@ -447,10 +526,17 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     landmarks2d = renderer.project_landmarks(landmarks3d)
 
     atomic_save_npz(out_dir / "masks.npz", labels=labels, face_mask=face_mask)
-    camera = {"K": renderer.K.astype(np.float32), "viewmats": np.repeat(renderer.viewmat[None].astype(np.float32), T, axis=0)}
+    camera = {
+        "K": renderer.K.astype(np.float32),
+        "viewmats": np.repeat(renderer.viewmat[None].astype(np.float32), T, axis=0),
+    }
     atomic_save_npz(out_dir / "tracking.npz", **camera, landmarks2d=landmarks2d, **asdict(tracked))
-    atomic_save_npz(out_dir / "ground_truth_eval_only.npz", **asdict(true), articulation=track.articulation.astype(np.float32),
-                    articulation_names=np.array(ARTICULATION_NAMES))
+    atomic_save_npz(
+        out_dir / "ground_truth_eval_only.npz",
+        **asdict(true),
+        articulation=track.articulation.astype(np.float32),
+        articulation_names=np.array(ARTICULATION_NAMES),
+    )
     buffer = io.BytesIO()
     soundfile.write(buffer, track.audio, 16000, format="FLAC", subtype="PCM_16")
     atomic_write_bytes(out_dir / "audio.flac", buffer.getvalue())
@@ -464,8 +550,12 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
         "num_frames": T,
         "duration_s": T / 25.0,
         "splits": {"train": [0, train_end], "val": [train_end, val_end], "test": [val_end, T]},
-        "codec": {"format": "JPEG", "quality": JPEG_QUALITY, "chroma": "4:4:4",
-                  "psnr_db_vs_uncompressed": {"mean": float(np.mean(codec_psnr)), "min": float(np.min(codec_psnr))}},
+        "codec": {
+            "format": "JPEG",
+            "quality": JPEG_QUALITY,
+            "chroma": "4:4:4",
+            "psnr_db_vs_uncompressed": {"mean": float(np.mean(codec_psnr)), "min": float(np.min(codec_psnr))},
+        },
         "voice": spec.voice,
         "style": spec.style,
         "appearance": asdict(spec.appearance),
@@ -474,8 +564,14 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
         "face_mask_labels": "skin, lips, teeth, mouth_interior, eyes, eyebrows, hair (eq 19 mask M)",
         "tracking_noise": "tracked = true + frame jitter + slow drift (see video_generate.simulate_tracking)",
         "utterances": [
-            {"id": u.id, "sentence_id": u.sentence_id, "language": u.language, "text": u.text,
-             "start_frame": int(sum(v.num_frames for v in utterances[:i])), "num_frames": u.num_frames}
+            {
+                "id": u.id,
+                "sentence_id": u.sentence_id,
+                "language": u.language,
+                "text": u.text,
+                "start_frame": int(sum(v.num_frames for v in utterances[:i])),
+                "num_frames": u.num_frames,
+            }
             for i, u in enumerate(utterances)
         ],
         "phonemes": [[p.symbol, p.viseme, round(p.start_s, 6), round(p.end_s, 6)] for p in track.phonemes],
@@ -484,9 +580,15 @@ def generate_speaker(spec: TargetSpeakerSpec, out_dir: Path, seed: int = DEFAULT
     return meta
 
 
-def generate_video_part(root: str | Path, seed: int = DEFAULT_SEED, speakers: tuple[TargetSpeakerSpec, ...] = TARGET_SPEAKERS,
-                        min_seconds: float = 20.0, resolution: int = 256, progress: bool = True,
-                        head_path: str | Path = DEFAULT_HEAD_PATH) -> Path:
+def generate_video_part(
+    root: str | Path,
+    seed: int = DEFAULT_SEED,
+    speakers: tuple[TargetSpeakerSpec, ...] = TARGET_SPEAKERS,
+    min_seconds: float = 20.0,
+    resolution: int = 256,
+    progress: bool = True,
+    head_path: str | Path = DEFAULT_HEAD_PATH,
+) -> Path:
     """Regenerate ``<root>/video/`` deterministically from ``seed``.
 
     Args:
@@ -504,8 +606,15 @@ def generate_video_part(root: str | Path, seed: int = DEFAULT_SEED, speakers: tu
     head_sha256 = hashlib.sha256(Path(head_path).read_bytes()).hexdigest()
     started = time.time()
     for spec in speakers:
-        generate_speaker(spec, video_root / spec.name, seed=seed, min_seconds=min_seconds, resolution=resolution,
-                         progress=progress, head_path=Path(head_path))
+        generate_speaker(
+            spec,
+            video_root / spec.name,
+            seed=seed,
+            min_seconds=min_seconds,
+            resolution=resolution,
+            progress=progress,
+            head_path=Path(head_path),
+        )
     checksums = {}
     for spec in speakers:
         for path in sorted((video_root / spec.name).rglob("*")):

@@ -27,6 +27,7 @@ segment imposes its target on its neighbours, Cohen & Massaro 1993; see
 barely the rounding (so /u/ rounds the lips through a neighbouring /m/); vowels
 dominate the jaw.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,49 +35,62 @@ import unicodedata
 
 import numpy as np
 
-__all__ = ["VISEMES", "SPEECH_ARTICULATIONS", "VISEME_TARGETS", "VISEME_DOMINANCE",
-           "normalize_ipa", "split_phone", "viseme_of"]
+__all__ = [
+    "VISEMES",
+    "SPEECH_ARTICULATIONS",
+    "VISEME_TARGETS",
+    "VISEME_DOMINANCE",
+    "normalize_ipa",
+    "split_phone",
+    "viseme_of",
+]
 
 VISEMES: tuple[str, ...] = ("sil", "pbm", "fv", "th", "tdnl", "sz", "sh", "r", "kg", "i", "e", "a", "o", "u")
 SPEECH_ARTICULATIONS: tuple[str, ...] = ("jaw_open", "lip_round", "lip_spread", "lip_press")
 
 # Targets per viseme, columns = SPEECH_ARTICULATIONS, all in [0, 1]  (14, 4).
-VISEME_TARGETS: np.ndarray = np.array([
-    # jaw   round spread press
-    [0.02, 0.00, 0.00, 0.15],  # sil  lips lightly together at rest
-    [0.03, 0.00, 0.00, 1.00],  # pbm  lips pressed shut
-    [0.12, 0.00, 0.15, 0.45],  # fv   lower lip against the upper teeth
-    [0.20, 0.00, 0.20, 0.00],  # th
-    [0.22, 0.00, 0.10, 0.00],  # tdnl
-    [0.10, 0.00, 0.45, 0.00],  # sz   teeth nearly together, lips spread
-    [0.15, 0.65, 0.00, 0.00],  # sh   lips protruded
-    [0.22, 0.40, 0.00, 0.00],  # r
-    [0.28, 0.00, 0.05, 0.00],  # kg
-    [0.25, 0.00, 0.85, 0.00],  # i
-    [0.45, 0.00, 0.45, 0.00],  # e
-    [0.85, 0.00, 0.10, 0.00],  # a
-    [0.55, 0.70, 0.00, 0.00],  # o
-    [0.22, 1.00, 0.00, 0.00],  # u
-], dtype=np.float32)
+VISEME_TARGETS: np.ndarray = np.array(
+    [
+        # jaw   round spread press
+        [0.02, 0.00, 0.00, 0.15],  # sil  lips lightly together at rest
+        [0.03, 0.00, 0.00, 1.00],  # pbm  lips pressed shut
+        [0.12, 0.00, 0.15, 0.45],  # fv   lower lip against the upper teeth
+        [0.20, 0.00, 0.20, 0.00],  # th
+        [0.22, 0.00, 0.10, 0.00],  # tdnl
+        [0.10, 0.00, 0.45, 0.00],  # sz   teeth nearly together, lips spread
+        [0.15, 0.65, 0.00, 0.00],  # sh   lips protruded
+        [0.22, 0.40, 0.00, 0.00],  # r
+        [0.28, 0.00, 0.05, 0.00],  # kg
+        [0.25, 0.00, 0.85, 0.00],  # i
+        [0.45, 0.00, 0.45, 0.00],  # e
+        [0.85, 0.00, 0.10, 0.00],  # a
+        [0.55, 0.70, 0.00, 0.00],  # o
+        [0.22, 1.00, 0.00, 0.00],  # u
+    ],
+    dtype=np.float32,
+)
 
 # Dominance magnitude per viseme and articulation (14, 4): who wins where segments overlap.
-VISEME_DOMINANCE: np.ndarray = np.array([
-    # jaw  round spread press
-    [0.3, 0.2, 0.2, 0.3],  # sil
-    [0.9, 0.1, 0.3, 1.0],  # pbm
-    [0.7, 0.1, 0.3, 0.9],  # fv
-    [0.6, 0.1, 0.3, 0.5],  # th
-    [0.5, 0.1, 0.2, 0.3],  # tdnl
-    [0.8, 0.3, 0.6, 0.5],  # sz
-    [0.7, 0.8, 0.6, 0.5],  # sh
-    [0.5, 0.6, 0.3, 0.3],  # r
-    [0.4, 0.1, 0.1, 0.2],  # kg
-    [0.8, 0.6, 0.9, 0.4],  # i
-    [0.8, 0.5, 0.7, 0.4],  # e
-    [1.0, 0.5, 0.6, 0.5],  # a
-    [0.9, 0.9, 0.6, 0.4],  # o
-    [0.8, 1.0, 0.6, 0.4],  # u
-], dtype=np.float32)
+VISEME_DOMINANCE: np.ndarray = np.array(
+    [
+        # jaw  round spread press
+        [0.3, 0.2, 0.2, 0.3],  # sil
+        [0.9, 0.1, 0.3, 1.0],  # pbm
+        [0.7, 0.1, 0.3, 0.9],  # fv
+        [0.6, 0.1, 0.3, 0.5],  # th
+        [0.5, 0.1, 0.2, 0.3],  # tdnl
+        [0.8, 0.3, 0.6, 0.5],  # sz
+        [0.7, 0.8, 0.6, 0.5],  # sh
+        [0.5, 0.6, 0.3, 0.3],  # r
+        [0.4, 0.1, 0.1, 0.2],  # kg
+        [0.8, 0.6, 0.9, 0.4],  # i
+        [0.8, 0.5, 0.7, 0.4],  # e
+        [1.0, 0.5, 0.6, 0.5],  # a
+        [0.9, 0.9, 0.6, 0.4],  # o
+        [0.8, 1.0, 0.6, 0.4],  # u
+    ],
+    dtype=np.float32,
+)
 
 _CLASS_OF_BASE: dict[str, str] = {}
 for _viseme, _symbols in {

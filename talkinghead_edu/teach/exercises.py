@@ -16,6 +16,7 @@ suite runs every notebook both ways.
 The solutions below are written from the equations, independently of the library functions
 their checks compare with (``tests/test_exercises.py`` runs every solution through its check).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -70,6 +71,7 @@ class Exercise:
 # 00 · tour
 # --------------------------------------------------------------------------------------------
 
+
 def solve_projection(points_world: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor) -> torch.Tensor:
     """``(N, 3)`` world points -> ``(N, 2)`` pixels (OpenCV pinhole)."""
     camera = points_world @ viewmat[:3, :3].T + viewmat[:3, 3]  # x_c = R x + t
@@ -93,6 +95,7 @@ def solve_blend(F: Callable, gaussian_image: torch.Tensor, original: torch.Tenso
 # --------------------------------------------------------------------------------------------
 # 01 · audio features
 # --------------------------------------------------------------------------------------------
+
 
 def solve_log_mel(waveform: torch.Tensor) -> torch.Tensor:
     """``(L,)`` waveform -> ``(1 + L // 160, 80)`` natural-log mel power (25 ms Hann window, 10 ms hop, centred)."""
@@ -118,6 +121,7 @@ def solve_frame_context(features: torch.Tensor, k: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # 02 · contrastive decoupling
 # --------------------------------------------------------------------------------------------
+
 
 def _cosine_logits(anchor, positive, negatives, temperature):
     a, p, n = (torch.nn.functional.normalize(x, dim=-1) for x in (anchor, positive, negatives))
@@ -145,6 +149,7 @@ def solve_eq2_limits(k: int, temperature: float):
 # --------------------------------------------------------------------------------------------
 # 03 · FLAME
 # --------------------------------------------------------------------------------------------
+
 
 def solve_blend_shapes(coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """Eq 10.1: ``(B, K)`` coefficients, ``(V, 3, K)`` directions -> ``(B, V, 3)`` offsets, one matrix product."""
@@ -174,12 +179,17 @@ def solve_naive_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
     kx, ky, kz = (axis_angle / theta).unbind(-1)
     zero = torch.zeros_like(kx)
     K = torch.stack([zero, -kz, ky, kz, zero, -kx, -ky, kx, zero], dim=-1).reshape(-1, 3, 3)
-    return torch.eye(3, dtype=axis_angle.dtype) + torch.sin(theta)[..., None] * K + (1 - torch.cos(theta))[..., None] * (K @ K)
+    return (
+        torch.eye(3, dtype=axis_angle.dtype)
+        + torch.sin(theta)[..., None] * K
+        + (1 - torch.cos(theta))[..., None] * (K @ K)
+    )
 
 
 # --------------------------------------------------------------------------------------------
 # 04 · motion translator
 # --------------------------------------------------------------------------------------------
+
 
 def solve_fusion(audio_features: torch.Tensor, identity_features: torch.Tensor) -> torch.Tensor:
     """Eq 4's decoder input: ``(B, T, D) + (B, D)`` broadcast over time."""
@@ -193,7 +203,9 @@ def solve_smoothness_loss(params_pred: torch.Tensor, params_true: torch.Tensor, 
     return lambda_sth * ((velocity_true - velocity_pred) ** 2).mean()
 
 
-def solve_latent_consistency_loss(asr_features: torch.Tensor, lip_features: torch.Tensor, lambda_lat: float) -> torch.Tensor:
+def solve_latent_consistency_loss(
+    asr_features: torch.Tensor, lip_features: torch.Tensor, lambda_lat: float
+) -> torch.Tensor:
     """Eq 7: ``λ_lat · 1/(D T) ‖E_asr(A) − E_lip(V̂)‖²`` (batch mean)."""
     return lambda_lat * ((asr_features - lip_features) ** 2).mean()
 
@@ -206,6 +218,7 @@ def solve_fool_smoothness(params_true: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 # 05 · binding
 # --------------------------------------------------------------------------------------------
+
 
 def solve_triangle_frame(v0, v1, v2, eta):
     """Eqs 11–14 for F triangles: corners ``(F, 3)`` each, ``eta (F, 3)`` -> ``P (F, 3)``, ``R (F, 3, 3)``, ``S (F,)``."""
@@ -222,7 +235,11 @@ def solve_triangle_frame(v0, v1, v2, eta):
 
 def solve_bind_to_world(R, P, S, local_mean, local_rotation, local_scale):
     """Eq 15: ``u = R ū + P``, ``r = R r̄``, ``s = S s̄``."""
-    return torch.einsum("fij,fj->fi", R, local_mean) + P, torch.einsum("fij,fjk->fik", R, local_rotation), S[:, None] * local_scale
+    return (
+        torch.einsum("fij,fj->fi", R, local_mean) + P,
+        torch.einsum("fij,fjk->fik", R, local_rotation),
+        S[:, None] * local_scale,
+    )
 
 
 def solve_moved_frame(Q, t, v0, v1, v2, eta):
@@ -234,6 +251,7 @@ def solve_moved_frame(Q, t, v0, v1, v2, eta):
 # --------------------------------------------------------------------------------------------
 # 06 · rasterization
 # --------------------------------------------------------------------------------------------
+
 
 def solve_conic(cov2d: torch.Tensor, eps2d: float) -> torch.Tensor:
     """``(N, 2, 2)`` -> ``(N, 3)`` = ``(a, b, c)`` of ``(Σ' + ε I)⁻¹``."""
@@ -274,7 +292,9 @@ def solve_composite_backward(pixel, means2d, conics, opacities, colors, grad_col
         grad_opacities[i] = grad_alpha * gauss[i]  # ∂α/∂o = exp(−σ)
         grad_sigma = -grad_alpha * raw_alpha[i]  # ∂α/∂σ = −α
         grad_conics[i] = grad_sigma * torch.stack([0.5 * dx[i] ** 2, dx[i] * dy[i], 0.5 * dy[i] ** 2])
-        grad_means[i] = -grad_sigma * torch.stack([a[i] * dx[i] + b[i] * dy[i], b[i] * dx[i] + c[i] * dy[i]])  # ∂d/∂μ = −I
+        grad_means[i] = -grad_sigma * torch.stack(
+            [a[i] * dx[i] + b[i] * dy[i], b[i] * dx[i] + c[i] * dy[i]]
+        )  # ∂d/∂μ = −I
     return grad_colors, grad_opacities, grad_conics, grad_means
 
 
@@ -307,6 +327,7 @@ def solve_sh_basis(dirs: torch.Tensor) -> torch.Tensor:
 # 07 · losses and training
 # --------------------------------------------------------------------------------------------
 
+
 def solve_attribute_loss(local_means, local_log_scales, eps_p, eps_s):
     """Eq 21 with λ = 1: squared hinges on ``|ū'|`` and ``s̄ = exp(log s̄)``, summed over xyz, mean over Gaussians."""
     position = torch.clamp(local_means.abs() - eps_p, min=0) ** 2
@@ -335,6 +356,7 @@ def solve_psnr(prediction, target, mask=None):
 # the registry
 # --------------------------------------------------------------------------------------------
 
+
 def _library_frame_index(seconds: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(frame_index_of_time(seconds.numpy()))
 
@@ -355,137 +377,347 @@ def _library_psnr(prediction, target, mask=None):
 
 
 _EXERCISES = [
-    Exercise("00.1", "project world points to pixels", "derive-and-implement", checks.check_projection, project_points,
-             solve_projection,
-             ("viewmat is [[R, t], [0, 1]]: x_c = R x + t, i.e. points @ R.T + t for a batch of row vectors.",
-              "Multiply by K (points_cam @ K.T) and divide the first two coordinates by the third.",
-              "cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]; h = cam @ K.T; return h[:, :2] / h[:, 2:3]")),
-    Exercise("00.2", "the face mask M of eq 19 from a label map", "derive-and-implement", checks.check_face_mask,
-             _library_face_mask, solve_face_mask,
-             ("M is True on the regions the Gaussian head draws: which labels belong to the head, which to the frame?",
-              "Head: skin, lips, teeth, mouth_interior, eyes, eyebrows, hair. Not: neck_torso, background.",
-              "np.isin(labels, [LABEL_IDS[name] for name in head_names])")),
-    Exercise("00.3", "the blend of eq 19", "derive-and-implement", checks.check_blend, blend, solve_blend,
-             ("Two steps: paste the render into the frame (the input of F), then keep the frame outside M and F's output inside.",
-              "pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); the images are (B, H, W, 3) and M is (B, H, W): use M[..., None].",
-              "m = mask[..., None]; return (1 - m) * original + m * F((gaussian_image + (1 - m) * original).clamp(0, 1), mask)")),
-    Exercise("01.1", "a log-mel spectrogram from scratch", "derive-and-implement", checks.check_log_mel,
-             log_mel, solve_log_mel,
-             ("Four steps: STFT (400-sample Hann window, hop 160, centred), power |X|², mel filter bank, natural log.",
-              "torch.stft(..., n_fft=400, hop_length=160, center=True, pad_mode='constant', return_complex=True) gives (201, F).",
-              "torch.log((mel_filter_bank(n_fft=400, n_mels=80) @ spectrum.abs() ** 2).clamp_min(1e-10)).T")),
-    Exercise("01.2", "in which video frame does a phoneme start?", "derive-and-implement", checks.check_frame_index,
-             _library_frame_index, solve_frame_index,
-             ("Frame t covers [t/25, (t+1)/25): the answer is floor(seconds · 25).",
-              "1.16 · 25 = 28.999999999999996 in binary floating point, so a plain floor lands one frame early.",
-              "torch.floor(seconds * 25 + 1e-6).long()")),
-    Exercise("01.3", "context windows of ±k frames", "derive-and-implement", checks.check_frame_context,
-             frame_context, solve_frame_context,
-             ("Build a (T, 2k+1) table of frame indices t + j for j = −k … k.",
-              "Repeat the edge frames: clamp the indices to [0, T − 1], then index the features with the table.",
-              "index = (torch.arange(T)[:, None] + torch.arange(-k, k + 1)).clamp(0, T - 1); return features[index]")),
-    Exercise("02.1", "InfoNCE, the usual form", "derive-and-implement", checks.check_info_nce_usual,
-             _library_info_nce(True), solve_info_nce_usual,
-             ("L2-normalise anchor, positive and negatives; the logits are cosines divided by τ.",
-              "Stack [a·p, a·n_1 … a·n_k] into (B, k+1) logits: it is a (k+1)-way classification whose answer is class 0.",
-              "torch.nn.functional.cross_entropy(logits, torch.zeros(B, dtype=torch.long))")),
-    Exercise("02.2", "eq 2 exactly as printed", "derive-and-implement", checks.check_info_nce, _library_info_nce(False),
-             solve_info_nce,
-             ("Same logits as the usual form, but the denominator sums the k negatives only.",
-              "−log(e^{s_0} / Σ_i e^{s_i}) = logsumexp(s_1..s_k) − s_0.",
-              "(torch.logsumexp(negative_logits, dim=1) - positive_logit).mean()")),
-    Exercise("02.3", "predict eq 2 for a collapsed and for a perfect encoder", "predict-then-run", checks.check_eq2_limits,
-             checks.library_eq2_limits, solve_eq2_limits,
-             ("Collapsed: every cosine is 1. Perfect: the positive's cosine is 1, every negative's is −1.",
-              "Perfect: numerator e^{1/τ}, denominator k·e^{−1/τ}; take −log of the ratio.",
-              "collapsed = log k; perfect = −2/τ + log k (−18.61 for k = 4, τ = 0.1)")),
-    Exercise("03.1", "blendshapes as one matrix product (eq 10.1)", "derive-and-implement", checks.check_blend_shapes,
-             lbs.blend_shapes, solve_blend_shapes,
-             ("Flatten each (V, 3) displacement field into a column of length 3V: dirs becomes a (3V, K) matrix D.",
-              "For a batch of coefficient rows, offsets = coeffs @ D.T, then reshape to (B, V, 3).",
-              "(coeffs @ dirs.reshape(3 * V, K).T).reshape(-1, V, 3)")),
-    Exercise("03.2", "Rodrigues' formula (eq 10.3)", "derive-and-implement", checks.check_rodrigues,
-             lbs.batch_rodrigues, solve_rodrigues,
-             ("θ = |ω| (guard it with clamp_min(1e-8)), k = ω/θ.",
-              "K = [[0, −kz, ky], [kz, 0, −kx], [−ky, kx, 0]] built with torch.stack(...).reshape(-1, 3, 3).",
-              "R = I + sin θ · K + (1 − cos θ) · K @ K, with θ shaped (N, 1, 1) to broadcast.")),
-    Exercise("03.3", "linear blend skinning (eq 10.6)", "derive-and-implement", checks.check_skinning,
-             lbs.linear_blend_skinning, solve_skinning,
-             ("Per vertex, blend the J 4×4 transforms with its weights: Σ_j W_ij A_j (shape (B, V, 4, 4)).",
-              "Apply the blended matrix to the homogeneous vertex [v; 1] and keep the first three coordinates.",
-              "blended = torch.einsum('vj,bjkl->bvkl', weights, transforms); v' = blended[..., :3, :3] @ v + blended[..., :3, 3]")),
-    Exercise("03.4", "break Rodrigues at zero, and explain the fix", "break-it-and-explain", checks.check_naive_rodrigues,
-             solve_naive_rodrigues, solve_naive_rodrigues,
-             ("Write Rodrigues exactly as printed, k = ω/θ, with no clamp: it must still pass the usual check for θ > 0.",
-              "At ω = 0, θ = 0 and ω/θ = 0/0. What does floating point return for 0/0?",
-              "NaN — and one NaN poisons R. The library writes sin θ/θ and (1 − cos θ)/θ² with Taylor series near 0 instead.")),
-    Exercise("04.1", "fusing identity and audio (eq 4)", "derive-and-implement", checks.check_fusion,
-             fuse_identity, solve_fusion,
-             ("Eq 4 adds E_id(p) to every frame's audio feature.",
-              "identity_features is (B, D); give it a time axis of length 1 so it broadcasts over T.",
-              "audio_features + identity_features[:, None, :]")),
-    Exercise("04.2", "the smoothness loss (eq 6)", "derive-and-implement", checks.check_smoothness_loss,
-             smoothness_loss, solve_smoothness_loss,
-             ("Velocities: y[:, 1:] − y[:, :-1] (T − 1 of them), for the prediction and the ground truth.",
-              "Square the difference of the two velocities and average over batch, time steps and parameters.",
-              "lambda_sth * (((y[:, 1:] - y[:, :-1]) - (y_hat[:, 1:] - y_hat[:, :-1])) ** 2).mean()")),
-    Exercise("04.3", "the latent consistency loss (eq 7)", "derive-and-implement", checks.check_latent_consistency_loss,
-             latent_consistency_loss, solve_latent_consistency_loss,
-             ("Both feature sequences are (B, T, D); eq 7 is a mean squared error between them.",
-              "1/(D T) ‖·‖² is the mean over time and features; average over the batch too.",
-              "lambda_lat * ((asr_features - lip_features) ** 2).mean()")),
-    Exercise("04.4", "fool the smoothness loss", "break-it-and-explain", checks.check_fools_smoothness, solve_fool_smoothness,
-             solve_fool_smoothness,
-             ("Eq 6 compares velocities y_t − y_{t−1}, never the values themselves.",
-              "What can you add to every frame without changing any difference between neighbouring frames?",
-              "return params_true + 1.0 — a constant offset: L_sth = 0, but the parameter term of eq 5 is 1.")),
-    Exercise("05.1", "the frame of a triangle (eqs 11–14)", "derive-and-implement", checks.check_triangle_frame,
-             checks.library_triangle_frame, solve_triangle_frame,
-             ("P is the barycentric combination of the corners with η; S is the mean of the three edge lengths.",
-              "n0 = e01/|e01|, n1 = normalised e01 × e02 (torch.linalg.cross), n2 = n0 × n1.",
-              "R = torch.stack([n0, n1, n2], dim=-1) — the vectors are the COLUMNS of R.")),
-    Exercise("05.2", "from local to world (eq 15)", "derive-and-implement", checks.check_bind_to_world,
-             checks.library_bind_to_world, solve_bind_to_world,
-             ("Three lines: position, rotation, scale.",
-              "R is (F, 3, 3) and ū is (F, 3): a batched matrix–vector product needs ū[..., None] (or an einsum).",
-              "u = (R @ ū[..., None])[..., 0] + P; r = R @ r̄; s = S[:, None] * s̄")),
-    Exercise("05.3", "predict the frame after a rigid motion", "predict-then-run", checks.check_moved_frame,
-             checks.library_moved_frame, solve_moved_frame,
-             ("Move the corners: v ↦ Q v + t. What happens to the edges, their lengths, their cross product?",
-              "Edges lose t and rotate with Q; lengths stay; Q a × Q b = Q (a × b) for a rotation Q.",
-              "P, R, S = frame before the motion; return P @ Q.T + t, Q @ R, S")),
-    Exercise("06.1", "the conic: the inverse dilated 2D covariance", "derive-and-implement", checks.check_conic,
-             conic_from_covariance_2d, solve_conic,
-             ("Add eps2d to both diagonal entries of Σ' before inverting (the low-pass dilation).",
-              "The inverse of [[p, q], [q, r]] is [[r, −q], [−q, p]] / (p r − q²).",
-              "return torch.stack([r / det, -q / det, p / det], dim=-1)")),
-    Exercise("06.2", "the backward pass of alpha compositing for one pixel", "derive-and-implement",
-             checks.check_composite_backward, checks.library_composite_backward, solve_composite_backward,
-             ("Run the forward pass first and keep, for every splat that counts, its α_i and the transmittance T_i in front of it.",
-              "Walk back to front with S = 0: ∂C/∂c_i = α_i T_i, ∂C/∂α_i = T_i (c_i − S), then S ← α_i c_i + (1 − α_i) S. "
-              "Multiply by grad_color (dot product over the channels).",
-              "Through α = o·e^{−σ}: ∂α/∂o = e^{−σ}, ∂α/∂σ = −α (zero where α was clamped to 0.999); "
-              "∂σ/∂(a, b, c) = (dx²/2, dx·dy, dy²/2); ∂σ/∂μ = −(a dx + b dy, b dx + c dy) since d = pixel − μ.")),
-    Exercise("06.3", "real spherical harmonics, degrees 0–3", "derive-and-implement", checks.check_sh_basis,
-             checks.library_sh_basis, solve_sh_basis,
-             ("Order: index l² + l + m with m = −l … l; degree 0 is the constant 1/(2√π).",
-              "Y_l^m = √2 K_l^m P_l^|m|(z) cos(mφ) for m > 0, sin(|m|φ) for m < 0; K_l^m = sqrt((2l+1)/(4π) (l−|m|)!/(l+|m|)!).",
-              "On the unit sphere (1 − z²)^{m/2} (cos mφ + i sin mφ) = (x + iy)^m, and P_l^m(z) = (−1)^m (1 − z²)^{m/2} dᵐP_l/dzᵐ: "
-              "e.g. degree 1 is (−c y, c z, −c x) with c = sqrt(3/(4π)).")),
-    Exercise("07.1", "the attribute hinge (eq 21)", "derive-and-implement", checks.check_attribute_loss,
-             attribute_loss, solve_attribute_loss,
-             ("A hinge max(0, x − ε) is free inside ε and grows outside; eq 21 squares it.",
-              "Positions: |ū'| per axis against ε_p; scales: exp(log s̄) per axis against ε_s.",
-              "(relu(m.abs() - eps_p) ** 2).sum(-1) + (relu(log_s.exp() - eps_s) ** 2).sum(-1), then .mean()")),
-    Exercise("07.2", "the semantic loss (eq 23)", "derive-and-implement", checks.check_semantic_loss,
-             semantic_loss, solve_semantic_loss,
-             ("The label map holds ids; turn it into colours with th.semantics.LABEL_COLORS (one RGB row per label).",
-              "Indexing a (L, 3) colour table with an (H, W) long tensor gives (H, W, 3).",
-              "((semantic_render - torch.as_tensor(LABEL_COLORS)[labels.long()]) ** 2).mean()")),
-    Exercise("07.3", "PSNR, inside a mask", "derive-and-implement", checks.check_psnr, _library_psnr, solve_psnr,
-             ("PSNR = 10·log10(max² / MSE) with max = 1 for images in [0, 1].",
-              "With a mask, average the squared error only over the masked pixels (all three channels of each).",
-              "w = mask[..., None].expand_as(err); mse = (err * w).sum() / w.sum()")),
+    Exercise(
+        "00.1",
+        "project world points to pixels",
+        "derive-and-implement",
+        checks.check_projection,
+        project_points,
+        solve_projection,
+        (
+            "viewmat is [[R, t], [0, 1]]: x_c = R x + t, i.e. points @ R.T + t for a batch of row vectors.",
+            "Multiply by K (points_cam @ K.T) and divide the first two coordinates by the third.",
+            "cam = points @ viewmat[:3, :3].T + viewmat[:3, 3]; h = cam @ K.T; return h[:, :2] / h[:, 2:3]",
+        ),
+    ),
+    Exercise(
+        "00.2",
+        "the face mask M of eq 19 from a label map",
+        "derive-and-implement",
+        checks.check_face_mask,
+        _library_face_mask,
+        solve_face_mask,
+        (
+            "M is True on the regions the Gaussian head draws: which labels belong to the head, which to the frame?",
+            "Head: skin, lips, teeth, mouth_interior, eyes, eyebrows, hair. Not: neck_torso, background.",
+            "np.isin(labels, [LABEL_IDS[name] for name in head_names])",
+        ),
+    ),
+    Exercise(
+        "00.3",
+        "the blend of eq 19",
+        "derive-and-implement",
+        checks.check_blend,
+        blend,
+        solve_blend,
+        (
+            "Two steps: paste the render into the frame (the input of F), then keep the frame outside M and F's output inside.",
+            "pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); the images are (B, H, W, 3) and M is (B, H, W): use M[..., None].",
+            "m = mask[..., None]; return (1 - m) * original + m * F((gaussian_image + (1 - m) * original).clamp(0, 1), mask)",
+        ),
+    ),
+    Exercise(
+        "01.1",
+        "a log-mel spectrogram from scratch",
+        "derive-and-implement",
+        checks.check_log_mel,
+        log_mel,
+        solve_log_mel,
+        (
+            "Four steps: STFT (400-sample Hann window, hop 160, centred), power |X|², mel filter bank, natural log.",
+            "torch.stft(..., n_fft=400, hop_length=160, center=True, pad_mode='constant', return_complex=True) gives (201, F).",
+            "torch.log((mel_filter_bank(n_fft=400, n_mels=80) @ spectrum.abs() ** 2).clamp_min(1e-10)).T",
+        ),
+    ),
+    Exercise(
+        "01.2",
+        "in which video frame does a phoneme start?",
+        "derive-and-implement",
+        checks.check_frame_index,
+        _library_frame_index,
+        solve_frame_index,
+        (
+            "Frame t covers [t/25, (t+1)/25): the answer is floor(seconds · 25).",
+            "1.16 · 25 = 28.999999999999996 in binary floating point, so a plain floor lands one frame early.",
+            "torch.floor(seconds * 25 + 1e-6).long()",
+        ),
+    ),
+    Exercise(
+        "01.3",
+        "context windows of ±k frames",
+        "derive-and-implement",
+        checks.check_frame_context,
+        frame_context,
+        solve_frame_context,
+        (
+            "Build a (T, 2k+1) table of frame indices t + j for j = −k … k.",
+            "Repeat the edge frames: clamp the indices to [0, T − 1], then index the features with the table.",
+            "index = (torch.arange(T)[:, None] + torch.arange(-k, k + 1)).clamp(0, T - 1); return features[index]",
+        ),
+    ),
+    Exercise(
+        "02.1",
+        "InfoNCE, the usual form",
+        "derive-and-implement",
+        checks.check_info_nce_usual,
+        _library_info_nce(True),
+        solve_info_nce_usual,
+        (
+            "L2-normalise anchor, positive and negatives; the logits are cosines divided by τ.",
+            "Stack [a·p, a·n_1 … a·n_k] into (B, k+1) logits: it is a (k+1)-way classification whose answer is class 0.",
+            "torch.nn.functional.cross_entropy(logits, torch.zeros(B, dtype=torch.long))",
+        ),
+    ),
+    Exercise(
+        "02.2",
+        "eq 2 exactly as printed",
+        "derive-and-implement",
+        checks.check_info_nce,
+        _library_info_nce(False),
+        solve_info_nce,
+        (
+            "Same logits as the usual form, but the denominator sums the k negatives only.",
+            "−log(e^{s_0} / Σ_i e^{s_i}) = logsumexp(s_1..s_k) − s_0.",
+            "(torch.logsumexp(negative_logits, dim=1) - positive_logit).mean()",
+        ),
+    ),
+    Exercise(
+        "02.3",
+        "predict eq 2 for a collapsed and for a perfect encoder",
+        "predict-then-run",
+        checks.check_eq2_limits,
+        checks.library_eq2_limits,
+        solve_eq2_limits,
+        (
+            "Collapsed: every cosine is 1. Perfect: the positive's cosine is 1, every negative's is −1.",
+            "Perfect: numerator e^{1/τ}, denominator k·e^{−1/τ}; take −log of the ratio.",
+            "collapsed = log k; perfect = −2/τ + log k (−18.61 for k = 4, τ = 0.1)",
+        ),
+    ),
+    Exercise(
+        "03.1",
+        "blendshapes as one matrix product (eq 10.1)",
+        "derive-and-implement",
+        checks.check_blend_shapes,
+        lbs.blend_shapes,
+        solve_blend_shapes,
+        (
+            "Flatten each (V, 3) displacement field into a column of length 3V: dirs becomes a (3V, K) matrix D.",
+            "For a batch of coefficient rows, offsets = coeffs @ D.T, then reshape to (B, V, 3).",
+            "(coeffs @ dirs.reshape(3 * V, K).T).reshape(-1, V, 3)",
+        ),
+    ),
+    Exercise(
+        "03.2",
+        "Rodrigues' formula (eq 10.3)",
+        "derive-and-implement",
+        checks.check_rodrigues,
+        lbs.batch_rodrigues,
+        solve_rodrigues,
+        (
+            "θ = |ω| (guard it with clamp_min(1e-8)), k = ω/θ.",
+            "K = [[0, −kz, ky], [kz, 0, −kx], [−ky, kx, 0]] built with torch.stack(...).reshape(-1, 3, 3).",
+            "R = I + sin θ · K + (1 − cos θ) · K @ K, with θ shaped (N, 1, 1) to broadcast.",
+        ),
+    ),
+    Exercise(
+        "03.3",
+        "linear blend skinning (eq 10.6)",
+        "derive-and-implement",
+        checks.check_skinning,
+        lbs.linear_blend_skinning,
+        solve_skinning,
+        (
+            "Per vertex, blend the J 4×4 transforms with its weights: Σ_j W_ij A_j (shape (B, V, 4, 4)).",
+            "Apply the blended matrix to the homogeneous vertex [v; 1] and keep the first three coordinates.",
+            "blended = torch.einsum('vj,bjkl->bvkl', weights, transforms); v' = blended[..., :3, :3] @ v + blended[..., :3, 3]",
+        ),
+    ),
+    Exercise(
+        "03.4",
+        "break Rodrigues at zero, and explain the fix",
+        "break-it-and-explain",
+        checks.check_naive_rodrigues,
+        solve_naive_rodrigues,
+        solve_naive_rodrigues,
+        (
+            "Write Rodrigues exactly as printed, k = ω/θ, with no clamp: it must still pass the usual check for θ > 0.",
+            "At ω = 0, θ = 0 and ω/θ = 0/0. What does floating point return for 0/0?",
+            "NaN — and one NaN poisons R. The library writes sin θ/θ and (1 − cos θ)/θ² with Taylor series near 0 instead.",
+        ),
+    ),
+    Exercise(
+        "04.1",
+        "fusing identity and audio (eq 4)",
+        "derive-and-implement",
+        checks.check_fusion,
+        fuse_identity,
+        solve_fusion,
+        (
+            "Eq 4 adds E_id(p) to every frame's audio feature.",
+            "identity_features is (B, D); give it a time axis of length 1 so it broadcasts over T.",
+            "audio_features + identity_features[:, None, :]",
+        ),
+    ),
+    Exercise(
+        "04.2",
+        "the smoothness loss (eq 6)",
+        "derive-and-implement",
+        checks.check_smoothness_loss,
+        smoothness_loss,
+        solve_smoothness_loss,
+        (
+            "Velocities: y[:, 1:] − y[:, :-1] (T − 1 of them), for the prediction and the ground truth.",
+            "Square the difference of the two velocities and average over batch, time steps and parameters.",
+            "lambda_sth * (((y[:, 1:] - y[:, :-1]) - (y_hat[:, 1:] - y_hat[:, :-1])) ** 2).mean()",
+        ),
+    ),
+    Exercise(
+        "04.3",
+        "the latent consistency loss (eq 7)",
+        "derive-and-implement",
+        checks.check_latent_consistency_loss,
+        latent_consistency_loss,
+        solve_latent_consistency_loss,
+        (
+            "Both feature sequences are (B, T, D); eq 7 is a mean squared error between them.",
+            "1/(D T) ‖·‖² is the mean over time and features; average over the batch too.",
+            "lambda_lat * ((asr_features - lip_features) ** 2).mean()",
+        ),
+    ),
+    Exercise(
+        "04.4",
+        "fool the smoothness loss",
+        "break-it-and-explain",
+        checks.check_fools_smoothness,
+        solve_fool_smoothness,
+        solve_fool_smoothness,
+        (
+            "Eq 6 compares velocities y_t − y_{t−1}, never the values themselves.",
+            "What can you add to every frame without changing any difference between neighbouring frames?",
+            "return params_true + 1.0 — a constant offset: L_sth = 0, but the parameter term of eq 5 is 1.",
+        ),
+    ),
+    Exercise(
+        "05.1",
+        "the frame of a triangle (eqs 11–14)",
+        "derive-and-implement",
+        checks.check_triangle_frame,
+        checks.library_triangle_frame,
+        solve_triangle_frame,
+        (
+            "P is the barycentric combination of the corners with η; S is the mean of the three edge lengths.",
+            "n0 = e01/|e01|, n1 = normalised e01 × e02 (torch.linalg.cross), n2 = n0 × n1.",
+            "R = torch.stack([n0, n1, n2], dim=-1) — the vectors are the COLUMNS of R.",
+        ),
+    ),
+    Exercise(
+        "05.2",
+        "from local to world (eq 15)",
+        "derive-and-implement",
+        checks.check_bind_to_world,
+        checks.library_bind_to_world,
+        solve_bind_to_world,
+        (
+            "Three lines: position, rotation, scale.",
+            "R is (F, 3, 3) and ū is (F, 3): a batched matrix–vector product needs ū[..., None] (or an einsum).",
+            "u = (R @ ū[..., None])[..., 0] + P; r = R @ r̄; s = S[:, None] * s̄",
+        ),
+    ),
+    Exercise(
+        "05.3",
+        "predict the frame after a rigid motion",
+        "predict-then-run",
+        checks.check_moved_frame,
+        checks.library_moved_frame,
+        solve_moved_frame,
+        (
+            "Move the corners: v ↦ Q v + t. What happens to the edges, their lengths, their cross product?",
+            "Edges lose t and rotate with Q; lengths stay; Q a × Q b = Q (a × b) for a rotation Q.",
+            "P, R, S = frame before the motion; return P @ Q.T + t, Q @ R, S",
+        ),
+    ),
+    Exercise(
+        "06.1",
+        "the conic: the inverse dilated 2D covariance",
+        "derive-and-implement",
+        checks.check_conic,
+        conic_from_covariance_2d,
+        solve_conic,
+        (
+            "Add eps2d to both diagonal entries of Σ' before inverting (the low-pass dilation).",
+            "The inverse of [[p, q], [q, r]] is [[r, −q], [−q, p]] / (p r − q²).",
+            "return torch.stack([r / det, -q / det, p / det], dim=-1)",
+        ),
+    ),
+    Exercise(
+        "06.2",
+        "the backward pass of alpha compositing for one pixel",
+        "derive-and-implement",
+        checks.check_composite_backward,
+        checks.library_composite_backward,
+        solve_composite_backward,
+        (
+            "Run the forward pass first and keep, for every splat that counts, its α_i and the transmittance T_i in front of it.",
+            "Walk back to front with S = 0: ∂C/∂c_i = α_i T_i, ∂C/∂α_i = T_i (c_i − S), then S ← α_i c_i + (1 − α_i) S. "
+            "Multiply by grad_color (dot product over the channels).",
+            "Through α = o·e^{−σ}: ∂α/∂o = e^{−σ}, ∂α/∂σ = −α (zero where α was clamped to 0.999); "
+            "∂σ/∂(a, b, c) = (dx²/2, dx·dy, dy²/2); ∂σ/∂μ = −(a dx + b dy, b dx + c dy) since d = pixel − μ.",
+        ),
+    ),
+    Exercise(
+        "06.3",
+        "real spherical harmonics, degrees 0–3",
+        "derive-and-implement",
+        checks.check_sh_basis,
+        checks.library_sh_basis,
+        solve_sh_basis,
+        (
+            "Order: index l² + l + m with m = −l … l; degree 0 is the constant 1/(2√π).",
+            "Y_l^m = √2 K_l^m P_l^|m|(z) cos(mφ) for m > 0, sin(|m|φ) for m < 0; K_l^m = sqrt((2l+1)/(4π) (l−|m|)!/(l+|m|)!).",
+            "On the unit sphere (1 − z²)^{m/2} (cos mφ + i sin mφ) = (x + iy)^m, and P_l^m(z) = (−1)^m (1 − z²)^{m/2} dᵐP_l/dzᵐ: "
+            "e.g. degree 1 is (−c y, c z, −c x) with c = sqrt(3/(4π)).",
+        ),
+    ),
+    Exercise(
+        "07.1",
+        "the attribute hinge (eq 21)",
+        "derive-and-implement",
+        checks.check_attribute_loss,
+        attribute_loss,
+        solve_attribute_loss,
+        (
+            "A hinge max(0, x − ε) is free inside ε and grows outside; eq 21 squares it.",
+            "Positions: |ū'| per axis against ε_p; scales: exp(log s̄) per axis against ε_s.",
+            "(relu(m.abs() - eps_p) ** 2).sum(-1) + (relu(log_s.exp() - eps_s) ** 2).sum(-1), then .mean()",
+        ),
+    ),
+    Exercise(
+        "07.2",
+        "the semantic loss (eq 23)",
+        "derive-and-implement",
+        checks.check_semantic_loss,
+        semantic_loss,
+        solve_semantic_loss,
+        (
+            "The label map holds ids; turn it into colours with th.semantics.LABEL_COLORS (one RGB row per label).",
+            "Indexing a (L, 3) colour table with an (H, W) long tensor gives (H, W, 3).",
+            "((semantic_render - torch.as_tensor(LABEL_COLORS)[labels.long()]) ** 2).mean()",
+        ),
+    ),
+    Exercise(
+        "07.3",
+        "PSNR, inside a mask",
+        "derive-and-implement",
+        checks.check_psnr,
+        _library_psnr,
+        solve_psnr,
+        (
+            "PSNR = 10·log10(max² / MSE) with max = 1 for images in [0, 1].",
+            "With a mask, average the squared error only over the masked pixels (all three channels of each).",
+            "w = mask[..., None].expand_as(err); mse = (err * w).sum() / w.sum()",
+        ),
+    ),
 ]
 EXERCISES: dict[str, Exercise] = {exercise.id: exercise for exercise in _EXERCISES}
 
@@ -516,9 +748,14 @@ def check(exercise_id: str, user_fn: Callable, solved: bool = False) -> Callable
     """
     exercise = get(exercise_id)
     candidate = exercise.solution if solved else user_fn
-    return exercise_or_library(f"Exercise {exercise.id} · {exercise.title}", candidate, exercise.library, exercise.check,
-                               help_note=f"  hints: th.teach.hint({exercise.id!r}, 1 … {len(exercise.hints)}); "
-                                         f"answer: th.teach.solution({exercise.id!r})")
+    return exercise_or_library(
+        f"Exercise {exercise.id} · {exercise.title}",
+        candidate,
+        exercise.library,
+        exercise.check,
+        help_note=f"  hints: th.teach.hint({exercise.id!r}, 1 … {len(exercise.hints)}); "
+        f"answer: th.teach.solution({exercise.id!r})",
+    )
 
 
 def hint(exercise_id: str, level: int = 1) -> str:

@@ -1,4 +1,5 @@
 """``setup_notebook()``: the first call in every notebook."""
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,6 @@ def setup_notebook(seed: int = 0, device: str | None = None, verbose: bool = Tru
     torch.manual_seed(seed)
 
     chosen = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
 
     if in_colab():
         pio.renderers.default = "colab"

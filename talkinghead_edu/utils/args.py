@@ -10,6 +10,7 @@ with the ``type=`` helpers below, so ``--n 0``, ``--device bogus`` or a missing
 
     talkinghead-edu bench render: error: argument --n: expected a whole number >= 1, got '0'
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,16 @@ import torch
 
 from ..errors import TalkingHeadError
 
-__all__ = ["ArgumentParser", "positive_int", "non_negative_int", "positive_float", "torch_device", "existing_file",
-           "existing_dir", "run_main"]
+__all__ = [
+    "ArgumentParser",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "torch_device",
+    "existing_file",
+    "existing_dir",
+    "run_main",
+]
 
 
 class ArgumentParser(argparse.ArgumentParser):

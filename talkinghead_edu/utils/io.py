@@ -12,6 +12,7 @@ Checkpoints are stored with ``safetensors`` (plain tensors + a JSON string map) 
 that loading a file never runs code; nothing here ever unpickles. Floating-point tensors
 must be finite both when saved and when loaded (a NaN weight is refused by name).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,7 +63,9 @@ def atomic_writer(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         if isinstance(exc, OSError) and not isinstance(exc, TalkingHeadError):
-            raise WriteError(f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is unchanged") from exc
+            raise WriteError(
+                f"could not write {path}: {exc.strerror or exc}; the previous file (if any) is unchanged"
+            ) from exc
         raise
 
 
@@ -100,8 +103,10 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, TalkingHeadError):
-            raise WriteError(f"could not write the folder {path}: {exc.strerror or exc}"
-                             f"{f' ({exc.filename})' if exc.filename else ''}; the previous folder (if any) is unchanged") from exc
+            raise WriteError(
+                f"could not write the folder {path}: {exc.strerror or exc}"
+                f"{f' ({exc.filename})' if exc.filename else ''}; the previous folder (if any) is unchanged"
+            ) from exc
         raise
 
 
@@ -155,11 +160,15 @@ def _check_finite(tensors: Mapping[str, torch.Tensor], context: str) -> None:
     for name, tensor in tensors.items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
-            raise CheckpointError(f"{context}: tensor {name!r} {tuple(tensor.shape)} holds {bad} NaN or infinite "
-                                  "value(s); expected finite weights (a diverged training run?)")
+            raise CheckpointError(
+                f"{context}: tensor {name!r} {tuple(tensor.shape)} holds {bad} NaN or infinite "
+                "value(s); expected finite weights (a diverged training run?)"
+            )
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict]:
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict]:
     """Load a file written by :func:`save_checkpoint` -> ``(tensors, meta)``. Never unpickles.
 
     Raises:
@@ -183,8 +192,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         meta = json.loads(header.get("talkinghead_edu_meta", "{}"))
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: the checkpoint's metadata is not valid JSON ({exc}); "
-                              "expected the JSON object written by save_checkpoint") from None
+        raise CheckpointError(
+            f"{path}: the checkpoint's metadata is not valid JSON ({exc}); "
+            "expected the JSON object written by save_checkpoint"
+        ) from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: the checkpoint's metadata is a JSON {type(meta).__name__}, expected an object")
     _check_finite(tensors, str(path))

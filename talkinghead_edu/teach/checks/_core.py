@@ -1,4 +1,5 @@
 """The machinery behind every notebook self-check."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
@@ -53,17 +54,22 @@ def compare_to_library(
         for index, (g, e) in enumerate(zip(got, expected)):
             g = torch.as_tensor(g)
             if g.shape != e.shape:
-                raise CheckFailed(f"{name}: output {index} has shape {tuple(g.shape)}, expected {tuple(e.shape)}. {hint}")
+                raise CheckFailed(
+                    f"{name}: output {index} has shape {tuple(g.shape)}, expected {tuple(e.shape)}. {hint}"
+                )
             try:
                 torch.testing.assert_close(g.to(e.dtype), e, atol=atol, rtol=rtol)
             except AssertionError as exc:
-                raise CheckFailed(f"{name}: trial {trial}, output {index} differs from the library. {hint}\n{exc}") from None
+                raise CheckFailed(
+                    f"{name}: trial {trial}, output {index} differs from the library. {hint}\n{exc}"
+                ) from None
     print(f"✓ {name}: matches the library on {trials} random inputs")
     return True
 
 
-def exercise_or_library(name: str, user_fn: Callable, library_fn: Callable, check: Callable[[Callable], bool],
-                        help_note: str = "") -> Callable:
+def exercise_or_library(
+    name: str, user_fn: Callable, library_fn: Callable, check: Callable[[Callable], bool], help_note: str = ""
+) -> Callable:
     """Check an exercise; return the learner's function if it passes, else the library's.
 
     Never raises, so that Run All goes on whatever the learner wrote: an unfinished exercise
@@ -85,8 +91,10 @@ def exercise_or_library(name: str, user_fn: Callable, library_fn: Callable, chec
     except CheckFailed as failure:
         print(f"✗ {name}: not right yet — using the library version so the notebook can go on.\n{failure}")
     except Exception as error:  # noqa: BLE001 - a learner's bug must not halt Run All; it is reported, not hidden
-        print(f"✗ {name}: your function raised {type(error).__name__}: {error}\n"
-              "— using the library version so the notebook can go on.")
+        print(
+            f"✗ {name}: your function raised {type(error).__name__}: {error}\n"
+            "— using the library version so the notebook can go on."
+        )
     if help_note:
         print(help_note)
     return library_fn

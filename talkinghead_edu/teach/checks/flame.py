@@ -3,6 +3,7 @@
 Each check runs the learner's function and the one in :mod:`talkinghead_edu.flame.lbs`
 on random float64 inputs and prints ✓ or raises :class:`CheckFailed` with a hint.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -102,7 +103,9 @@ def check_skinning(user_fn: Callable) -> bool:
 
     def make_inputs(g: torch.Generator):
         rotations = _random_rotations(g, 2, 5)
-        _, transforms = flame_lbs.batch_rigid_transform(rotations, torch.randn(2, 5, 3, generator=g, dtype=_DTYPE) * 0.1, _FLAME_PARENTS)
+        _, transforms = flame_lbs.batch_rigid_transform(
+            rotations, torch.randn(2, 5, 3, generator=g, dtype=_DTYPE) * 0.1, _FLAME_PARENTS
+        )
         weights = torch.softmax(torch.randn(30, 5, generator=g, dtype=_DTYPE) * 3, dim=1)
         return torch.randn(2, 30, 3, generator=g, dtype=_DTYPE) * 0.1, transforms, weights
 
@@ -124,7 +127,16 @@ def check_flame_deformation(user_fn: Callable) -> bool:
         rig = _random_rig(g)
         coeffs = torch.randn(2, 8, generator=g, dtype=_DTYPE)
         pose = torch.randn(2, 15, generator=g, dtype=_DTYPE) * 0.4
-        return (coeffs, pose, rig["v_template"], rig["shapedirs"], rig["posedirs"], rig["J_regressor"], rig["parents"], rig["lbs_weights"])
+        return (
+            coeffs,
+            pose,
+            rig["v_template"],
+            rig["shapedirs"],
+            rig["posedirs"],
+            rig["J_regressor"],
+            rig["parents"],
+            rig["lbs_weights"],
+        )
 
     return compare_to_library(
         "the whole of eq 10 (blendshapes → joints → Rodrigues → correctives → chain → skinning)",
@@ -143,7 +155,9 @@ def check_naive_rodrigues(user_fn: Callable) -> bool:
     check_rodrigues(user_fn)
     at_zero = torch.as_tensor(user_fn(torch.zeros(1, 3, dtype=_DTYPE)))
     if not torch.isnan(at_zero).any():
-        raise CheckFailed("naive Rodrigues at ω = 0: expected NaN (0/0 in k = ω/θ), got "
-                          f"{at_zero[0].tolist()}. Divide by θ without any guard to see the failure.")
+        raise CheckFailed(
+            "naive Rodrigues at ω = 0: expected NaN (0/0 in k = ω/θ), got "
+            f"{at_zero[0].tolist()}. Divide by θ without any guard to see the failure."
+        )
     print("✓ naive Rodrigues breaks at ω = 0: NaN, as predicted")
     return True

@@ -1,4 +1,5 @@
 """Self-checks for notebook 04 (motion translator, eqs 4–8)."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -8,8 +9,14 @@ import torch
 from ...motion import fuse_identity, latent_consistency_loss, reconstruction_loss, smoothness_loss
 from ._core import CheckFailed, compare_to_library, exercise_or_library
 
-__all__ = ["check_fusion", "check_reconstruction_loss", "check_smoothness_loss", "check_latent_consistency_loss", "smoothness_exercise",
-           "check_fools_smoothness"]
+__all__ = [
+    "check_fusion",
+    "check_reconstruction_loss",
+    "check_smoothness_loss",
+    "check_latent_consistency_loss",
+    "smoothness_exercise",
+    "check_fools_smoothness",
+]
 
 
 def _params(generator: torch.Generator):
@@ -23,8 +30,13 @@ def check_fusion(user_fn: Callable) -> bool:
     def make_inputs(g):
         return torch.randn(2, 9, 16, generator=g), torch.randn(2, 16, generator=g)
 
-    return compare_to_library("fusion E_id(p) + E_uni(A) (eq 4)", user_fn, fuse_identity, make_inputs,
-                              hint="Add the identity feature to every frame: broadcast (B, D) to (B, 1, D).")
+    return compare_to_library(
+        "fusion E_id(p) + E_uni(A) (eq 4)",
+        user_fn,
+        fuse_identity,
+        make_inputs,
+        hint="Add the identity feature to every frame: broadcast (B, D) to (B, 1, D).",
+    )
 
 
 def check_reconstruction_loss(user_fn: Callable) -> bool:
@@ -35,8 +47,13 @@ def check_reconstruction_loss(user_fn: Callable) -> bool:
         B, T = y.shape[:2]
         return y_hat, y, torch.randn(B, T, 11, 3, generator=g), torch.randn(B, T, 11, 3, generator=g), 0.5, 2.0
 
-    return compare_to_library("reconstruction loss (eq 5)", user_fn, reconstruction_loss, make_inputs,
-                              hint="Parameter term: mean over (B, T, N); vertex term: the squared norm over xyz, then the mean over (B, T, K).")
+    return compare_to_library(
+        "reconstruction loss (eq 5)",
+        user_fn,
+        reconstruction_loss,
+        make_inputs,
+        hint="Parameter term: mean over (B, T, N); vertex term: the squared norm over xyz, then the mean over (B, T, K).",
+    )
 
 
 def check_smoothness_loss(user_fn: Callable) -> bool:
@@ -46,8 +63,13 @@ def check_smoothness_loss(user_fn: Callable) -> bool:
         y_hat, y = _params(g)
         return y_hat, y, float(torch.rand((), generator=g)) + 0.5
 
-    return compare_to_library("smoothness loss (eq 6)", user_fn, smoothness_loss, make_inputs,
-                              hint="Velocities are y[:, 1:] - y[:, :-1]; average the squared velocity differences over the T-1 steps, N entries and B.")
+    return compare_to_library(
+        "smoothness loss (eq 6)",
+        user_fn,
+        smoothness_loss,
+        make_inputs,
+        hint="Velocities are y[:, 1:] - y[:, :-1]; average the squared velocity differences over the T-1 steps, N entries and B.",
+    )
 
 
 def check_latent_consistency_loss(user_fn: Callable) -> bool:
@@ -56,8 +78,13 @@ def check_latent_consistency_loss(user_fn: Callable) -> bool:
     def make_inputs(g):
         return torch.randn(2, 8, 12, generator=g), torch.randn(2, 8, 12, generator=g), 0.3
 
-    return compare_to_library("latent consistency loss (eq 7)", user_fn, latent_consistency_loss, make_inputs,
-                              hint="lambda times the mean squared difference over (B, T, D).")
+    return compare_to_library(
+        "latent consistency loss (eq 7)",
+        user_fn,
+        latent_consistency_loss,
+        make_inputs,
+        hint="lambda times the mean squared difference over (B, T, D).",
+    )
 
 
 def smoothness_exercise(user_fn: Callable) -> Callable:
@@ -77,7 +104,9 @@ def check_fools_smoothness(user_fn: Callable) -> bool:
             raise CheckFailed(f"fooling L_sth: expected shape {tuple(truth.shape)}, got {tuple(predicted.shape)}")
         sth, error = float(smoothness_loss(predicted, truth, 1.0)), float(((predicted - truth) ** 2).mean())
         if sth > 1e-10 or error < 0.1:
-            raise CheckFailed(f"fooling L_sth, trial {trial}: expected L_sth = 0 and a mean squared error ≥ 0.1, got L_sth = {sth:.3g} "
-                              f"and error = {error:.3g}. Hint: L_sth only sees differences between neighbouring frames.")
+            raise CheckFailed(
+                f"fooling L_sth, trial {trial}: expected L_sth = 0 and a mean squared error ≥ 0.1, got L_sth = {sth:.3g} "
+                f"and error = {error:.3g}. Hint: L_sth only sees differences between neighbouring frames."
+            )
     print("✓ fooling L_sth: a prediction far from the truth with L_sth = 0 on 3 random sequences")
     return True

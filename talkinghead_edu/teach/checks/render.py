@@ -3,6 +3,7 @@
 Each check runs the learner's function and the library's on random float64 inputs and
 prints ✓ or raises :class:`CheckFailed` with a hint.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -14,8 +15,16 @@ from ...render.reference import composite_tile
 from ...render.sh import sh_basis
 from ._core import compare_to_library
 
-__all__ = ["check_projection_jacobian", "check_covariance_2d", "check_conic", "check_composite",
-           "library_composite_backward", "check_composite_backward", "library_sh_basis", "check_sh_basis"]
+__all__ = [
+    "check_projection_jacobian",
+    "check_covariance_2d",
+    "check_conic",
+    "check_composite",
+    "library_composite_backward",
+    "check_composite_backward",
+    "library_sh_basis",
+    "check_sh_basis",
+]
 
 _DTYPE = torch.float64
 _K = torch.tensor([[120.0, 0.0, 32.0], [0.0, 110.0, 24.0], [0.0, 0.0, 1.0]], dtype=_DTYPE)
@@ -35,31 +44,44 @@ def _random_covariances(generator: torch.Generator, n: int, dim: int) -> torch.T
 def check_projection_jacobian(user_fn: Callable) -> bool:
     """``user_fn(means_cam (N, 3), K (3, 3)) -> J (N, 2, 3)``, the Jacobian of ``(fx x/z + cx, fy y/z + cy)``."""
     return compare_to_library(
-        "projection Jacobian", user_fn, lambda means, K: perspective_jacobian(means, K, 64, 48),
+        "projection Jacobian",
+        user_fn,
+        lambda means, K: perspective_jacobian(means, K, 64, 48),
         lambda g: (_points_in_view(g), _K),
-        hint="Row 0 is d(u)/d(x, y, z) = (fx/z, 0, −fx·x/z²); row 1 the same with fy and y.")
+        hint="Row 0 is d(u)/d(x, y, z) = (fx/z, 0, −fx·x/z²); row 1 the same with fy and y.",
+    )
 
 
 def check_covariance_2d(user_fn: Callable) -> bool:
     """``user_fn(J (N, 2, 3), cov_cam (N, 3, 3)) -> (N, 2, 2)`` = ``J Σ Jᵀ``."""
+
     def inputs(g):
         return perspective_jacobian(_points_in_view(g), _K, 64, 48), _random_covariances(g, 20, 3)
 
-    return compare_to_library("2D covariance J Σ Jᵀ", user_fn, covariance_2d, inputs,
-                              hint="Use J @ cov @ J.transpose(-1, -2) (batched matrix products).")
+    return compare_to_library(
+        "2D covariance J Σ Jᵀ",
+        user_fn,
+        covariance_2d,
+        inputs,
+        hint="Use J @ cov @ J.transpose(-1, -2) (batched matrix products).",
+    )
 
 
 def check_conic(user_fn: Callable) -> bool:
     """``user_fn(cov2d (N, 2, 2), eps2d) -> conic (N, 3)`` = ``(a, b, c)`` of ``(Σ' + ε I)^{-1}``."""
     return compare_to_library(
-        "conic (inverse dilated 2D covariance)", user_fn, conic_from_covariance_2d,
+        "conic (inverse dilated 2D covariance)",
+        user_fn,
+        conic_from_covariance_2d,
         lambda g: (_random_covariances(g, 20, 2) * 1e3, 0.3),
-        hint="Add eps2d to the diagonal first; the inverse of [[p, q], [q, r]] is [[r, −q], [−q, p]] / (p r − q²).")
+        hint="Add eps2d to the diagonal first; the inverse of [[p, q], [q, r]] is [[r, −q], [−q, p]] / (p r − q²).",
+    )
 
 
 def check_composite(user_fn: Callable) -> bool:
     """``user_fn(pixels (P, 2), means2d (n, 2), conics (n, 3), opacities (n,), channels (n, C))
     -> (color (P, C), alpha (P,))`` — front-to-back compositing, eq 9, with the 1/255, 0.999 and 1e-4 rules."""
+
     def inputs(g):
         n, p = 12, 9
         pixels = torch.rand(p, 2, generator=g, dtype=_DTYPE) * 6 + 0.5
@@ -72,13 +94,25 @@ def check_composite(user_fn: Callable) -> bool:
         return pixels, means2d, conics, opacities, torch.rand(n, 3, generator=g, dtype=_DTYPE)
 
     return compare_to_library(
-        "alpha compositing (eq 9)", user_fn, composite_tile, inputs, atol=1e-9, rtol=1e-7,
+        "alpha compositing (eq 9)",
+        user_fn,
+        composite_tile,
+        inputs,
+        atol=1e-9,
+        rtol=1e-7,
         hint="alpha = min(0.999, o·exp(−σ)), skip alpha < 1/255, stop before T·(1 − alpha) < 1e-4; "
-             "weight = alpha·T, then T ← T·(1 − alpha).")
+        "weight = alpha·T, then T ← T·(1 − alpha).",
+    )
 
 
-def library_composite_backward(pixel: torch.Tensor, means2d: torch.Tensor, conics: torch.Tensor, opacities: torch.Tensor,
-                               colors: torch.Tensor, grad_color: torch.Tensor):
+def library_composite_backward(
+    pixel: torch.Tensor,
+    means2d: torch.Tensor,
+    conics: torch.Tensor,
+    opacities: torch.Tensor,
+    colors: torch.Tensor,
+    grad_color: torch.Tensor,
+):
     """Gradients of ``L = grad_color · C(pixel)`` by autograd through the reference rasterizer.
 
     Args:
@@ -110,10 +144,16 @@ def check_composite_backward(user_fn: Callable) -> bool:
     """``user_fn(pixel, means2d, conics, opacities, colors, grad_color)`` -> the four gradients of
     :func:`library_composite_backward`, compared with autograd on the reference rasterizer."""
     return compare_to_library(
-        "backward pass of alpha compositing (eq 9) for one pixel", user_fn, library_composite_backward, _one_pixel_scene,
-        trials=8, atol=1e-9, rtol=1e-7,
+        "backward pass of alpha compositing (eq 9) for one pixel",
+        user_fn,
+        library_composite_backward,
+        _one_pixel_scene,
+        trials=8,
+        atol=1e-9,
+        rtol=1e-7,
         hint="Walk back to front with S (the colour seen behind splat i, starting at 0): ∂C/∂c_i = α_i T_i, "
-             "∂C/∂α_i = T_i (c_i − S), then S ← α_i c_i + (1 − α_i) S; α = o·exp(−σ) gives ∂α/∂o = exp(−σ), ∂α/∂σ = −α.")
+        "∂C/∂α_i = T_i (c_i − S), then S ← α_i c_i + (1 − α_i) S; α = o·exp(−σ) gives ∂α/∂o = exp(−σ), ∂α/∂σ = −α.",
+    )
 
 
 def library_sh_basis(dirs: torch.Tensor) -> torch.Tensor:
@@ -124,8 +164,12 @@ def library_sh_basis(dirs: torch.Tensor) -> torch.Tensor:
 def check_sh_basis(user_fn: Callable) -> bool:
     """``user_fn(dirs (N, 3) unit vectors) -> (N, 16)``: real SH of degrees 0–3, index ``l² + l + m``."""
     return compare_to_library(
-        "real spherical harmonics, degrees 0–3", user_fn, library_sh_basis,
+        "real spherical harmonics, degrees 0–3",
+        user_fn,
+        library_sh_basis,
         lambda g: (torch.nn.functional.normalize(torch.randn(32, 3, generator=g, dtype=_DTYPE), dim=-1),),
-        atol=1e-9, rtol=1e-7,
+        atol=1e-9,
+        rtol=1e-7,
         hint="Y_l^m = K_l^m · P_l^|m|(z) · (cos |m|φ or sin |m|φ), K_l^m = sqrt((2l+1)/(4π) · (l−|m|)!/(l+|m|)!) "
-             "(×√2 for m ≠ 0); keep the Condon–Shortley sign (−1)^m, and r^m cos mφ = Re (x + iy)^m.")
+        "(×√2 for m ≠ 0); keep the Condon–Shortley sign (−1)^m, and r^m cos mφ = Re (x + iy)^m.",
+    )

@@ -1,4 +1,5 @@
 """Self-checks of the tour notebook's video cells (camera projection, the face mask M)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -27,7 +28,12 @@ def check_projection(user_fn) -> bool:
         return points, K, viewmat
 
     return compare_to_library(
-        "pinhole projection (OpenCV camera convention)", user_fn, project_points, make_inputs, atol=1e-6, rtol=1e-6,
+        "pinhole projection (OpenCV camera convention)",
+        user_fn,
+        project_points,
+        make_inputs,
+        atol=1e-6,
+        rtol=1e-6,
         hint="x_cam = R x + t with viewmat = [[R, t], [0, 1]]; then (u, v) = (K @ x_cam)[:2] / z.",
     )
 
@@ -39,8 +45,10 @@ def check_face_mask(user_fn) -> bool:
         return (torch.randint(0, 9, (32, 32), generator=generator),)
 
     return compare_to_library(
-        "face mask M (eq 19)", lambda labels: torch.as_tensor(np.asarray(user_fn(labels))),
-        lambda labels: torch.from_numpy(face_mask_from_labels(labels.numpy())), make_inputs,
+        "face mask M (eq 19)",
+        lambda labels: torch.as_tensor(np.asarray(user_fn(labels))),
+        lambda labels: torch.from_numpy(face_mask_from_labels(labels.numpy())),
+        make_inputs,
         hint="M is True on skin, lips, teeth, mouth_interior, eyes, eyebrows and hair; False on neck_torso and background.",
     )
 
@@ -58,11 +66,17 @@ def library_blend(gaussian_image: torch.Tensor, original: torch.Tensor, mask: to
 def check_blend(user_fn) -> bool:
     """``user_fn(F, gaussian_image (B, H, W, 3), original (B, H, W, 3), mask (B, H, W)) -> (B, H, W, 3)``: eq 19,
     ``I = (1 − M) I_ori + M F(I_gau + (1 − M) I_ori)`` with the pasted image clamped to [0, 1]."""
+
     def make_inputs(generator: torch.Generator):
         mask = (torch.rand(2, 12, 10, generator=generator) > 0.4).float()
         render = torch.rand(2, 12, 10, 3, generator=generator) * mask[..., None]
         return render, torch.rand(2, 12, 10, 3, generator=generator), mask
 
     return compare_to_library(
-        "the blend of eq 19", lambda g, o, m: user_fn(_toy_generator, g, o, m), library_blend, make_inputs, atol=1e-6,
-        hint="pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); I = (1 − M)·I_ori + M·F(pasted, M). M has no channel axis: use M[..., None].")
+        "the blend of eq 19",
+        lambda g, o, m: user_fn(_toy_generator, g, o, m),
+        library_blend,
+        make_inputs,
+        atol=1e-6,
+        hint="pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); I = (1 − M)·I_ori + M·F(pasted, M). M has no channel axis: use M[..., None].",
+    )

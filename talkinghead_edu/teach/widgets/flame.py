@@ -10,6 +10,7 @@
 
 Plotly's scene is set up with +y up and the camera on the +z axis, looking at the face.
 """
+
 from __future__ import annotations
 
 from typing import Mapping
@@ -19,7 +20,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ...flame.model import FlameModel, JOINT_NAMES
+from ...flame.model import JOINT_NAMES, FlameModel
 from ...semantics import LABEL_COLORS, LABEL_IDS
 from ._display import LiveFigure
 
@@ -74,7 +75,11 @@ _SCENE = dict(
 
 
 def _numpy(array) -> np.ndarray:
-    return array.detach().cpu().double().numpy() if isinstance(array, torch.Tensor) else np.asarray(array, dtype=np.float64)
+    return (
+        array.detach().cpu().double().numpy()
+        if isinstance(array, torch.Tensor)
+        else np.asarray(array, dtype=np.float64)
+    )
 
 
 def face_colors(head: FlameModel, color_by: str = "natural") -> np.ndarray:
@@ -98,7 +103,9 @@ def face_colors(head: FlameModel, color_by: str = "natural") -> np.ndarray:
     if eye_faces.size:
         rest = _numpy(head.v_template)
         centroids = rest[head.faces.cpu().numpy()[eye_faces]].mean(1)
-        eye_centres = _numpy(head.J_regressor @ head.v_template)[[JOINT_NAMES.index("eye_left"), JOINT_NAMES.index("eye_right")]]
+        eye_centres = _numpy(head.J_regressor @ head.v_template)[
+            [JOINT_NAMES.index("eye_left"), JOINT_NAMES.index("eye_right")]
+        ]
         nearest = np.argmin(np.linalg.norm(centroids[:, None] - eye_centres[None], axis=-1), axis=1)
         direction = centroids - eye_centres[nearest]
         facing = direction[:, 2] / np.maximum(np.linalg.norm(direction, axis=1), 1e-12)  # cos of angle to +z
@@ -120,7 +127,9 @@ def _mesh_trace(head: FlameModel, vertices: np.ndarray, colors: np.ndarray, name
     which keeps each figure small in the notebook.
     """
     faces = head.faces.cpu().numpy().astype(np.int16 if head.n_vertices < 2**15 else np.int32)
-    palette, palette_index = np.unique(np.round(np.clip(colors, 0, 1) * 255).astype(np.uint8), axis=0, return_inverse=True)
+    palette, palette_index = np.unique(
+        np.round(np.clip(colors, 0, 1) * 255).astype(np.uint8), axis=0, return_inverse=True
+    )
     n_colors = len(palette)
     colorscale = []
     for index, color in enumerate(palette):
@@ -128,12 +137,22 @@ def _mesh_trace(head: FlameModel, vertices: np.ndarray, colors: np.ndarray, name
         colorscale += [[index / n_colors, rgb], [(index + 1) / n_colors, rgb]]
     vertices = vertices.astype(np.float32)
     return go.Mesh3d(
-        x=vertices[:, 0], y=vertices[:, 1], z=vertices[:, 2],
-        i=faces[:, 0], j=faces[:, 1], k=faces[:, 2],
+        x=vertices[:, 0],
+        y=vertices[:, 1],
+        z=vertices[:, 2],
+        i=faces[:, 0],
+        j=faces[:, 1],
+        k=faces[:, 2],
         # palette index k maps to (k + 0.5) / n, the middle of colour k's band of the colorscale
-        intensity=palette_index.reshape(-1).astype(np.uint8 if n_colors < 256 else np.int32), intensitymode="cell",
-        colorscale=colorscale, cmin=-0.5, cmax=n_colors - 0.5, showscale=False,
-        flatshading=False, name=name, hoverinfo="skip",
+        intensity=palette_index.reshape(-1).astype(np.uint8 if n_colors < 256 else np.int32),
+        intensitymode="cell",
+        colorscale=colorscale,
+        cmin=-0.5,
+        cmax=n_colors - 0.5,
+        showscale=False,
+        flatshading=False,
+        name=name,
+        hoverinfo="skip",
         lighting=dict(ambient=0.45, diffuse=0.75, specular=0.15, roughness=0.6),
         lightposition=dict(x=0.5, y=2.0, z=3.0),
     )
@@ -168,12 +187,19 @@ def head_figure(
         points = _numpy(landmarks)
         figure.add_trace(
             go.Scatter3d(
-                x=points[:, 0], y=points[:, 1], z=points[:, 2] + 1e-3, mode="markers",
-                marker=dict(size=3, color="rgb(20,200,60)"), name="68 landmarks",
-                text=[f"landmark {i}" for i in range(len(points))], hoverinfo="text",
+                x=points[:, 0],
+                y=points[:, 1],
+                z=points[:, 2] + 1e-3,
+                mode="markers",
+                marker=dict(size=3, color="rgb(20,200,60)"),
+                name="68 landmarks",
+                text=[f"landmark {i}" for i in range(len(points))],
+                hoverinfo="text",
             )
         )
-    figure.update_layout(scene=_SCENE, title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0), showlegend=False)
+    figure.update_layout(
+        scene=_SCENE, title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0), showlegend=False
+    )
     return figure
 
 
@@ -236,7 +262,9 @@ def flame_explorer(head: FlameModel) -> LiveFigure:
     import ipywidgets as widgets
 
     def slider(description: str, low: float, high: float, step: float) -> widgets.FloatSlider:
-        return widgets.FloatSlider(value=0.0, min=low, max=high, step=step, description=description, continuous_update=False)
+        return widgets.FloatSlider(
+            value=0.0, min=low, max=high, step=step, description=description, continuous_update=False
+        )
 
     controls = dict(
         shape_1=slider("shape 1 (σ)", -3, 3, 0.1),
@@ -276,13 +304,23 @@ def mesh_grid(
     """A grid of 3D heads seen from the front, one per row of ``vertices`` (X, V, 3)."""
     vertices = _numpy(vertices)
     if vertices.ndim != 3 or vertices.shape[0] != len(titles) or vertices.shape[1:] != (head.n_vertices, 3):
-        raise ValueError(f"mesh_grid: vertices must be ({len(titles)}, {head.n_vertices}, 3) for {len(titles)} titles, got {vertices.shape}")
+        raise ValueError(
+            f"mesh_grid: vertices must be ({len(titles)}, {head.n_vertices}, 3) for {len(titles)} titles, got {vertices.shape}"
+        )
     rows = -(-len(titles) // columns)
-    figure = make_subplots(rows=rows, cols=columns, specs=[[{"type": "scene"}] * columns] * rows, subplot_titles=titles,
-                           horizontal_spacing=0.0, vertical_spacing=0.04)
+    figure = make_subplots(
+        rows=rows,
+        cols=columns,
+        specs=[[{"type": "scene"}] * columns] * rows,
+        subplot_titles=titles,
+        horizontal_spacing=0.0,
+        vertical_spacing=0.04,
+    )
     colors = face_colors(head, color_by)
     for index, title in enumerate(titles):
-        figure.add_trace(_mesh_trace(head, vertices[index], colors, name=title), row=index // columns + 1, col=index % columns + 1)
+        figure.add_trace(
+            _mesh_trace(head, vertices[index], colors, name=title), row=index // columns + 1, col=index % columns + 1
+        )
     figure.update_scenes(**{**_SCENE, "camera": dict(up=dict(x=0, y=1, z=0), eye=dict(x=0.0, y=0.0, z=1.5))})
     figure.update_layout(height=row_height * rows, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
     return figure

@@ -4,6 +4,7 @@ The widget is a thin ``ipywidgets`` shell; its callback is :func:`speak_to_mp4`,
 pieces it uses (:func:`bundled_clips`, :func:`save_upload`, :func:`side_by_side_mp4`,
 :func:`video_html`) are plain functions tested headless in ``tests/test_speak_widget.py``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,7 +18,15 @@ from ...paths import dataset_root
 from ...pipeline import Speech, TalkingHead, available_heads, write_mp4
 from ...utils.io import atomic_write_bytes
 
-__all__ = ["bundled_clips", "save_upload", "load_head", "speak_to_mp4", "side_by_side_mp4", "video_html", "speak_widget"]
+__all__ = [
+    "bundled_clips",
+    "save_upload",
+    "load_head",
+    "speak_to_mp4",
+    "side_by_side_mp4",
+    "video_html",
+    "speak_widget",
+]
 
 
 def bundled_clips(per_speaker: int = 1) -> dict[str, Path]:
@@ -48,15 +57,30 @@ def load_head(head: str, style: str, resolution: int, pose: str = "track") -> Ta
     return TalkingHead.load(head, style=style, resolution=resolution, pose=pose)
 
 
-def speak_to_mp4(head: str, style: str, audio, out: str | Path, resolution: int = 256, pose: str = "track", progress: bool = True,
-                 sample_rate: int | None = None) -> tuple[Path, Speech]:
+def speak_to_mp4(
+    head: str,
+    style: str,
+    audio,
+    out: str | Path,
+    resolution: int = 256,
+    pose: str = "track",
+    progress: bool = True,
+    sample_rate: int | None = None,
+) -> tuple[Path, Speech]:
     """The widget's callback: ``audio`` (a file path, or an array at ``sample_rate``) spoken by ``head`` in ``style`` -> ``out`` (mp4 with sound)."""
     speech = load_head(head, style, resolution, pose).speak(audio, sample_rate)
     return speech.write_mp4(out, progress=progress), speech
 
 
-def side_by_side_mp4(head: str, styles: tuple[str, str], audio, out: str | Path, resolution: int = 256, progress: bool = True,
-                     sample_rate: int | None = None) -> Path:
+def side_by_side_mp4(
+    head: str,
+    styles: tuple[str, str],
+    audio,
+    out: str | Path,
+    resolution: int = 256,
+    progress: bool = True,
+    sample_rate: int | None = None,
+) -> Path:
     """The same audio (a file path, or an array at ``sample_rate``) in two mouth styles, side by side in one mp4 (width ``2W``)."""
     left, right = (load_head(head, style, resolution).speak(audio, sample_rate) for style in styles)
     frames = (np.concatenate(pair, axis=1) for pair in zip(left.frames(progress=progress), right.frames()))
@@ -99,7 +123,9 @@ def speak_widget(folder: str | Path, resolution: int = 256, styles: list[str] | 
         with output:
             try:
                 audio = save_upload(upload.value, folder) if clip.value == "(my upload)" else clips[clip.value]
-                path, speech = speak_to_mp4(head.value, style.value, audio, folder / f"speak_{head.value}_{style.value}.mp4", resolution)
+                path, speech = speak_to_mp4(
+                    head.value, style.value, audio, folder / f"speak_{head.value}_{style.value}.mp4", resolution
+                )
             except ValueError as exc:  # bad audio, nothing uploaded ...: say it in the output area
                 print(f"error: {exc}")
                 return

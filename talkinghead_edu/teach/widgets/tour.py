@@ -3,6 +3,7 @@
 Every widget is a :class:`~talkinghead_edu.teach.widgets._display.LiveFigure`: controls over a pure
 function that returns a plotly ``go.Figure`` (the tests call both).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,11 @@ _BOXES = [
 ]
 _ARROWS = [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9), (9, 10)]
 _GROUP_COLORS = {"input": "#e8e8e8", "translator": "#cfe3ff", "flame": "#ffe2b8", "renderer": "#d4f0d4"}
-_GROUP_NAMES = {"translator": "(b) speaker-specific motion translator", "flame": "FLAME bridge",
-                "renderer": "(c) dynamic Gaussian renderer"}
+_GROUP_NAMES = {
+    "translator": "(b) speaker-specific motion translator",
+    "flame": "FLAME bridge",
+    "renderer": "(c) dynamic Gaussian renderer",
+}
 
 
 def pipeline_diagram() -> go.Figure:
@@ -47,21 +51,52 @@ def pipeline_diagram() -> go.Figure:
     figure = go.Figure()
     half_w, half_h = 0.52, 0.32
     for x, y, text, group in _BOXES:
-        figure.add_shape(type="rect", x0=x - half_w, x1=x + half_w, y0=y - half_h, y1=y + half_h,
-                         fillcolor=_GROUP_COLORS[group], line=dict(color="#555555"))
+        figure.add_shape(
+            type="rect",
+            x0=x - half_w,
+            x1=x + half_w,
+            y0=y - half_h,
+            y1=y + half_h,
+            fillcolor=_GROUP_COLORS[group],
+            line=dict(color="#555555"),
+        )
         figure.add_annotation(x=x, y=y, text=text, showarrow=False, font=dict(size=11))
     for start, end in _ARROWS:
         (x0, y0), (x1, y1) = _BOXES[start][:2], _BOXES[end][:2]
         dx, dy = np.sign(x1 - x0) * half_w, np.sign(y1 - y0) * half_h
-        figure.add_annotation(x=x1 - dx, y=y1 - dy, ax=x0 + dx, ay=y0 + dy, xref="x", yref="y", axref="x", ayref="y",
-                              showarrow=True, arrowhead=3, arrowwidth=1.5, text="")
+        figure.add_annotation(
+            x=x1 - dx,
+            y=y1 - dy,
+            ax=x0 + dx,
+            ay=y0 + dy,
+            xref="x",
+            yref="y",
+            axref="x",
+            ayref="y",
+            showarrow=True,
+            arrowhead=3,
+            arrowwidth=1.5,
+            text="",
+        )
     for i, (group, name) in enumerate(_GROUP_NAMES.items()):
-        figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                    marker=dict(size=14, symbol="square", color=_GROUP_COLORS[group])))
+        figure.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=name,
+                marker=dict(size=14, symbol="square", color=_GROUP_COLORS[group]),
+            )
+        )
     figure.update_xaxes(visible=False, range=[-0.7, 5.5])
     figure.update_yaxes(visible=False, range=[-0.5, 2.5], scaleanchor="x")
-    figure.update_layout(title="GaussianTalker pipeline (paper Fig. 2)", height=420, margin=dict(l=10, r=10, t=40, b=10),
-                         legend=dict(orientation="h", y=-0.05), plot_bgcolor="white")
+    figure.update_layout(
+        title="GaussianTalker pipeline (paper Fig. 2)",
+        height=420,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.05),
+        plot_bgcolor="white",
+    )
     return figure
 
 
@@ -77,17 +112,35 @@ def phoneme_spectrogram_figure(audio: np.ndarray, phonemes, sample_rate: int = 1
 
     spectrogram = log_mel(np.asarray(audio, dtype=np.float32), sample_rate=sample_rate).numpy()  # (F, 80), 10 ms hop
     times = np.arange(spectrogram.shape[0]) * 0.01
-    figure = go.Figure(go.Heatmap(z=spectrogram.T, x=times, y=np.arange(spectrogram.shape[1]), colorscale="Magma",
-                                  showscale=False, hoverinfo="skip"))
+    figure = go.Figure(
+        go.Heatmap(
+            z=spectrogram.T,
+            x=times,
+            y=np.arange(spectrogram.shape[1]),
+            colorscale="Magma",
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
     n_mels = spectrogram.shape[1]
     for index, phone in enumerate(phonemes):
         figure.add_vline(x=phone.start_s, line=dict(color="white", width=1, dash="dot"))
         label = phone.symbol or "∅"
-        figure.add_annotation(x=0.5 * (phone.start_s + phone.end_s), y=n_mels + 4 + 5 * (index % 2), text=label,
-                              showarrow=False, font=dict(size=11), hovertext=f"{label} ({phone.viseme}) "
-                              f"{phone.start_s:.3f}–{phone.end_s:.3f} s")
-    figure.update_layout(title=title or "phonemes over the log-mel spectrogram", height=320,
-                         xaxis_title="time (s)", yaxis_title="mel band", margin=dict(l=50, r=10, t=40, b=40))
+        figure.add_annotation(
+            x=0.5 * (phone.start_s + phone.end_s),
+            y=n_mels + 4 + 5 * (index % 2),
+            text=label,
+            showarrow=False,
+            font=dict(size=11),
+            hovertext=f"{label} ({phone.viseme}) {phone.start_s:.3f}–{phone.end_s:.3f} s",
+        )
+    figure.update_layout(
+        title=title or "phonemes over the log-mel spectrogram",
+        height=320,
+        xaxis_title="time (s)",
+        yaxis_title="mel band",
+        margin=dict(l=50, r=10, t=40, b=40),
+    )
     figure.update_yaxes(range=[0, n_mels + 12])
     return figure
 
@@ -126,24 +179,45 @@ def video_frame_figure(video, index: int, show_landmarks: bool = True) -> go.Fig
     if not 0 <= index < video.num_frames:
         raise IndexError(f"frame {index} out of range [0, {video.num_frames})")
     frame = (video.frame(index).numpy() * 255).astype(np.uint8)
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(f"frame {index} ({index / video.fps:.2f} s)", "labels + mask M"),
-                           horizontal_spacing=0.03)
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(f"frame {index} ({index / video.fps:.2f} s)", "labels + mask M"),
+        horizontal_spacing=0.03,
+    )
     figure.add_trace(go.Image(source=image_source(frame), name="frame"), row=1, col=1)
     if show_landmarks and video.landmarks2d is not None:
         points = video.landmarks2d[index] - 0.5  # plotly puts pixel (0, 0)'s centre at 0
-        figure.add_trace(go.Scatter(x=points[:, 0], y=points[:, 1], mode="markers", name="68 landmarks",
-                                    marker=dict(size=4, color="#00ff66")), row=1, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=points[:, 0],
+                y=points[:, 1],
+                mode="markers",
+                name="68 landmarks",
+                marker=dict(size=4, color="#00ff66"),
+            ),
+            row=1,
+            col=1,
+        )
     if video.labels is not None:
         mask = video.face_mask[index] if video.face_mask is not None else None
-        figure.add_trace(go.Image(source=image_source(label_image(video.labels[index], outline=mask)), name="labels"),
-                         row=1, col=2)
+        figure.add_trace(
+            go.Image(source=image_source(label_image(video.labels[index], outline=mask)), name="labels"), row=1, col=2
+        )
         for label_id, name in enumerate(LABEL_NAMES):
             color = "rgb({},{},{})".format(*(LABEL_COLORS[label_id] * 255).astype(int))
-            figure.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                        marker=dict(size=10, symbol="square", color=color)), row=1, col=2)
+            figure.add_trace(
+                go.Scatter(
+                    x=[None], y=[None], mode="markers", name=name, marker=dict(size=10, symbol="square", color=color)
+                ),
+                row=1,
+                col=2,
+            )
     for col in (1, 2):
         figure.update_xaxes(visible=False, row=1, col=col)
-        figure.update_yaxes(visible=False, autorange="reversed", scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col)
+        figure.update_yaxes(
+            visible=False, autorange="reversed", scaleanchor=f"x{'' if col == 1 else col}", row=1, col=col
+        )
     figure.update_layout(height=380, margin=dict(l=5, r=5, t=30, b=5), legend=dict(font=dict(size=9)))
     return figure
 
@@ -157,14 +231,20 @@ def video_scrubber(video, start: int = 0) -> LiveFigure:
     """
     import ipywidgets as widgets
 
-    return LiveFigure(lambda frame, landmarks: video_frame_figure(video, frame, landmarks), dict(
-        frame=widgets.IntSlider(value=start, min=0, max=video.num_frames - 1, step=1, description="frame",
-                                continuous_update=False),
-        landmarks=widgets.Checkbox(value=True, description="landmarks"),
-    ))
+    return LiveFigure(
+        lambda frame, landmarks: video_frame_figure(video, frame, landmarks),
+        dict(
+            frame=widgets.IntSlider(
+                value=start, min=0, max=video.num_frames - 1, step=1, description="frame", continuous_update=False
+            ),
+            landmarks=widgets.Checkbox(value=True, description="landmarks"),
+        ),
+    )
 
 
-def style_comparison_figure(utterances, articulation_names=None, columns=("jaw_open", "lip_round", "smile")) -> go.Figure:
+def style_comparison_figure(
+    utterances, articulation_names=None, columns=("jaw_open", "lip_round", "smile")
+) -> go.Figure:
     """Ground-truth motion curves of several speakers saying the same sentence.
 
     Top: jaw opening (degrees, from ``jaw_pose``); below: chosen articulation curves. The
@@ -185,12 +265,32 @@ def style_comparison_figure(utterances, articulation_names=None, columns=("jaw_o
     for k, u in enumerate(utterances):
         t = np.arange(len(u.jaw_pose)) / 25.0
         color = palette[k % len(palette)]
-        figure.add_trace(go.Scatter(x=t, y=np.rad2deg(np.asarray(u.jaw_pose)[:, 0]), name=u.speaker, line=dict(color=color),
-                                    legendgroup=u.speaker), row=1, col=1)
+        figure.add_trace(
+            go.Scatter(
+                x=t,
+                y=np.rad2deg(np.asarray(u.jaw_pose)[:, 0]),
+                name=u.speaker,
+                line=dict(color=color),
+                legendgroup=u.speaker,
+            ),
+            row=1,
+            col=1,
+        )
         for r, column in enumerate(columns, start=2):
-            figure.add_trace(go.Scatter(x=t, y=np.asarray(u.articulation)[:, names.index(column)], name=u.speaker,
-                                        line=dict(color=color), legendgroup=u.speaker, showlegend=False), row=r, col=1)
+            figure.add_trace(
+                go.Scatter(
+                    x=t,
+                    y=np.asarray(u.articulation)[:, names.index(column)],
+                    name=u.speaker,
+                    line=dict(color=color),
+                    legendgroup=u.speaker,
+                    showlegend=False,
+                ),
+                row=r,
+                col=1,
+            )
     figure.update_xaxes(title_text="time (s)", row=rows, col=1)
-    figure.update_layout(height=160 * rows + 60, margin=dict(l=50, r=10, t=40, b=40),
-                         title="same sentence, different talking styles")
+    figure.update_layout(
+        height=160 * rows + 60, margin=dict(l=50, r=10, t=40, b=40), title="same sentence, different talking styles"
+    )
     return figure
