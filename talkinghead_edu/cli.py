@@ -1,6 +1,7 @@
 """The ``talkinghead-edu`` command.
 
-Each subcommand lives in a recipe (or the synthetic world) and is imported only when used. Every subcommand function takes ``argv``.
+Each subcommand lives in a recipe (or the synthetic world) and is imported only when used. Every subcommand
+function takes ``argv``.
 
 Bad input (a wrong option, a missing or damaged file) ends in one line on stderr and exit
 status 2; ``talkinghead-edu --debug SUBCOMMAND ...`` shows the traceback instead.
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] not in SUBCOMMANDS:
         print(
-            f"talkinghead-edu: error: unknown subcommand {argv[0]!r}; expected one of {', '.join(SUBCOMMANDS)} (see --help)",
+            f"talkinghead-edu: error: unknown subcommand {argv[0]!r}; "
+            f"expected one of {', '.join(SUBCOMMANDS)} (see --help)",
             file=sys.stderr,
         )
         return 2

@@ -332,7 +332,9 @@ class DecouplingConfig:
     include_positive: bool = True  # the usual InfoNCE (bounded below by 0); False = eq 2 as printed
     pooling: str = "mean"  # "mean": f = time average of the segment; "sequence": the whole (T, D) sequence flattened
     lambda_text: float = 4.0  # weight of eq 3
-    positives: str = "parallel"  # "parallel": other speakers' aligned recordings where they exist (else timbre); "timbre": always timbre conversion (the paper)
+    # "parallel": other speakers' aligned recordings where they exist (else timbre);
+    # "timbre": always timbre conversion (the paper)
+    positives: str = "parallel"
     lambda_consistency: float = 10.0  # weight of L_cons (consistency_loss; not in the paper; 0 = off)
     envelope_db: float = 0.0  # ± peak gain of the random formant-region EQ of the positives (0 = off; random_timbre)
     lr: float = 1e-3
@@ -348,7 +350,8 @@ def fine_tune_universal(
     timbre_fn: Callable | None = None,
     parallel: dict[str, np.ndarray] | None = None,
 ) -> tuple[AudioEncoder, list[dict]]:
-    """Fine-tune E_uni from E_asr with ``L_adv + λ_text L_text + λ_cons L_cons`` (eqs 2-3, plus :func:`consistency_loss`).
+    """Fine-tune E_uni from E_asr with ``L_adv + λ_text L_text + λ_cons L_cons``
+    (eqs 2-3, plus :func:`consistency_loss`).
 
     Args:
         asr_encoder: the trained E_asr + D_asr (left unchanged; a copy is fine-tuned and the

@@ -104,7 +104,8 @@ def load_shipped_head(
     tensors, meta = load_checkpoint(path, device=device)
     if meta.get("kind") != "talkinghead_edu.shipped_head":
         raise ValueError(
-            f"{path} is not a shipped head (written by `talkinghead-edu train-head`); a training checkpoint loads with RendererTrainer.load"
+            f"{path} is not a shipped head (written by `talkinghead-edu train-head`); "
+            "a training checkpoint loads with RendererTrainer.load"
         )
     config = meta["config"]
     head = GaussianHead(
@@ -210,7 +211,10 @@ class Speech:
             f"{stage} {fps:.0f}" if fps >= 100 else f"{stage} {fps:.1f}" for stage, fps in self.fps().items()
         )
         overall = self.frames_done / wall if wall > 0 else float("inf")
-        return f"{self.duration:.2f} s of audio -> {self.frames_done} frames in {wall:.1f} s ({overall:.2f} FPS); FPS per stage: {stages}"
+        return (
+            f"{self.duration:.2f} s of audio -> {self.frames_done} frames in {wall:.1f} s ({overall:.2f} FPS); "
+            f"FPS per stage: {stages}"
+        )
 
     def write_mp4(self, path: str | Path, progress: bool = False, crf: int = 20) -> Path:
         """Render every frame into an mp4 (H.264 yuv420p, 25 fps) with the input audio (AAC, 48 kHz) muxed in.
@@ -353,7 +357,8 @@ class TalkingHead:
 
     def __repr__(self) -> str:
         return (
-            f"TalkingHead(head={self.speaker!r}, style={self.style or 'average'!r}, {self.video.width}x{self.video.height}, "
+            f"TalkingHead(head={self.speaker!r}, style={self.style or 'average'!r}, "
+            f"{self.video.width}x{self.video.height}, "
             f"pose={self.pose!r}, {self.head.num_gaussians} Gaussians)"
         )
 

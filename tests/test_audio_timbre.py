@@ -140,7 +140,8 @@ def test_random_timbre_envelope_bumps_drawn_in_range(vowel):
 
 
 def test_change_gender_falls_back_to_formant_shift_when_praat_finds_no_pitch_median(vowel, monkeypatch):
-    """Short, mostly unvoiced clips can make Praat fail on the pitch change ("--undefined--"): keep the formant shift."""
+    """Short, mostly unvoiced clips can make Praat fail on the pitch change ("--undefined--"):
+    keep the formant shift."""
     import parselmouth
     import parselmouth.praat
 

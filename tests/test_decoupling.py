@@ -1,4 +1,5 @@
-"""Contrastive decoupling: Fig. 3 sampling, InfoNCE (eq 2) by hand and at its limits, CTC content loss (eq 3), metrics."""
+"""Contrastive decoupling: Fig. 3 sampling, InfoNCE (eq 2) by hand and at its limits, CTC content loss (eq 3),
+metrics."""
 
 import math
 from dataclasses import dataclass

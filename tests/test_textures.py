@@ -49,7 +49,8 @@ def test_value_noise_is_bounded_smooth_and_seeded():
     assert noise.min() >= -1 and noise.max() <= 1 and noise.std() > 0.1
     np.testing.assert_array_equal(noise, value_noise(points, 7.0, seed=1))
     assert not np.allclose(noise, value_noise(points, 7.0, seed=2))
-    # Lipschitz: trilinear blend of values in [0, 1] with smoothstep (slope <= 1.5 per cell) -> |dn| <= 2 * 1.5 * 3 * f * |dp|
+    # Lipschitz: trilinear blend of values in [0, 1] with smoothstep (slope <= 1.5 per cell)
+    # -> |dn| <= 2 * 1.5 * 3 * f * |dp|
     step = 1e-4
     shifted = value_noise(points + step, 7.0, seed=1)
     assert np.abs(shifted - noise).max() <= 2 * 1.5 * 3 * 7.0 * step * np.sqrt(3)

@@ -42,7 +42,8 @@ def test_data_was_made_with_the_current_head_asset():
     metadata = json.loads((VIDEO_ROOT / "metadata.json").read_text())
     digest = hashlib.sha256((ASSETS_DIR / "procedural_head.npz").read_bytes()).hexdigest()
     assert metadata["head_asset_sha256"] == digest, (
-        "the head asset changed since the video data was rendered; regenerate with `talkinghead-edu make-dataset --part video`"
+        "the head asset changed since the video data was rendered; "
+        "regenerate with `talkinghead-edu make-dataset --part video`"
     )
 
 

@@ -327,7 +327,8 @@ def load_encoder(name: str = "universal", device: str | torch.device = "cpu"):
     if path.is_file():
         return load_encoder_checkpoint(path, device)
     raise ValueError(
-        f"unknown encoder {name!r}: expected 'asr', 'universal', an encoder .safetensors file or a Wav2Vec 2.0 directory"
+        f"unknown encoder {name!r}: expected 'asr', 'universal', "
+        "an encoder .safetensors file or a Wav2Vec 2.0 directory"
     )
 
 

@@ -99,7 +99,8 @@ def mel_filter_bank(
 
 
 def _power_spectrogram(wave: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
-    """``|STFT|²`` with a periodic Hann window, centred zero-padded frames (librosa's default) -> ``(..., F, n_fft//2+1)``."""
+    """``|STFT|²`` with a periodic Hann window, centred zero-padded frames (librosa's default) ->
+    ``(..., F, n_fft//2+1)``."""
     batch_shape = wave.shape[:-1]
     flat = wave.reshape(-1, wave.shape[-1])
     spec = torch.stft(

@@ -101,7 +101,8 @@ def load_hf_encoder(directory: str | Path, device: str | torch.device = "cpu") -
     directory = Path(directory)
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(
-            f"{directory} is not a Hugging Face model folder (no config.json); expected a Wav2Vec2ForCTC saved with save_pretrained"
+            f"{directory} is not a Hugging Face model folder (no config.json); "
+            "expected a Wav2Vec2ForCTC saved with save_pretrained"
         )
     try:
         from transformers import Wav2Vec2ForCTC

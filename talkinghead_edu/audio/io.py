@@ -64,7 +64,8 @@ def prepare_waveform(audio, sample_rate: int | None, target_sr: int = 16000, nam
         raise InputError(f"{name}: samples are {samples.dtype}; expected floating-point samples in [-1, 1]{hint}")
     if samples.ndim == 2 and samples.shape[1] > samples.shape[0]:
         raise InputError(
-            f"{name}: shape {samples.shape} looks like (channels, samples); expected (samples,) or (samples, channels) — pass audio.T"
+            f"{name}: shape {samples.shape} looks like (channels, samples); expected (samples,) or (samples, "
+            "channels) — pass audio.T"
         )
     if samples.ndim not in (1, 2) or samples.size == 0:
         raise InputError(

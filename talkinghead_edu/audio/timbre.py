@@ -179,7 +179,8 @@ def envelope_eq(
     centers, widths, gains = (np.asarray(v, dtype=np.float64) for v in (centers_hz, widths_octaves, gains_db))
     if not centers.shape == widths.shape == gains.shape or centers.ndim != 1:
         raise ValueError(
-            f"centers_hz, widths_octaves, gains_db must be 1-D of one length, got {centers.shape}, {widths.shape}, {gains.shape}"
+            f"centers_hz, widths_octaves, gains_db must be 1-D of one length, got {centers.shape}, {widths.shape}, "
+            f"{gains.shape}"
         )
     if (centers <= 0).any() or (widths <= 0).any():
         raise ValueError("bump centres and widths must be > 0")
@@ -219,7 +220,8 @@ def random_timbre(
 
     Returns:
         ``(converted (L,), params)``: ``{"formant_shift_ratio", "new_pitch_median", "pitch_range_factor",
-        "tilt_db_per_octave"}`` and, with the EQ, ``"envelope_centers_hz", "envelope_widths_octaves", "envelope_gains_db"``.
+        "tilt_db_per_octave"}`` and, with the EQ, ``"envelope_centers_hz", "envelope_widths_octaves",
+        "envelope_gains_db"``.
     """
     ranges = ranges or TIMBRE_RANGES
     params = {key: float(np.exp(rng.uniform(np.log(low), np.log(high)))) for key, (low, high) in ranges.items()}

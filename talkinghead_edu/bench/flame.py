@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     header = (
         f"FLAME forward benchmark ({info['time_utc']} UTC, {args.device}, {info['cpu_count']} CPUs, torch threads "
-        f"{info['torch_threads']}, load average {load}); head {args.head or 'bundled'} with {rows[0]['vertices']} vertices; "
+        f"{info['torch_threads']}, load average {load}); head {args.head or 'bundled'} with {rows[0]['vertices']} "
+        "vertices; "
         f"median of {args.runs} runs after one warm-up."
     )
     table = to_markdown(rows, header)

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         "|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['seconds']:.1f} | {r['frames']} | {1e3 * r['decoder_s']:.1f} | {1e3 * r['translate_s']:.1f} | {r['realtime_factor']:.0f} |"
+        f"| {r['seconds']:.1f} | {r['frames']} | {1e3 * r['decoder_s']:.1f} | {1e3 * r['translate_s']:.1f} | "
+        f"{r['realtime_factor']:.0f} |"
         for r in rows
     ]
     table = "\n".join(lines) + "\n"

@@ -91,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         + " |\n"
         + "|---" * (5 + len(stages))
         + "|\n"
-        + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | {result['peak_rss_mb']:.0f} | "
-        + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages)
-        + " |\n"
+        + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | "
+        f"{result['peak_rss_mb']:.0f} | " + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages) + " |\n"
     )
     atomic_write_text(out / f"{name}.md", table)
     print(table)

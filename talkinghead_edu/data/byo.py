@@ -113,7 +113,8 @@ def _camera_to_world(value, where: str) -> np.ndarray:
     if abs(np.linalg.det(c2w[:3, :3])) < 1e-9 or not np.allclose(c2w[3], [0.0, 0.0, 0.0, 1.0]):
         raise BYOFormatError(
             f"{where}: transform_matrix must be a rigid camera-to-world transform (invertible rotation, "
-            f"last row 0 0 0 1); got rotation determinant {np.linalg.det(c2w[:3, :3]):.3g} and last row {c2w[3].tolist()}"
+            f"last row 0 0 0 1); got rotation determinant {np.linalg.det(c2w[:3, :3]):.3g} and last row "
+            f"{c2w[3].tolist()}"
         )
     return c2w
 
@@ -131,7 +132,8 @@ def _flame_from_npz(path: Path) -> dict[str, np.ndarray]:
     missing = [k for k in _REQUIRED_FLAME_KEYS if k not in values]
     if missing:
         raise BYOFormatError(
-            f"{path} lacks {missing}; expected keys shape, expr, jaw_pose (+ optional rotation, neck_pose, eyes_pose, translation)"
+            f"{path} lacks {missing}; expected keys shape, expr, jaw_pose (+ optional rotation, neck_pose, eyes_pose, "
+            "translation)"
         )
     expected_sizes = {"jaw_pose": 3, "rotation": 3, "neck_pose": 3, "eyes_pose": 6, "translation": 3}
     for key, size in expected_sizes.items():

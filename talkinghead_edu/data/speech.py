@@ -243,7 +243,8 @@ def load_head_motion_map(path: str | Path | None = None) -> HeadMotionMap:
             missing = {"articulation_names", "articulation_expr", "jaw_open_max_rad"} - set(asset.files)
             if missing:
                 raise DatasetError(
-                    f"head asset {path} lacks {sorted(missing)} (the head-model layout written by `talkinghead-edu build-head`)"
+                    f"head asset {path} lacks {sorted(missing)} (the head-model layout written by "
+                    "`talkinghead-edu build-head`)"
                 )
             names = tuple(str(n) for n in asset["articulation_names"])
             matrix = np.asarray(asset["articulation_expr"], dtype=np.float32)

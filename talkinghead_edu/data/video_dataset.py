@@ -196,7 +196,8 @@ def _read_meta(path: Path, keys: tuple[str, ...]) -> dict:
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The ``keys`` of an npz as arrays of text or finite numbers; a missing, truncated or damaged file is a :class:`DatasetError`."""
+    """The ``keys`` of an npz as arrays of text or finite numbers; a missing,
+    truncated or damaged file is a :class:`DatasetError`."""
     if not path.is_file():
         raise MissingFileError(f"{path} does not exist; regenerate the data with `talkinghead-edu make-dataset`")
     try:

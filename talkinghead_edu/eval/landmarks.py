@@ -74,7 +74,8 @@ class LandmarkRegressor(nn.Module):
 
     @torch.no_grad()
     def detect(self, frames: torch.Tensor, box: torch.Tensor, batch: int = 128) -> torch.Tensor:
-        """Landmarks of ``(T, H, W, 3)`` frames seen through ``box`` ``(cx, cy, side)`` -> ``(T, K, 2)`` frame pixels."""
+        """Landmarks of ``(T, H, W, 3)`` frames seen through ``box`` ``(cx, cy, side)`` ->
+        ``(T, K, 2)`` frame pixels."""
         was_training = self.training
         self.eval()
         crops = crop_square(frames, box, self.config["crop"])

@@ -49,7 +49,8 @@ def offset_distances(video: torch.Tensor, audio: torch.Tensor, max_offset: int =
     T = video.shape[0]
     if T <= max_offset:
         raise ValueError(
-            f"offset_distances: a clip of {T} frames is too short for offsets ±{max_offset}; need more than {max_offset} frames"
+            f"offset_distances: a clip of {T} frames is too short for offsets ±{max_offset}; "
+            f"need more than {max_offset} frames"
         )
     all_pairs = torch.cdist(video.double(), audio.double())  # (T, T): all_pairs[t, s] = ||v_t - a_s||
     return torch.stack([torch.diagonal(all_pairs, offset=k).mean() for k in range(-max_offset, max_offset + 1)]).float()

@@ -73,7 +73,8 @@ def frechet_distance(mean_1: torch.Tensor, cov_1: torch.Tensor, mean_2: torch.Te
     """
     if mean_1.shape != mean_2.shape or cov_1.shape != cov_2.shape or cov_1.shape != (len(mean_1), len(mean_1)):
         raise ValueError(
-            f"frechet_distance: shapes {tuple(mean_1.shape)}, {tuple(cov_1.shape)}, {tuple(mean_2.shape)}, {tuple(cov_2.shape)} do not match"
+            f"frechet_distance: shapes {tuple(mean_1.shape)}, {tuple(cov_1.shape)}, {tuple(mean_2.shape)}, "
+            f"{tuple(cov_2.shape)} do not match"
         )
     mean_1, cov_1, mean_2, cov_2 = (t.double() for t in (mean_1, cov_1, mean_2, cov_2))
     root_1 = _sqrtm_psd(cov_1)

@@ -205,7 +205,8 @@ def batch_rigid_transform(
         len(parent_list) == n_joints
         and parent_list[0] == -1
         and all(0 <= p < j for j, p in enumerate(parent_list) if j > 0),
-        f"batch_rigid_transform: parents must be ({n_joints},) with parents[0] == -1 and parents[j] < j, got {parent_list}",
+        f"batch_rigid_transform: parents must be ({n_joints},) with parents[0] == -1 and parents[j] < j, "
+        f"got {parent_list}",
     )
     # local rest → posed motion of each joint: rotate by R_j about J_j, i.e. [R_j | J_j − R_j J_j]
     local_translation = joints - (rotations @ joints[..., None])[..., 0]

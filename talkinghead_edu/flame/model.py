@@ -184,7 +184,8 @@ class FlameModel(nn.Module):
         worst = int(np.argmax(np.abs(row_sums - 1.0))) if n_verts else 0
         if n_verts and (abs(row_sums[worst] - 1.0) > WEIGHT_SUM_TOLERANCE or weights.min() < -WEIGHT_SUM_TOLERANCE):
             raise FlameModelError(
-                f"{source}: skinning 'weights' must be non-negative and sum to 1 per vertex (within {WEIGHT_SUM_TOLERANCE:g}); "
+                f"{source}: skinning 'weights' must be non-negative and sum to 1 per vertex (within "
+                f"{WEIGHT_SUM_TOLERANCE:g}); "
                 f"vertex {worst} sums to {row_sums[worst]:.6g} and the smallest weight is {weights.min():.3g}"
             )
 
@@ -327,7 +328,8 @@ class FlameModel(nn.Module):
         if weights.shape[-1:] != (len(self.articulation_names),):
             raise ValueError(
                 f"expression_from_articulation: weights must end in A={len(self.articulation_names)} "
-                f"({', '.join(self.articulation_names) or 'this model has no articulations'}), got shape {tuple(weights.shape)}"
+                f"({', '.join(self.articulation_names) or 'this model has no articulations'}), "
+                f"got shape {tuple(weights.shape)}"
             )
         return weights @ self.articulation_expr
 
@@ -545,7 +547,8 @@ def load_head_model(
     if not path.is_file():
         hint = " (build it with talkinghead_edu.synth.head_builder)" if path == DEFAULT_HEAD_PATH else ""
         raise FlameModelError(
-            f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+            f"head model file {path} does not exist{hint}; expected an .npz with FLAME's keys "
+            f"{', '.join(_REQUIRED_KEYS)}"
         )
     try:
         with np.load(path, allow_pickle=False) as archive:
@@ -555,7 +558,8 @@ def load_head_model(
     missing = [key for key in _REQUIRED_KEYS if key not in arrays]
     if missing:
         raise FlameModelError(
-            f"head model file {path} lacks the key(s) {', '.join(missing)}; expected FLAME's keys {', '.join(_REQUIRED_KEYS)}"
+            f"head model file {path} lacks the key(s) {', '.join(missing)}; "
+            f"expected FLAME's keys {', '.join(_REQUIRED_KEYS)}"
         )
     has_landmarks = "lmk_faces_idx" in arrays and "lmk_bary_coords" in arrays
     try:

@@ -330,7 +330,8 @@ def load_official_flame(
     content = restricted_load(_read_file(path, "FLAME model file"), source=str(path))
     if not isinstance(content, dict):
         raise FlameFileError(
-            f"{path}: expected a pickled dict with FLAME's keys {', '.join(_REQUIRED_KEYS)}, found {type(content).__name__}"
+            f"{path}: expected a pickled dict with FLAME's keys {', '.join(_REQUIRED_KEYS)}, "
+            f"found {type(content).__name__}"
         )
     missing = [key for key in _REQUIRED_KEYS if key not in content]
     if missing:

@@ -63,7 +63,8 @@ def _check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"faces must be (F, 3) vertex indices, got {tuple(faces.shape)}")
     if faces.numel() and (int(faces.min()) < 0 or int(faces.max()) >= vertices.shape[1]):
         raise ValueError(
-            f"faces index vertices 0..{vertices.shape[1] - 1}, found indices in [{int(faces.min())}, {int(faces.max())}]"
+            f"faces index vertices 0..{vertices.shape[1] - 1}, found indices in [{int(faces.min())}, "
+            f"{int(faces.max())}]"
         )
     return vertices
 

@@ -150,7 +150,8 @@ class PerceptualLoss(nn.Module):
 def _read_vgg_state(path: Path, network: nn.Sequential) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise ValueError(
-            f"VGG weights file {path} does not exist (pass the path of a vgg16 .safetensors/.pth you downloaded yourself)"
+            f"VGG weights file {path} does not exist (pass the path of a vgg16 .safetensors/.pth you downloaded "
+            "yourself)"
         )
     if path.suffix == ".safetensors":
         state = load_file(str(path))
@@ -213,7 +214,8 @@ def label_map_colors(labels: torch.Tensor) -> torch.Tensor:
 
 
 def semantic_loss(semantic_render: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Eq 23 (without λ): mean squared error between ``M_aux`` ``(…, H, W, 3)`` and the colours of ``labels`` ``(…, H, W)``."""
+    """Eq 23 (without λ): mean squared error between ``M_aux`` ``(…, H, W, 3)`` and the colours of ``labels``
+    ``(…, H, W)``."""
     target = label_map_colors(labels).to(semantic_render.dtype)
     if semantic_render.shape != target.shape:
         raise ValueError(

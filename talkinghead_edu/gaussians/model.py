@@ -49,7 +49,8 @@ def psi_from_flame(jaw_pose: torch.Tensor, expression: torch.Tensor) -> torch.Te
     """``ψ = [θ_jaw, ε]``: ``(B, 3)`` jaw axis-angle and ``(B, E)`` expression -> ``(B, 3 + E)``."""
     if jaw_pose.shape[:-1] != expression.shape[:-1] or jaw_pose.shape[-1] != 3:
         raise ValueError(
-            f"jaw_pose must be (B, 3) and expression (B, E) with the same B, got {tuple(jaw_pose.shape)} and {tuple(expression.shape)}"
+            "jaw_pose must be (B, 3) and expression (B, E) with the same B, "
+            f"got {tuple(jaw_pose.shape)} and {tuple(expression.shape)}"
         )
     return torch.cat([jaw_pose, expression], dim=-1)
 

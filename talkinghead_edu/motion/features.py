@@ -30,7 +30,8 @@ def _check_waveform(waveform: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"expected a waveform batch (B, L), got {tuple(waveform.shape)}")
     if waveform.shape[1] == 0 or waveform.shape[1] % SAMPLES_PER_FRAME:
         raise ValueError(
-            f"waveform length {waveform.shape[1]} must be a positive multiple of {SAMPLES_PER_FRAME} samples (one 25-fps frame at 16 kHz)"
+            f"waveform length {waveform.shape[1]} must be a positive multiple of {SAMPLES_PER_FRAME} samples (one "
+            "25-fps frame at 16 kHz)"
         )
     return waveform.float()
 
@@ -79,5 +80,6 @@ def get_feature_extractor(name: str, device: str | torch.device = "cpu"):
     if name in ("universal", "asr") or Path(name).exists():
         return EncoderFrameFeatures(name, device=device)
     raise ValueError(
-        f"unknown feature extractor {name!r}; expected 'universal', 'asr', 'log_mel' or the path of an encoder checkpoint"
+        f"unknown feature extractor {name!r}; expected 'universal', 'asr', "
+        "'log_mel' or the path of an encoder checkpoint"
     )

@@ -47,7 +47,8 @@ def reconstruction_loss(
         _same_shape("reconstruction_loss (vertices)", vertices_pred, vertices_true, 4, "(B, T, K, 3)")
         if vertices_pred.shape[:2] != params_pred.shape[:2]:
             raise ValueError(
-                f"reconstruction_loss: vertices cover {tuple(vertices_pred.shape[:2])} (B, T) but parameters {tuple(params_pred.shape[:2])}"
+                f"reconstruction_loss: vertices cover {tuple(vertices_pred.shape[:2])} "
+                f"(B, T) but parameters {tuple(params_pred.shape[:2])}"
             )
         squared_norm = ((vertices_true - vertices_pred) ** 2).sum(dim=-1)  # ||v_t,k − v̂_t,k||²  (B, T, K)
         loss = loss + lambda_v * squared_norm.mean()  # λ_v/(K T) Σ_t ||v_t − v̂_t||²

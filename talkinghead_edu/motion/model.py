@@ -84,7 +84,8 @@ def fuse_identity(audio_features: torch.Tensor, identity_features: torch.Tensor 
         return audio_features
     if identity_features.dim() != 2 or identity_features.shape != (audio_features.shape[0], audio_features.shape[2]):
         raise ValueError(
-            f"identity features must be (B, D) = ({audio_features.shape[0]}, {audio_features.shape[2]}), got {tuple(identity_features.shape)}"
+            f"identity features must be (B, D) = ({audio_features.shape[0]}, {audio_features.shape[2]}), "
+            f"got {tuple(identity_features.shape)}"
         )
     return audio_features + identity_features[:, None, :]
 
@@ -287,7 +288,8 @@ class MotionTranslator(nn.Module):
     def identity_features(
         self, speaker_index: torch.Tensor | None, batch: int, device: torch.device | None = None
     ) -> torch.Tensor | None:
-        """``E_id(p)`` as ``(B, D)``; ``speaker_index=None`` gives the average embedding; ``None`` if the model has no identity."""
+        """``E_id(p)`` as ``(B, D)``; ``speaker_index=None`` gives the average embedding;
+        ``None`` if the model has no identity."""
         if self.identity is None:
             return None
         if speaker_index is None:
@@ -344,7 +346,8 @@ class MotionTranslator(nn.Module):
     def predict(
         self, audio_features: torch.Tensor, speaker_id: str | None = None, identity_features: torch.Tensor | None = None
     ) -> FlameParams:
-        """Features ``(T, D)`` of one utterance -> :class:`~talkinghead_edu.flame.FlameParams` in FLAME units (eval mode)."""
+        """Features ``(T, D)`` of one utterance -> :class:`~talkinghead_edu.flame.FlameParams` in FLAME units (eval
+        mode)."""
         if audio_features.dim() != 2 or audio_features.shape[1] != self.config["feature_dim"]:
             raise ValueError(
                 f"predict: expected features (T, {self.config['feature_dim']}), got {tuple(audio_features.shape)}"
@@ -367,7 +370,8 @@ class MotionTranslator(nn.Module):
     def audio_features(
         self, audio, feature_extractor: FeatureExtractor | None = None, sample_rate: int | None = None
     ) -> torch.Tensor:
-        """``E_uni(A)`` of one clip: ``(T, D)`` at 25 fps, ``T = ceil(L_16k / 640)`` (see :meth:`translate` for ``audio``)."""
+        """``E_uni(A)`` of one clip: ``(T, D)`` at 25 fps, ``T = ceil(L_16k / 640)`` (see :meth:`translate` for
+        ``audio``)."""
         extractor = feature_extractor or self.feature_extractor
         if extractor is None:
             raise ValueError(
@@ -380,7 +384,8 @@ class MotionTranslator(nn.Module):
         wave = torch.from_numpy(samples)
         if wave.numel() < SAMPLES_PER_FRAME:
             raise ValueError(
-                f"translate: audio has {wave.numel()} samples at 16 kHz; need at least {SAMPLES_PER_FRAME} (one 25-fps frame)"
+                f"translate: audio has {wave.numel()} samples at 16 kHz; "
+                f"need at least {SAMPLES_PER_FRAME} (one 25-fps frame)"
             )
         remainder = wave.numel() % SAMPLES_PER_FRAME
         if remainder:
@@ -432,7 +437,8 @@ class MotionTranslator(nn.Module):
             raise ValueError("nearest_speaker: this translator has no identity embedding")
         if params.shape != (audio_features.shape[0], motion_vector_size(self.n_expr)):
             raise ValueError(
-                f"nearest_speaker: params must be ({audio_features.shape[0]}, {motion_vector_size(self.n_expr)}), got {tuple(params.shape)}"
+                f"nearest_speaker: params must be ({audio_features.shape[0]}, {motion_vector_size(self.n_expr)}), "
+                f"got {tuple(params.shape)}"
             )
         errors = []
         target = self.normalize(params.to(self.param_mean.device))

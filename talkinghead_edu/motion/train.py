@@ -54,7 +54,8 @@ __all__ = [
 
 @dataclass
 class MotionExample:
-    """One utterance ready for training: ``features (T, D)``, ``params (T, P)``, ``asr_features (T, D_asr)`` or ``None``."""
+    """One utterance ready for training: ``features (T, D)``, ``params (T, P)``,
+    ``asr_features (T, D_asr)`` or ``None``."""
 
     id: str
     speaker: str
@@ -169,7 +170,8 @@ def _stack(examples, indices, starts, length, attribute: str) -> torch.Tensor:
 def train_lip_encoder(
     examples: Sequence[MotionExample], head, config: LipTrainConfig = LipTrainConfig(), progress: bool = True
 ) -> tuple[LipReadingEncoder, list[float]]:
-    """Train ``E_lip`` so that ``E_lip(V_gt[M_L]) ≈ E_asr(A)`` on ground-truth motion. Returns ``(encoder, loss history)``."""
+    """Train ``E_lip`` so that ``E_lip(V_gt[M_L]) ≈ E_asr(A)`` on ground-truth motion. Returns
+    ``(encoder, loss history)``."""
 
     if any(e.asr_features is None for e in examples):
         raise ValueError(
@@ -356,7 +358,8 @@ def train_translator(
         stored = {k: v for k, v in meta.get("train_config", {}).items() if k != "checkpoint_every"}
         if stored != config.resumable_settings():
             raise ValueError(
-                f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; delete it or use the same TranslatorConfig"
+                f"{checkpoint_path}: the checkpoint was trained with different settings {meta.get('train_config')}; "
+                "delete it or use the same TranslatorConfig"
             )
         if meta["speakers"] != speakers:
             raise ValueError(

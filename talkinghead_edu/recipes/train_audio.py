@@ -197,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
         "--positives",
         choices=["parallel", "timbre"],
         default=DecouplingConfig.positives,
-        help="parallel: other speakers' time-aligned recordings of the same sentence where they exist; timbre: Praat conversion only (the paper)",
+        help=(
+            "parallel: other speakers' time-aligned recordings of the same sentence where they exist; timbre: "
+            "Praat conversion only (the paper)"
+        ),
     )
     parser.add_argument(
         "--lambda-consistency",

@@ -224,8 +224,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     path = save_checkpoint(out, shipped_tensors(trainer, generator_net, dtype), meta)
     print(
-        f"{args.speaker}: {trainer.step} steps ({train_minutes:.1f} min), {trainer.head.num_gaussians} Gaussians; test, tracker's parameters: "
-        f"{_fmt(scores['float32']['tracked'])}; refined tracking: {_fmt(scores['float32']['refined'])}; float16 costs {cost:+.3f} dB -> stored as {stored}; "
+        f"{args.speaker}: {trainer.step} steps ({train_minutes:.1f} min), {trainer.head.num_gaussians} Gaussians; "
+        "test, tracker's parameters: "
+        f"{_fmt(scores['float32']['tracked'])}; refined tracking: {_fmt(scores['float32']['refined'])}; "
+        f"float16 costs {cost:+.3f} dB -> stored as {stored}; "
         f"{path} {path.stat().st_size / 1e6:.2f} MB; total {(time.perf_counter() - started) / 60:.1f} min"
     )
     return 0

@@ -7,7 +7,8 @@ split), with their exact projected landmarks. Loss: mean squared error in crop u
 video test blocks; the error on the *video test blocks* is LMD's floor (what the detector
 alone contributes when it compares ground truth with ground truth's true landmarks).
 
-    python -m talkinghead_edu.recipes.train_landmarks --steps 1000 --out datasets_small/checkpoints/landmark_detector.safetensors
+    python -m talkinghead_edu.recipes.train_landmarks --steps 1000 \\
+        --out datasets_small/checkpoints/landmark_detector.safetensors
 """
 
 from __future__ import annotations

@@ -182,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fingerprints = tuple(get_feature_extractor(name).fingerprint for name in encoders)
     examples = load_motion_examples(dataset, splits, *encoders)
     print(
-        f"features ({encoders}) for {sum(len(v) for v in examples['content'].values())} utterances in {time.time() - started:.0f} s"
+        f"features ({encoders}) for {sum(len(v) for v in examples['content'].values())} utterances in "
+        f"{time.time() - started:.0f} s"
     )
     lip_encoder, lip_history = train_lip_encoder(examples["raw"]["train"], head, LipTrainConfig(steps=args.lip_steps))
     print(f"E_lip: loss {lip_history[0]:.3f} -> {lip_history[-1]:.3f}")

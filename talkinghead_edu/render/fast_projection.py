@@ -330,6 +330,7 @@ def project_gaussians_fast(
     camera: Camera,
     eps2d: float,
 ) -> Projection:
-    """Same contract as :func:`talkinghead_edu.render.projection.project_gaussians` (``means_cam`` not returned: None)."""
+    """Same contract as :func:`talkinghead_edu.render.projection.project_gaussians` (``means_cam`` not returned:
+    None)."""
     means2d, conics, depths, radii = _ProjectFast.apply(means, quats, scales, opacities, camera, eps2d)
     return Projection(means2d, conics, depths, radii, None)

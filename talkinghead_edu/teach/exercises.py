@@ -168,7 +168,8 @@ def solve_rodrigues(axis_angle: torch.Tensor) -> torch.Tensor:
 
 
 def solve_skinning(vertices: torch.Tensor, transforms: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Eq 10.6: ``(B, V, 3)``, ``(B, J, 4, 4)``, ``(V, J)`` -> ``(B, V, 3)``: blend the transforms, apply to ``[v; 1]``."""
+    """Eq 10.6: ``(B, V, 3)``, ``(B, J, 4, 4)``, ``(V, J)`` -> ``(B, V, 3)``: blend the transforms,
+    apply to ``[v; 1]``."""
     blended = (weights[None, :, :, None, None] * transforms[:, None]).sum(dim=2)  # (B, V, 4, 4)
     return (blended[..., :3, :3] @ vertices[..., None])[..., 0] + blended[..., :3, 3]
 
@@ -221,7 +222,8 @@ def solve_fool_smoothness(params_true: torch.Tensor) -> torch.Tensor:
 
 
 def solve_triangle_frame(v0, v1, v2, eta):
-    """Eqs 11–14 for F triangles: corners ``(F, 3)`` each, ``eta (F, 3)`` -> ``P (F, 3)``, ``R (F, 3, 3)``, ``S (F,)``."""
+    """Eqs 11–14 for F triangles: corners ``(F, 3)`` each, ``eta (F, 3)`` -> ``P (F, 3)``, ``R (F, 3, 3)``,
+    ``S (F,)``."""
     P = eta[:, :1] * v0 + eta[:, 1:2] * v1 + eta[:, 2:] * v2  # eq 11
     e01, e02, e12 = v1 - v0, v2 - v0, v2 - v1
     n0 = e01 / e01.norm(dim=-1, keepdim=True)  # eq 14
@@ -262,7 +264,8 @@ def solve_conic(cov2d: torch.Tensor, eps2d: float) -> torch.Tensor:
 
 def solve_composite_backward(pixel, means2d, conics, opacities, colors, grad_color):
     """Backward pass of eq 9 for one pixel, back to front; returns ``∂L/∂(colors, opacities, conics, means2d)``
-    for ``L = grad_color · C``. Same rules as the forward pass: skip α < 1/255, clamp α ≤ 0.999, stop before T < 1e-4."""
+    for ``L = grad_color · C``. Same rules as the forward pass: skip α < 1/255, clamp α ≤ 0.999,
+    stop before T < 1e-4."""
     d = pixel - means2d  # (n, 2)
     dx, dy = d[:, 0], d[:, 1]
     a, b, c = conics.unbind(-1)
@@ -411,9 +414,12 @@ _EXERCISES = [
         blend,
         solve_blend,
         (
-            "Two steps: paste the render into the frame (the input of F), then keep the frame outside M and F's output inside.",
-            "pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); the images are (B, H, W, 3) and M is (B, H, W): use M[..., None].",
-            "m = mask[..., None]; return (1 - m) * original + m * F((gaussian_image + (1 - m) * original).clamp(0, 1), mask)",
+            "Two steps: paste the render into the frame (the input of F), "
+            "then keep the frame outside M and F's output inside.",
+            "pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); the images are (B, H, W, 3) and M is (B, H, W): "
+            "use M[..., None].",
+            "m = mask[..., None]; return (1 - m) * original "
+            "+ m * F((gaussian_image + (1 - m) * original).clamp(0, 1), mask)",
         ),
     ),
     Exercise(
@@ -425,7 +431,8 @@ _EXERCISES = [
         solve_log_mel,
         (
             "Four steps: STFT (400-sample Hann window, hop 160, centred), power |X|², mel filter bank, natural log.",
-            "torch.stft(..., n_fft=400, hop_length=160, center=True, pad_mode='constant', return_complex=True) gives (201, F).",
+            "torch.stft(..., n_fft=400, hop_length=160, center=True, pad_mode='constant', "
+            "return_complex=True) gives (201, F).",
             "torch.log((mel_filter_bank(n_fft=400, n_mels=80) @ spectrum.abs() ** 2).clamp_min(1e-10)).T",
         ),
     ),
@@ -464,7 +471,8 @@ _EXERCISES = [
         solve_info_nce_usual,
         (
             "L2-normalise anchor, positive and negatives; the logits are cosines divided by τ.",
-            "Stack [a·p, a·n_1 … a·n_k] into (B, k+1) logits: it is a (k+1)-way classification whose answer is class 0.",
+            "Stack [a·p, a·n_1 … a·n_k] into (B, k+1) logits: "
+            "it is a (k+1)-way classification whose answer is class 0.",
             "torch.nn.functional.cross_entropy(logits, torch.zeros(B, dtype=torch.long))",
         ),
     ),
@@ -530,7 +538,8 @@ _EXERCISES = [
         (
             "Per vertex, blend the J 4×4 transforms with its weights: Σ_j W_ij A_j (shape (B, V, 4, 4)).",
             "Apply the blended matrix to the homogeneous vertex [v; 1] and keep the first three coordinates.",
-            "blended = torch.einsum('vj,bjkl->bvkl', weights, transforms); v' = blended[..., :3, :3] @ v + blended[..., :3, 3]",
+            "blended = torch.einsum('vj,bjkl->bvkl', weights, transforms); v' = "
+            "blended[..., :3, :3] @ v + blended[..., :3, 3]",
         ),
     ),
     Exercise(
@@ -543,7 +552,8 @@ _EXERCISES = [
         (
             "Write Rodrigues exactly as printed, k = ω/θ, with no clamp: it must still pass the usual check for θ > 0.",
             "At ω = 0, θ = 0 and ω/θ = 0/0. What does floating point return for 0/0?",
-            "NaN — and one NaN poisons R. The library writes sin θ/θ and (1 − cos θ)/θ² with Taylor series near 0 instead.",
+            "NaN — and one NaN poisons R. The library writes sin θ/θ and (1 − cos θ)/θ² with Taylor series near 0 "
+            "instead.",
         ),
     ),
     Exercise(
@@ -658,8 +668,10 @@ _EXERCISES = [
         checks.library_composite_backward,
         solve_composite_backward,
         (
-            "Run the forward pass first and keep, for every splat that counts, its α_i and the transmittance T_i in front of it.",
-            "Walk back to front with S = 0: ∂C/∂c_i = α_i T_i, ∂C/∂α_i = T_i (c_i − S), then S ← α_i c_i + (1 − α_i) S. "
+            "Run the forward pass first and keep, for every splat that counts, "
+            "its α_i and the transmittance T_i in front of it.",
+            "Walk back to front with S = 0: ∂C/∂c_i = α_i T_i, ∂C/∂α_i = T_i (c_i − S), "
+            "then S ← α_i c_i + (1 − α_i) S. "
             "Multiply by grad_color (dot product over the channels).",
             "Through α = o·e^{−σ}: ∂α/∂o = e^{−σ}, ∂α/∂σ = −α (zero where α was clamped to 0.999); "
             "∂σ/∂(a, b, c) = (dx²/2, dx·dy, dy²/2); ∂σ/∂μ = −(a dx + b dy, b dx + c dy) since d = pixel − μ.",
@@ -674,8 +686,10 @@ _EXERCISES = [
         solve_sh_basis,
         (
             "Order: index l² + l + m with m = −l … l; degree 0 is the constant 1/(2√π).",
-            "Y_l^m = √2 K_l^m P_l^|m|(z) cos(mφ) for m > 0, sin(|m|φ) for m < 0; K_l^m = sqrt((2l+1)/(4π) (l−|m|)!/(l+|m|)!).",
-            "On the unit sphere (1 − z²)^{m/2} (cos mφ + i sin mφ) = (x + iy)^m, and P_l^m(z) = (−1)^m (1 − z²)^{m/2} dᵐP_l/dzᵐ: "
+            "Y_l^m = √2 K_l^m P_l^|m|(z) cos(mφ) for m > 0, sin(|m|φ) for m < 0; "
+            "K_l^m = sqrt((2l+1)/(4π) (l−|m|)!/(l+|m|)!).",
+            "On the unit sphere (1 − z²)^{m/2} (cos mφ + i sin mφ) = (x + iy)^m, "
+            "and P_l^m(z) = (−1)^m (1 − z²)^{m/2} dᵐP_l/dzᵐ: "
             "e.g. degree 1 is (−c y, c z, −c x) with c = sqrt(3/(4π)).",
         ),
     ),

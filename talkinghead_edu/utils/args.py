@@ -78,7 +78,8 @@ def positive_float(text: str) -> float:
 
 
 def torch_device(text: str) -> torch.device:
-    """``type=`` for ``--device``: a device torch knows and this machine has (``cpu``, ``cuda``, ``cuda:1``, ``mps``)."""
+    """``type=`` for ``--device``: a device torch knows and this machine has (``cpu``, ``cuda``, ``cuda:1``,
+    ``mps``)."""
     try:
         device = torch.device(text)
     except (RuntimeError, ValueError):

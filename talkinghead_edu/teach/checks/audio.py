@@ -40,7 +40,10 @@ def check_log_mel(user_fn: Callable) -> bool:
         trials=3,
         atol=1e-3,
         rtol=1e-3,
-        hint="Check the frame layout (time first), the power |STFT|² (not the magnitude), the mel matrix product and the natural log.",
+        hint=(
+            "Check the frame layout (time first), the power |STFT|² (not the magnitude), "
+            "the mel matrix product and the natural log."
+        ),
     )
 
 
@@ -61,7 +64,10 @@ def check_frame_index(user_fn: Callable) -> bool:
         make,
         atol=0,
         rtol=0,
-        hint="Frame t covers [t/25, (t+1)/25): take the floor of seconds × 25 (beware 1.16 × 25 = 28.999999999999996 in floating point: add a tiny epsilon before the floor).",
+        hint=(
+            "Frame t covers [t/25, (t+1)/25): take the floor of seconds × 25 (beware 1.16 × 25 = 28.999999999999996 "
+            "in floating point: add a tiny epsilon before the floor)."
+        ),
     )
 
 
@@ -145,6 +151,9 @@ def check_eq2_limits(user_fn: Callable) -> bool:
         make,
         atol=1e-9,
         rtol=1e-9,
-        hint="Collapsed: every cosine is 1, so numerator e^{1/τ} and denominator k·e^{1/τ}. Perfect: numerator e^{1/τ}, "
-        "denominator k·e^{−1/τ}. L = −log(numerator / denominator).",
+        hint=(
+            "Collapsed: every cosine is 1, so numerator e^{1/τ} and denominator k·e^{1/τ}. Perfect: "
+            "numerator e^{1/τ}, "
+            "denominator k·e^{−1/τ}. L = −log(numerator / denominator)."
+        ),
     )

@@ -80,7 +80,9 @@ def check_rodrigues(user_fn: Callable) -> bool:
         lambda g: (torch.randn(16, 3, generator=g, dtype=_DTYPE) * 1.5,),
         atol=1e-6,
         rtol=1e-5,
-        hint="θ = |ω|, k = ω/θ, K = [k]_× (cross-product matrix, K x = k × x); R = I + sin θ · K + (1 − cos θ) · K @ K.",
+        hint=(
+            "θ = |ω|, k = ω/θ, K = [k]_× (cross-product matrix, K x = k × x); R = I + sin θ · K + (1 − cos θ) · K @ K."
+        ),
     )
 
 
@@ -121,7 +123,8 @@ def check_skinning(user_fn: Callable) -> bool:
 
 
 def check_flame_deformation(user_fn: Callable) -> bool:
-    """``user_fn(coeffs, pose, v_template, shapedirs, posedirs, J_regressor, parents, lbs_weights) -> (vertices, joints)`` (eq 10)."""
+    """``user_fn(coeffs, pose, v_template, shapedirs, posedirs, J_regressor, parents, lbs_weights)
+    -> (vertices, joints)`` (eq 10)."""
 
     def make_inputs(g: torch.Generator):
         rig = _random_rig(g)

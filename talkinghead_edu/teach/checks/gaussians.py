@@ -25,7 +25,8 @@ __all__ = [
 
 
 def library_triangle_frame(v0: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor, eta: torch.Tensor):
-    """Eqs 11–14 for F triangles: corners ``(F, 3)`` each, ``eta (F, 3)`` -> ``P (F, 3)``, ``R (F, 3, 3)`` (columns n0 n1 n2), ``S (F,)``."""
+    """Eqs 11–14 for F triangles: corners ``(F, 3)`` each, ``eta (F, 3)`` -> ``P (F, 3)``,
+    ``R (F, 3, 3)`` (columns n0 n1 n2), ``S (F,)``."""
     vertices = torch.stack([v0, v1, v2], dim=1).reshape(-1, 3)
     faces = torch.arange(vertices.shape[0]).reshape(-1, 3)
     frames = triangle_frames(vertices, faces)
@@ -47,7 +48,10 @@ def check_triangle_frame(user_fn) -> bool:
         _random_triangles,
         atol=1e-8,
         rtol=1e-6,
-        hint="P = Σ η_k v_k; n0 = e01/|e01|; n1 = (e01 × e02)/|e01 × e02|; n2 = n0 × n1; R = stack([n0, n1, n2], dim=-1); S = mean of the three edge lengths.",
+        hint=(
+            "P = Σ η_k v_k; n0 = e01/|e01|; n1 = (e01 × e02)/|e01 × e02|; n2 = n0 × n1; R = stack([n0, n1, n2], "
+            "dim=-1); S = mean of the three edge lengths."
+        ),
     )
 
 
@@ -115,7 +119,10 @@ def check_ssim(user_fn) -> bool:
         ssim,
         _image_pair,
         atol=1e-6,
-        hint="local means/variances/covariance with the normalised 11×11 Gaussian window, C1 = 0.01², C2 = 0.03², no padding.",
+        hint=(
+            "local means/variances/covariance with the normalised 11×11 Gaussian window, C1 = 0.01², C2 = 0.03², "
+            "no padding."
+        ),
     )
 
 
@@ -162,7 +169,8 @@ def check_semantic_loss(user_fn) -> bool:
 def library_moved_frame(
     Q: torch.Tensor, t: torch.Tensor, v0: torch.Tensor, v1: torch.Tensor, v2: torch.Tensor, eta: torch.Tensor
 ):
-    """The frames (eqs 11–14) of the triangles after the rigid motion ``x ↦ Q x + t``, computed by moving the corners."""
+    """The frames (eqs 11–14) of the triangles after the rigid motion ``x ↦ Q x + t``,
+    computed by moving the corners."""
     return library_triangle_frame(v0 @ Q.T + t, v1 @ Q.T + t, v2 @ Q.T + t, eta)
 
 

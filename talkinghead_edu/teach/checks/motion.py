@@ -52,7 +52,9 @@ def check_reconstruction_loss(user_fn: Callable) -> bool:
         user_fn,
         reconstruction_loss,
         make_inputs,
-        hint="Parameter term: mean over (B, T, N); vertex term: the squared norm over xyz, then the mean over (B, T, K).",
+        hint=(
+            "Parameter term: mean over (B, T, N); vertex term: the squared norm over xyz, then the mean over (B, T, K)."
+        ),
     )
 
 
@@ -68,7 +70,10 @@ def check_smoothness_loss(user_fn: Callable) -> bool:
         user_fn,
         smoothness_loss,
         make_inputs,
-        hint="Velocities are y[:, 1:] - y[:, :-1]; average the squared velocity differences over the T-1 steps, N entries and B.",
+        hint=(
+            "Velocities are y[:, 1:] - y[:, :-1]; average the squared velocity differences over the T-1 steps, "
+            "N entries and B."
+        ),
     )
 
 
@@ -105,7 +110,8 @@ def check_fools_smoothness(user_fn: Callable) -> bool:
         sth, error = float(smoothness_loss(predicted, truth, 1.0)), float(((predicted - truth) ** 2).mean())
         if sth > 1e-10 or error < 0.1:
             raise CheckFailed(
-                f"fooling L_sth, trial {trial}: expected L_sth = 0 and a mean squared error ≥ 0.1, got L_sth = {sth:.3g} "
+                f"fooling L_sth, trial {trial}: expected L_sth = 0 and a mean squared error ≥ 0.1, "
+                f"got L_sth = {sth:.3g} "
                 f"and error = {error:.3g}. Hint: L_sth only sees differences between neighbouring frames."
             )
     print("✓ fooling L_sth: a prediction far from the truth with L_sth = 0 on 3 random sequences")

@@ -49,7 +49,10 @@ def check_face_mask(user_fn) -> bool:
         lambda labels: torch.as_tensor(np.asarray(user_fn(labels))),
         lambda labels: torch.from_numpy(face_mask_from_labels(labels.numpy())),
         make_inputs,
-        hint="M is True on skin, lips, teeth, mouth_interior, eyes, eyebrows and hair; False on neck_torso and background.",
+        hint=(
+            "M is True on skin, lips, teeth, mouth_interior, eyes, eyebrows and hair; "
+            "False on neck_torso and background."
+        ),
     )
 
 
@@ -59,7 +62,8 @@ def _toy_generator(pasted: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def library_blend(gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Eq 19 with the toy ``F``: :func:`talkinghead_edu.inpaint.blend` on ``(B, H, W, 3)`` images and ``(B, H, W)`` masks."""
+    """Eq 19 with the toy ``F``: :func:`talkinghead_edu.inpaint.blend` on ``(B, H, W, 3)`` images and ``(B, H, W)``
+    masks."""
     return blend(_toy_generator, gaussian_image, original, mask)
 
 
@@ -78,5 +82,8 @@ def check_blend(user_fn) -> bool:
         library_blend,
         make_inputs,
         atol=1e-6,
-        hint="pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); I = (1 − M)·I_ori + M·F(pasted, M). M has no channel axis: use M[..., None].",
+        hint=(
+            "pasted = clamp(I_gau + (1 − M)·I_ori, 0, 1); I = (1 − M)·I_ori + M·F(pasted, M). M has no channel axis: "
+            "use M[..., None]."
+        ),
     )

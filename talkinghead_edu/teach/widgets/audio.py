@@ -85,7 +85,10 @@ def spectrogram_figure(utterance, n_mels: int = 80, hop_length: int = 160) -> go
     fig.update_xaxes(title_text="time (s)", row=3, col=1)
     fig.update_layout(
         height=560,
-        title=f"{utterance.speaker}: {utterance.text}  ({n_mels} mel bands, hop {hop_length} = {1000 * hop_length / SAMPLE_RATE:.0f} ms)",
+        title=(
+            f"{utterance.speaker}: {utterance.text}  ({n_mels} mel bands, "
+            f"hop {hop_length} = {1000 * hop_length / SAMPLE_RATE:.0f} ms)"
+        ),
         showlegend=False,
     )
     return fig
@@ -148,7 +151,10 @@ def temperature_figure(similarities: Sequence[float], temperature: float = 0.1) 
         )
     )
     fig.update_layout(
-        title=f"τ = {temperature:.3f}: positive gets {probabilities[0]:.2f}, loss -log p = {-np.log(probabilities[0]):.3f}",
+        title=(
+            f"τ = {temperature:.3f}: positive gets {probabilities[0]:.2f}, "
+            f"loss -log p = {-np.log(probabilities[0]):.3f}"
+        ),
         yaxis=dict(range=[0, 1.1], title="softmax probability"),
         height=340,
     )

@@ -305,7 +305,8 @@ def mesh_grid(
     vertices = _numpy(vertices)
     if vertices.ndim != 3 or vertices.shape[0] != len(titles) or vertices.shape[1:] != (head.n_vertices, 3):
         raise ValueError(
-            f"mesh_grid: vertices must be ({len(titles)}, {head.n_vertices}, 3) for {len(titles)} titles, got {vertices.shape}"
+            f"mesh_grid: vertices must be ({len(titles)}, {head.n_vertices}, 3) for {len(titles)} titles, "
+            f"got {vertices.shape}"
         )
     rows = -(-len(titles) // columns)
     figure = make_subplots(

@@ -126,7 +126,8 @@ def ellipse_widget() -> LiveFigure:
 def compositing_figure(
     red_depth: float = 0.9, blue_depth: float = 1.1, opacity: float = 0.7, backend: str = "reference"
 ) -> go.Figure:
-    """Two overlapping splats (red left, blue right) at the given camera distances; the nearer one is in front (eq 9)."""
+    """Two overlapping splats (red left, blue right) at the given camera distances;
+    the nearer one is in front (eq 9)."""
     means = torch.tensor([[-0.01, 0.0, 1.0 - red_depth], [0.01, 0.0, 1.0 - blue_depth]])
     means[:, 0] *= torch.tensor([red_depth, blue_depth])  # keep their image positions fixed
     logit = math.log(opacity / (1 - opacity))

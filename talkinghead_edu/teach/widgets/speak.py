@@ -67,7 +67,8 @@ def speak_to_mp4(
     progress: bool = True,
     sample_rate: int | None = None,
 ) -> tuple[Path, Speech]:
-    """The widget's callback: ``audio`` (a file path, or an array at ``sample_rate``) spoken by ``head`` in ``style`` -> ``out`` (mp4 with sound)."""
+    """The widget's callback: ``audio`` (a file path, or an array at ``sample_rate``) spoken by ``head`` in ``style``
+    -> ``out`` (mp4 with sound)."""
     speech = load_head(head, style, resolution, pose).speak(audio, sample_rate)
     return speech.write_mp4(out, progress=progress), speech
 
@@ -81,7 +82,8 @@ def side_by_side_mp4(
     progress: bool = True,
     sample_rate: int | None = None,
 ) -> Path:
-    """The same audio (a file path, or an array at ``sample_rate``) in two mouth styles, side by side in one mp4 (width ``2W``)."""
+    """The same audio (a file path, or an array at ``sample_rate``) in two mouth styles,
+    side by side in one mp4 (width ``2W``)."""
     left, right = (load_head(head, style, resolution).speak(audio, sample_rate) for style in styles)
     frames = (np.concatenate(pair, axis=1) for pair in zip(left.frames(progress=progress), right.frames()))
     return write_mp4(out, frames, left.audio, left.sample_rate)
