@@ -46,8 +46,8 @@ from ..pipeline import TalkingHead
 from .eval_data import EVAL_RESOLUTION, EvalHead, clip_log_mel, eval_head
 
 __all__ = ["EvalClip", "Judges", "load_judges", "self_driven_clips", "cross_driven_clips", "score_clip", "mesh_method",
-           "loudness_jaw", "ground_truth_method", "evaluate_methods", "format_table", "pipeline_methods", "gaussian_method", "on_frames",
-           "CHECKPOINTS"]
+           "loudness_jaw", "ground_truth_method", "evaluate_methods", "format_table", "pipeline_methods",
+           "gaussian_method", "on_frames", "CHECKPOINTS"]
 
 CHECKPOINTS = dataset_root() / "checkpoints"
 
@@ -228,7 +228,8 @@ def evaluate_methods(methods: dict[str, Callable], clips: list[EvalClip], judges
         for clip in clips:
             made = method(eval_head(clip.head), clip)
             frames, measured = (made.pop("frames"), made) if isinstance(made, dict) else (made, {})
-            rows.append(score_clip(frames, clip, judges, references[clip.name] if with_reference else None, lpips) | measured)
+            reference = references[clip.name] if with_reference else None
+            rows.append(score_clip(frames, clip, judges, reference, lpips) | measured)
         real = torch.cat([references[c.name]["visual"] for c in clips])
         fake = torch.cat([r["visual"] for r in rows])
         summary = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key not in ("visual", "offset")}
@@ -253,7 +254,8 @@ def format_table(table: dict[str, dict[str, float]], columns=("psnr", "ssim", "l
 @lru_cache(maxsize=8)
 def _talking_head(head: str, style: str | None, translator: str) -> TalkingHead:
     """A loaded head at 256 px, warmed up by one frame (as the benchmark does) so FPS excludes compilation."""
-    talking = TalkingHead.load(head=head, style=style, resolution=2 * EVAL_RESOLUTION, translator=CHECKPOINTS / f"{translator}.safetensors")
+    talking = TalkingHead.load(head=head, style=style, resolution=2 * EVAL_RESOLUTION,
+                               translator=CHECKPOINTS / f"{translator}.safetensors")
     next(iter(talking.speak(talking.video.audio[:SAMPLE_RATE], sample_rate=SAMPLE_RATE).frames()))
     return talking
 
@@ -269,11 +271,12 @@ def on_frames(talking: TalkingHead, frames: np.ndarray) -> TalkingHead:
     frames = np.asarray(frames, dtype=np.int64)
     track = {"frames": torch.as_tensor(frames), "pose": torch.as_tensor(np.asarray(tracked.pose)[frames]).float(),
              "translation": torch.as_tensor(np.asarray(tracked.translation)[frames]).float()}
-    return TalkingHead(talking.head, talking.generator, track, talking.meta, talking.flame, talking.translator, talking.video,
-                       talking.style, "track", talking.device)
+    return TalkingHead(talking.head, talking.generator, track, talking.meta, talking.flame, talking.translator,
+                       talking.video, talking.style, "track", talking.device)
 
 
-def gaussian_method(style: str | None = None, translator: str = "motion_translator") -> Callable[[EvalHead, EvalClip], dict]:
+def gaussian_method(style: str | None = None, translator: str = "motion_translator"
+                    ) -> Callable[[EvalHead, EvalClip], dict]:
     """The whole system: ``TalkingHead.load(head=clip.head, style, translator).speak(clip.audio)``, at 256 px.
 
     Self-driven clips (with ``frame_indices``) are rendered on their own frames' tracked pose and
@@ -287,7 +290,7 @@ def gaussian_method(style: str | None = None, translator: str = "motion_translat
             talking = on_frames(talking, clip.frame_indices)
         speech = talking.speak(clip.audio, sample_rate=SAMPLE_RATE)
         if speech.num_frames != clip.num_frames:
-            raise ValueError(f"{clip.name}: the pipeline made {speech.num_frames} frames for {clip.num_frames} frames of audio")
+            raise ValueError(f"{clip.name}: pipeline made {speech.num_frames} frames, clip has {clip.num_frames}")
         frames = np.stack(list(speech.frames()))
         return {"frames": frames, "fps": speech.num_frames / sum(speech.timings.values())}
 
