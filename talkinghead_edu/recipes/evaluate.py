@@ -151,7 +151,7 @@ def mesh_method(translator: str = "motion_translator", style: str | None = None)
     (the average embedding: the video speakers are not among the translator's voices).
     """
     def method(head: EvalHead, clip: EvalClip) -> np.ndarray:
-        motion = _translator(translator).translate(clip.audio, style)
+        motion = _translator(translator).translate(clip.audio, style, sample_rate=SAMPLE_RATE)
         pose = clip.pose.copy()
         pose[:, POSE_SLICES["jaw"]] = motion.jaw_pose.numpy()
         return head.render(motion.expression.numpy(), pose)[0]
