@@ -15,9 +15,11 @@ Columns of :func:`score_clip`:
   and on the ground-truth frames, in pixels at 256 (the detector's own error is the floor);
 * ``lse_d``, ``lse_c`` — :mod:`talkinghead_edu.eval.lse`.
 
-Methods are functions ``(head, clip) -> frames (T, H, W, 3)`` in [0, 1]; this module builds the
-mesh-renderer ones (ground-truth motion, predicted motion, the loudness-driven jaw floor).
-The Gaussian system comes from :mod:`talkinghead_edu.pipeline` when it is available.
+Methods are functions ``(head, clip) -> frames (T, H, W, 3)`` (float in [0, 1] or uint8), or a
+dict ``{"frames": …, <column>: value}`` for a method that measures more columns itself (the
+Gaussian head reports ``fps``). This module builds the mesh-renderer ones (ground-truth motion,
+predicted motion, the loudness-driven jaw floor) and the Gaussian-head ones
+(:func:`pipeline_methods`, the whole system of :mod:`talkinghead_edu.pipeline`).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from ..audio.features import energy
-from ..conventions import POSE_SLICES, SAMPLES_PER_FRAME
+from ..conventions import POSE_SLICES, SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..data import load_speech_dataset, load_video_dataset
 from ..eval.crops import crop_square, downsample_frames
 from ..eval.landmarks import load_landmark_regressor
@@ -40,10 +42,12 @@ from ..eval.perceptual import frechet_distance_of_features
 from ..eval.sync import load_sync_expert, video_windows
 from ..motion.train import load_translator
 from ..paths import dataset_root
+from ..pipeline import TalkingHead
 from .eval_data import EVAL_RESOLUTION, EvalHead, clip_log_mel, eval_head
 
 __all__ = ["EvalClip", "Judges", "load_judges", "self_driven_clips", "cross_driven_clips", "score_clip", "mesh_method",
-           "loudness_jaw", "ground_truth_method", "evaluate_methods", "format_table", "pipeline_methods", "CHECKPOINTS"]
+           "loudness_jaw", "ground_truth_method", "evaluate_methods", "format_table", "pipeline_methods",
+           "gaussian_method", "on_frames", "CHECKPOINTS"]
 
 CHECKPOINTS = dataset_root() / "checkpoints"
 
@@ -61,6 +65,7 @@ class EvalClip:
     translation: np.ndarray  # (T, 3)
     articulation: np.ndarray | None
     voice: str
+    frame_indices: np.ndarray | None = None  # (T,) the ground-truth frames' indices in the head's video (self-driven)
 
     @property
     def num_frames(self) -> int:
@@ -95,7 +100,8 @@ def self_driven_clips(speakers=("speaker_a", "speaker_b"), split: str = "test", 
             articulation = truth["articulation"][block]
         clips.append(EvalClip(f"{speaker}/{split}", speaker, video.audio_for_frames(block),
                               video.frames[block].astype(np.float32) / 255.0, video.flame_true.expression[block],
-                              video.flame_true.pose[block], video.flame_true.translation[block], articulation, speaker))
+                              video.flame_true.pose[block], video.flame_true.translation[block], articulation, speaker,
+                              np.arange(block.start, block.stop)))
     return clips
 
 
@@ -145,7 +151,7 @@ def mesh_method(translator: str = "motion_translator", style: str | None = None)
     (the average embedding: the video speakers are not among the translator's voices).
     """
     def method(head: EvalHead, clip: EvalClip) -> np.ndarray:
-        motion = _translator(translator).translate(clip.audio, style)
+        motion = _translator(translator).translate(clip.audio, style, sample_rate=SAMPLE_RATE)
         pose = clip.pose.copy()
         pose[:, POSE_SLICES["jaw"]] = motion.jaw_pose.numpy()
         return head.render(motion.expression.numpy(), pose)[0]
@@ -218,8 +224,12 @@ def evaluate_methods(methods: dict[str, Callable], clips: list[EvalClip], judges
     references = {clip.name: judge_frames(ground_truth_method(eval_head(clip.head), clip), clip, judges) for clip in clips}
     table = {}
     for name, method in tqdm(methods.items(), desc="methods", disable=not progress):
-        rows = [score_clip(method(eval_head(clip.head), clip), clip, judges, references[clip.name] if with_reference else None, lpips)
-                for clip in clips]
+        rows = []
+        for clip in clips:
+            made = method(eval_head(clip.head), clip)
+            frames, measured = (made.pop("frames"), made) if isinstance(made, dict) else (made, {})
+            reference = references[clip.name] if with_reference else None
+            rows.append(score_clip(frames, clip, judges, reference, lpips) | measured)
         real = torch.cat([references[c.name]["visual"] for c in clips])
         fake = torch.cat([r["visual"] for r in rows])
         summary = {key: float(np.mean([r[key] for r in rows])) for key in rows[0] if key not in ("visual", "offset")}
@@ -241,33 +251,71 @@ def format_table(table: dict[str, dict[str, float]], columns=("psnr", "ssim", "l
     return "\n".join(lines)
 
 
-def pipeline_methods() -> dict[str, Callable]:
-    """The Gaussian-head rows from :mod:`talkinghead_edu.pipeline`: the full system and the ablations
-    its public interface offers (the average style instead of the translator's default for the
-    head; the raw-E_asr translator).
+@lru_cache(maxsize=8)
+def _talking_head(head: str, style: str | None, translator: str) -> TalkingHead:
+    """A loaded head at 256 px, warmed up by one frame (as the benchmark does) so FPS excludes compilation."""
+    talking = TalkingHead.load(head=head, style=style, resolution=2 * EVAL_RESOLUTION,
+                               translator=CHECKPOINTS / f"{translator}.safetensors")
+    next(iter(talking.speak(talking.video.audio[:SAMPLE_RATE], sample_rate=SAMPLE_RATE).frames()))
+    return talking
 
-    Each row is ``TalkingHead.load(head=clip.head, ...).speak(clip.audio, sample_rate=16000)``;
-    the head pose comes from the pipeline's own pose track (not the test frames'), which costs
-    PSNR/SSIM against the ground truth but not LSE. Empty when the pipeline module or the
-    trained heads are not available (the table then has the mesh-renderer rows only).
+
+def on_frames(talking: TalkingHead, frames: np.ndarray) -> TalkingHead:
+    """The same head rendered with the tracked head pose, camera and background of ``frames`` (k,).
+
+    Output frame ``t`` then stands on video frame ``frames[t]`` (for ``t < k``), which is what a
+    self-driven comparison with those frames needs; the translator still drives jaw and expression.
+    The pose is the tracker's (what the head was trained on), not the generator's true pose.
     """
-    try:  # optional: the pipeline lands separately from the evaluation
-        from ..pipeline import TalkingHead, available_heads
-    except ImportError:
-        return {}
-    if not {"speaker_a", "speaker_b"} <= set(available_heads()):
-        return {}
+    tracked = talking.video.flame_tracked
+    frames = np.asarray(frames, dtype=np.int64)
+    track = {"frames": torch.as_tensor(frames), "pose": torch.as_tensor(np.asarray(tracked.pose)[frames]).float(),
+             "translation": torch.as_tensor(np.asarray(tracked.translation)[frames]).float()}
+    return TalkingHead(talking.head, talking.generator, track, talking.meta, talking.flame, talking.translator,
+                       talking.video, talking.style, "track", talking.device)
 
-    @lru_cache(maxsize=8)
-    def talking_head(head: str, style: str | None, translator: str | None):
-        path = None if translator is None else CHECKPOINTS / f"{translator}.safetensors"
-        return TalkingHead.load(head=head, style=style, resolution=2 * EVAL_RESOLUTION, translator=path)
 
-    def row(style: str | None, translator: str | None) -> Callable:
-        def method(head: EvalHead, clip: EvalClip) -> np.ndarray:
-            speech = talking_head(clip.head, style, translator).speak(clip.audio, sample_rate=16000)
-            return np.stack(list(speech.frames())).astype(np.float32) / 255.0
-        return method
+def gaussian_method(style: str | None = None, translator: str = "motion_translator"
+                    ) -> Callable[[EvalHead, EvalClip], dict]:
+    """The whole system: ``TalkingHead.load(head=clip.head, style, translator).speak(clip.audio)``, at 256 px.
 
-    return {"Gaussian head (full)": row(None, None), "Gaussian head, average style": row("average", None),
-            "Gaussian head, raw E_asr": row(None, "motion_ablation_raw_encoder")}
+    Self-driven clips (with ``frame_indices``) are rendered on their own frames' tracked pose and
+    background (:func:`on_frames`); cross-driven ones on the pipeline's own pose track.
+    Returns ``{"frames": (T, 256, 256, 3) uint8, "fps": frames / seconds over every stage}``
+    (the pipeline's own per-stage timings, :meth:`~talkinghead_edu.pipeline.Speech.fps`).
+    """
+    def method(head: EvalHead, clip: EvalClip) -> dict:
+        talking = _talking_head(clip.head, style, translator)
+        if clip.frame_indices is not None:
+            talking = on_frames(talking, clip.frame_indices)
+        speech = talking.speak(clip.audio, sample_rate=SAMPLE_RATE)
+        if speech.num_frames != clip.num_frames:
+            raise ValueError(f"{clip.name}: pipeline made {speech.num_frames} frames, clip has {clip.num_frames}")
+        frames = np.stack(list(speech.frames()))
+        return {"frames": frames, "fps": speech.num_frames / sum(speech.timings.values())}
+
+    method.__name__ = f"gaussian[{style or 'default'}, {translator}]"
+    return method
+
+
+def pipeline_methods(heads=("speaker_a", "speaker_b")) -> dict[str, Callable]:
+    """The Gaussian-head rows: the full system and the ablations the pipeline's interface offers.
+
+    * full system: ``style=None``, i.e. each head's own speaker style when the translator knows the
+      speaker, else the average embedding (the bundled translator knows only the eight speech-set
+      voices, so the video speakers get the average style and the row is named so);
+    * "average style" (the paper's identity ablation): only when the translator knows ``heads``
+      (otherwise it is the full system itself);
+    * raw E_asr: the translator ablation trained on the raw ASR encoder
+      (``motion_ablation_raw_encoder``) instead of E_uni.
+
+    Not offered by the pipeline (so not here): "without inpainting" (eq 19's F is always applied)
+    and "without speaker-specific blendshapes" (the shipped heads carry them).
+    """
+    own_styles = set(heads) <= set(_translator("motion_translator").speakers)
+    full = "Gaussian head (full)" if own_styles else "Gaussian head (full, average style)"
+    rows = {full: gaussian_method()}
+    if own_styles:
+        rows["Gaussian head, average style"] = gaussian_method("average")
+    rows["Gaussian head, raw E_asr"] = gaussian_method(None, "motion_ablation_raw_encoder")
+    return rows
