@@ -1,4 +1,5 @@
 """The Gaussian-head rows of the evaluation tables (recipes.evaluate.pipeline_methods) on a tiny clip."""
+
 import numpy as np
 import pytest
 import torch

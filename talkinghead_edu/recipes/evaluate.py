@@ -21,6 +21,7 @@ Gaussian head reports ``fps``). This module builds the mesh-renderer ones (groun
 predicted motion, the loudness-driven jaw floor) and the Gaussian-head ones
 (:func:`pipeline_methods`, the whole system of :mod:`talkinghead_edu.pipeline`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,9 +46,23 @@ from ..paths import dataset_root
 from ..pipeline import TalkingHead
 from .eval_data import EVAL_RESOLUTION, EvalHead, clip_log_mel, eval_head
 
-__all__ = ["EvalClip", "Judges", "load_judges", "self_driven_clips", "cross_driven_clips", "score_clip", "mesh_method",
-           "loudness_jaw", "ground_truth_method", "evaluate_methods", "format_table", "pipeline_methods",
-           "gaussian_method", "on_frames", "CHECKPOINTS"]
+__all__ = [
+    "EvalClip",
+    "Judges",
+    "load_judges",
+    "self_driven_clips",
+    "cross_driven_clips",
+    "score_clip",
+    "mesh_method",
+    "loudness_jaw",
+    "ground_truth_method",
+    "evaluate_methods",
+    "format_table",
+    "pipeline_methods",
+    "gaussian_method",
+    "on_frames",
+    "CHECKPOINTS",
+]
 
 CHECKPOINTS = dataset_root() / "checkpoints"
 
@@ -89,7 +104,9 @@ def load_judges(folder: str | None = None) -> Judges:
     return Judges(expert, detector, expert_meta, detector_meta)
 
 
-def self_driven_clips(speakers=("speaker_a", "speaker_b"), split: str = "test", max_frames: int | None = None) -> list[EvalClip]:
+def self_driven_clips(
+    speakers=("speaker_a", "speaker_b"), split: str = "test", max_frames: int | None = None
+) -> list[EvalClip]:
     """Each video speaker's held-out block as one clip (ground-truth frames at 128 px)."""
     clips = []
     for speaker in speakers:
@@ -98,10 +115,20 @@ def self_driven_clips(speakers=("speaker_a", "speaker_b"), split: str = "test", 
         block = slice(int(frames[0]), int(frames[-1]) + 1)
         with np.load(video.frame_paths[0].parent.parent / "ground_truth_eval_only.npz", allow_pickle=False) as truth:
             articulation = truth["articulation"][block]
-        clips.append(EvalClip(f"{speaker}/{split}", speaker, video.audio_for_frames(block),
-                              video.frames[block].astype(np.float32) / 255.0, video.flame_true.expression[block],
-                              video.flame_true.pose[block], video.flame_true.translation[block], articulation, speaker,
-                              np.arange(block.start, block.stop)))
+        clips.append(
+            EvalClip(
+                f"{speaker}/{split}",
+                speaker,
+                video.audio_for_frames(block),
+                video.frames[block].astype(np.float32) / 255.0,
+                video.flame_true.expression[block],
+                video.flame_true.pose[block],
+                video.flame_true.translation[block],
+                articulation,
+                speaker,
+                np.arange(block.start, block.stop),
+            )
+        )
     return clips
 
 
@@ -125,8 +152,19 @@ def cross_driven_clips(head: str, split: str = "test", language: str | None = "e
         pose = np.repeat(video.flame_true.pose[first][None], T, axis=0).copy()
         pose[:, POSE_SLICES["jaw"]] = u.jaw_pose
         pose[:, POSE_SLICES["neck"]] += u.neck_pose
-        clips.append(EvalClip(f"{head}/{u.id}", head, u.audio, None, u.expression, pose,
-                              np.zeros((T, 3), np.float32), u.articulation, u.speaker))
+        clips.append(
+            EvalClip(
+                f"{head}/{u.id}",
+                head,
+                u.audio,
+                None,
+                u.expression,
+                pose,
+                np.zeros((T, 3), np.float32),
+                u.articulation,
+                u.speaker,
+            )
+        )
     return clips
 
 
@@ -143,13 +181,16 @@ def _translator(name: str):
     return load_translator(CHECKPOINTS / f"{name}.safetensors")
 
 
-def mesh_method(translator: str = "motion_translator", style: str | None = None) -> Callable[[EvalHead, EvalClip], np.ndarray]:
+def mesh_method(
+    translator: str = "motion_translator", style: str | None = None
+) -> Callable[[EvalHead, EvalClip], np.ndarray]:
     """Baseline: the package's textured mesh renderer driven by predicted FLAME (``motion.translate``).
 
     The translator predicts expression and jaw; global/neck rotation and translation are the
     clip's (the same head pose every method gets). ``style``: a translator identity or ``None``
     (the average embedding: the video speakers are not among the translator's voices).
     """
+
     def method(head: EvalHead, clip: EvalClip) -> np.ndarray:
         motion = _translator(translator).translate(clip.audio, style, sample_rate=SAMPLE_RATE)
         pose = clip.pose.copy()
@@ -191,15 +232,23 @@ def judge_frames(frames: np.ndarray | torch.Tensor, clip: EvalClip, judges: Judg
     crops = crop_square(frames, head.mouth_box, judges.expert.config["crop"])
     video, audio = judges.expert.embed_clip(crops, clip_log_mel(clip.audio))
     windows = judges.expert.embed_video(video_windows(crops, judges.expert.config["window"]))
-    return {"frames": frames, "scores": sync_scores(video, audio), "visual": windows,
-            "landmarks": judges.detector.detect(frames, head.face_box)}
+    return {
+        "frames": frames,
+        "scores": sync_scores(video, audio),
+        "visual": windows,
+        "landmarks": judges.detector.detect(frames, head.face_box),
+    }
 
 
 def score_clip(frames: np.ndarray, clip: EvalClip, judges: Judges, reference: dict | None, lpips=None) -> dict:
     """All columns for one clip (module docstring); ``reference`` = :func:`judge_frames` of the ground truth."""
     judged = judge_frames(frames, clip, judges)
-    row = {"lse_d": judged["scores"].lse_d, "lse_c": judged["scores"].lse_c, "offset": judged["scores"].offset,
-           "visual": judged["visual"]}
+    row = {
+        "lse_d": judged["scores"].lse_d,
+        "lse_c": judged["scores"].lse_c,
+        "offset": judged["scores"].offset,
+        "visual": judged["visual"],
+    }
     if reference is not None:
         truth = reference["frames"]
         identical = bool(torch.equal(judged["frames"], truth))
@@ -211,8 +260,14 @@ def score_clip(frames: np.ndarray, clip: EvalClip, judges: Judges, reference: di
     return row
 
 
-def evaluate_methods(methods: dict[str, Callable], clips: list[EvalClip], judges: Judges | None = None,
-                     with_reference: bool = True, lpips=None, progress: bool = True) -> dict[str, dict[str, float]]:
+def evaluate_methods(
+    methods: dict[str, Callable],
+    clips: list[EvalClip],
+    judges: Judges | None = None,
+    with_reference: bool = True,
+    lpips=None,
+    progress: bool = True,
+) -> dict[str, dict[str, float]]:
     """Score every method on every clip; one row per method (means over clips; ``fd_sync`` pooled).
 
     ``with_reference``: PSNR/SSIM/LMD against the clips' ground-truth frames (self-driven).
@@ -221,7 +276,9 @@ def evaluate_methods(methods: dict[str, Callable], clips: list[EvalClip], judges
     from tqdm.auto import tqdm
 
     judges = judges or load_judges()
-    references = {clip.name: judge_frames(ground_truth_method(eval_head(clip.head), clip), clip, judges) for clip in clips}
+    references = {
+        clip.name: judge_frames(ground_truth_method(eval_head(clip.head), clip), clip, judges) for clip in clips
+    }
     table = {}
     for name, method in tqdm(methods.items(), desc="methods", disable=not progress):
         rows = []
@@ -240,8 +297,11 @@ def evaluate_methods(methods: dict[str, Callable], clips: list[EvalClip], judges
     return table
 
 
-def format_table(table: dict[str, dict[str, float]], columns=("psnr", "ssim", "lpips", "fd_sync", "lmd", "lse_c", "lse_d", "fps"),
-                 digits: int = 3) -> str:
+def format_table(
+    table: dict[str, dict[str, float]],
+    columns=("psnr", "ssim", "lpips", "fd_sync", "lmd", "lse_c", "lse_d", "fps"),
+    digits: int = 3,
+) -> str:
     """A markdown table; columns a row lacks show as '—'."""
     present = [c for c in columns if any(c in row for row in table.values())]
     lines = ["| method | " + " | ".join(present) + " |", "|---|" + "---|" * len(present)]
@@ -254,8 +314,9 @@ def format_table(table: dict[str, dict[str, float]], columns=("psnr", "ssim", "l
 @lru_cache(maxsize=8)
 def _talking_head(head: str, style: str | None, translator: str) -> TalkingHead:
     """A loaded head at 256 px, warmed up by one frame (as the benchmark does) so FPS excludes compilation."""
-    talking = TalkingHead.load(head=head, style=style, resolution=2 * EVAL_RESOLUTION,
-                               translator=CHECKPOINTS / f"{translator}.safetensors")
+    talking = TalkingHead.load(
+        head=head, style=style, resolution=2 * EVAL_RESOLUTION, translator=CHECKPOINTS / f"{translator}.safetensors"
+    )
     next(iter(talking.speak(talking.video.audio[:SAMPLE_RATE], sample_rate=SAMPLE_RATE).frames()))
     return talking
 
@@ -269,14 +330,28 @@ def on_frames(talking: TalkingHead, frames: np.ndarray) -> TalkingHead:
     """
     tracked = talking.video.flame_tracked
     frames = np.asarray(frames, dtype=np.int64)
-    track = {"frames": torch.as_tensor(frames), "pose": torch.as_tensor(np.asarray(tracked.pose)[frames]).float(),
-             "translation": torch.as_tensor(np.asarray(tracked.translation)[frames]).float()}
-    return TalkingHead(talking.head, talking.generator, track, talking.meta, talking.flame, talking.translator,
-                       talking.video, talking.style, "track", talking.device)
+    track = {
+        "frames": torch.as_tensor(frames),
+        "pose": torch.as_tensor(np.asarray(tracked.pose)[frames]).float(),
+        "translation": torch.as_tensor(np.asarray(tracked.translation)[frames]).float(),
+    }
+    return TalkingHead(
+        talking.head,
+        talking.generator,
+        track,
+        talking.meta,
+        talking.flame,
+        talking.translator,
+        talking.video,
+        talking.style,
+        "track",
+        talking.device,
+    )
 
 
-def gaussian_method(style: str | None = None, translator: str = "motion_translator"
-                    ) -> Callable[[EvalHead, EvalClip], dict]:
+def gaussian_method(
+    style: str | None = None, translator: str = "motion_translator"
+) -> Callable[[EvalHead, EvalClip], dict]:
     """The whole system: ``TalkingHead.load(head=clip.head, style, translator).speak(clip.audio)``, at 256 px.
 
     Self-driven clips (with ``frame_indices``) are rendered on their own frames' tracked pose and
@@ -284,6 +359,7 @@ def gaussian_method(style: str | None = None, translator: str = "motion_translat
     Returns ``{"frames": (T, 256, 256, 3) uint8, "fps": frames / seconds over every stage}``
     (the pipeline's own per-stage timings, :meth:`~talkinghead_edu.pipeline.Speech.fps`).
     """
+
     def method(head: EvalHead, clip: EvalClip) -> dict:
         talking = _talking_head(clip.head, style, translator)
         if clip.frame_indices is not None:
