@@ -11,7 +11,6 @@ before any rendering starts.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -22,6 +21,7 @@ import torch
 
 from ..audio.io import AudioLoadError
 from ..pipeline import TalkingHead, available_heads
+from ..utils.args import ArgumentParser, positive_int
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="talkinghead-edu speak", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="talkinghead-edu speak", description=__doc__.split("\n")[0])
     parser.add_argument("audio", type=Path, help="a WAV/FLAC/OGG file (any sample rate, mono or stereo)")
     parser.add_argument(
         "--head",
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="mouth style: a translator identity, 'average', or (default) the head's own speaker",
     )
-    parser.add_argument("--resolution", type=int, default=256, help="frame width in pixels (multiple of 4)")
+    parser.add_argument("--resolution", type=positive_int, default=256, help="frame width in pixels (multiple of 4)")
     parser.add_argument(
         "--pose",
         choices=("track", "still"),
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=None, help="output mp4 (default: <audio name>.mp4 in the current folder)"
     )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.threads:

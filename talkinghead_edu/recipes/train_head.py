@@ -24,7 +24,6 @@ The shipped file is inference-only (no Adam moments); :func:`load_shipped_head` 
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -40,6 +39,7 @@ from ..gaussians.density import DensityConfig
 from ..gaussians.train import RendererConfig, RendererTrainer
 from ..inpaint import InpaintConfig, InpaintingUNet, train_inpainter
 from ..paths import cache_dir, dataset_root
+from ..utils.args import ArgumentParser, non_negative_int, positive_float, positive_int
 from ..utils.io import save_checkpoint
 
 __all__ = ["train_inpainting_generator", "held_out_scores", "shipped_tensors", "main"]
@@ -130,29 +130,38 @@ def _fmt(scores: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="talkinghead-edu train-head", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="talkinghead-edu train-head", description=__doc__.split("\n")[0])
     parser.add_argument("--speaker", default="speaker_a", help="a bundled target speaker (datasets_small/video)")
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=2000, help="training steps of the Gaussian head")
+    parser.add_argument("--resolution", type=positive_int, default=256)
+    parser.add_argument("--steps", type=positive_int, default=2000, help="training steps of the Gaussian head")
     parser.add_argument(
-        "--max-gaussians", type=int, default=26_000, help="densification budget (keeps the float16 file under 10 MB)"
+        "--max-gaussians",
+        type=positive_int,
+        default=26_000,
+        help="densification budget (keeps the float16 file under 10 MB)",
     )
-    parser.add_argument("--inpaint-steps", type=int, default=300)
-    parser.add_argument("--inpaint-frames", type=int, default=40)
+    parser.add_argument("--inpaint-steps", type=non_negative_int, default=300)
+    parser.add_argument("--inpaint-frames", type=positive_int, default=40)
     parser.add_argument(
-        "--refine-steps", type=int, default=30, help="photometric tracking refinement per held-out frame (evaluation)"
+        "--refine-steps",
+        type=non_negative_int,
+        default=30,
+        help="photometric tracking refinement per held-out frame (evaluation)",
     )
     parser.add_argument(
-        "--eval-frames", type=int, default=0, help="held-out test frames to evaluate (0 = the whole test split)"
+        "--eval-frames",
+        type=non_negative_int,
+        default=0,
+        help="held-out test frames to evaluate (0 = the whole test split)",
     )
     parser.add_argument(
         "--fp16-tolerance",
-        type=float,
+        type=positive_float,
         default=0.1,
         help="ship float16 if it costs less than this many dB of refined PSNR",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--seed", type=non_negative_int, default=0)
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads")
     parser.add_argument(
         "--out",
         type=Path,

@@ -17,26 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data.speech import ARTICULATION_NAMES  # the speech data's articulation columns
 from . import head_geometry as geo
 from .head_geometry import FACE_RADIUS as R
 from .head_geometry import bump, smoothstep
 
 __all__ = ["ARTICULATION_NAMES", "EXTRA_ARTICULATIONS", "articulation_field", "micro_fields", "JAW_OPEN_MAX_RAD"]
 
-ARTICULATION_NAMES: tuple[str, ...] = (
-    "jaw_open",
-    "lip_round",
-    "lip_spread",
-    "lip_press",
-    "smile",
-    "brow_raise",
-    "brow_frown",
-    "blink_left",
-    "blink_right",
-    "cheek_puff",
-    "mouth_left",
-    "mouth_right",
-)
 EXTRA_ARTICULATIONS: tuple[str, ...] = (
     "smile_left",
     "smile_right",

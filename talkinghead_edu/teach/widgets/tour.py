@@ -10,6 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ...data.speech import ARTICULATION_NAMES
 from ...semantics import LABEL_COLORS, LABEL_NAMES
 from ._display import LiveFigure
 
@@ -255,9 +256,7 @@ def style_comparison_figure(
         articulation_names: column names of ``articulation`` (default: the speech module's).
         columns: which articulations to plot.
     """
-    if articulation_names is None:
-        from ...data.speech import ARTICULATION_NAMES as articulation_names
-    names = list(articulation_names)
+    names = list(ARTICULATION_NAMES if articulation_names is None else articulation_names)
     rows = 1 + len(columns)
     titles = ["jaw rotation (deg)"] + list(columns)
     figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, subplot_titles=titles, vertical_spacing=0.06)
