@@ -180,28 +180,21 @@ class FlameParams:
             "translation": tensor(self.translation[index]).reshape(batch, 3),
         }
 
+    def _mapped(self, convert) -> "FlameParams":
+        """A copy with ``convert`` applied to each of the four arrays."""
+        arrays = ("expression", "pose", "translation", "shape")
+        return replace(self, **{name: convert(getattr(self, name)) for name in arrays})
+
     def to(self, device: str | torch.device = "cpu") -> "FlameParams":
         """A copy holding float32 torch tensors on ``device``."""
-        convert = lambda value: torch.as_tensor(value, device=device).to(torch.float32)
-        return replace(
-            self,
-            expression=convert(self.expression),
-            pose=convert(self.pose),
-            translation=convert(self.translation),
-            shape=convert(self.shape),
-        )
+        return self._mapped(lambda value: torch.as_tensor(value, device=device).to(torch.float32))
 
     def numpy(self) -> "FlameParams":
         """A copy holding float32 NumPy arrays."""
-        convert = lambda value: (
-            value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
-        ).astype(np.float32)
-        return replace(
-            self,
-            expression=convert(self.expression),
-            pose=convert(self.pose),
-            translation=convert(self.translation),
-            shape=convert(self.shape),
+        return self._mapped(
+            lambda value: (
+                value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+            ).astype(np.float32)
         )
 
     @classmethod
