@@ -7,6 +7,8 @@ Measures (all self-driven: an utterance's own audio, its own speaker's style):
   landmarks (iBUG 48–67) of the 3-D mesh;
 * **jitter** (mm/frame²): mean norm of the second difference of the lip vertices
   ``||v_{t+1} − 2 v_t + v_{t−1}||`` (compare with the ground truth's own jitter);
+* **inner-lip gap** (mm): distance of the inner-lip midpoint landmarks (iBUG 62/66) on the posed
+  mesh, per frame — closed lips at rest and at /p b m/, open on vowels;
 * **jaw amplitude** (rad): the RMS over frames of the jaw rotation angle ``||jaw_pose_t||``,
   per speaker; the **style ratio** of two speakers is ``amplitude(a) / amplitude(b)``.
 """
@@ -27,6 +29,9 @@ from .vertex_subset import VertexSubsetHead
 
 __all__ = [
     "MOUTH_LANDMARKS",
+    "UPPER_INNER_LIP",
+    "LOWER_INNER_LIP",
+    "lip_gap_mm",
     "MouthProbe",
     "lip_vertex_error_mm",
     "lip_landmark_distance_mm",
@@ -40,6 +45,7 @@ __all__ = [
 ]
 
 MOUTH_LANDMARKS = slice(48, 68)  # iBUG 68: outer and inner lip contour
+UPPER_INNER_LIP, LOWER_INNER_LIP = 62, 66  # iBUG-68 (0-based) inner-lip midpoints
 
 
 class MouthProbe:
@@ -103,6 +109,24 @@ def lip_landmark_distance_mm(head, params_pred: torch.Tensor, params_true: torch
 def lip_jitter_mm(head, params: torch.Tensor) -> float:
     """Mean ``||v_{t+1} − 2 v_t + v_{t−1}||`` (mm/frame²) over lip vertices; ``params`` ``(T, P)``, ``T >= 3``."""
     return _jitter_mm(MouthProbe(head)(params)[0])
+
+
+def lip_gap_mm(head, sequence: FlameParams | torch.Tensor) -> np.ndarray:
+    """``(T,)`` distance (mm) between the inner-lip midpoint landmarks 62 and 66 on the posed mesh.
+
+    ``sequence``: :class:`FlameParams` (expression and pose used, shape ignored) or motion vectors
+    ``(T, E + 6)`` (``[expression | jaw | neck]``).
+    """
+    if head.n_landmarks < 68:
+        raise ValueError(f"lip_gap_mm: the head model has {head.n_landmarks} landmarks; the iBUG-68 layout is needed")
+    if isinstance(sequence, torch.Tensor):
+        sequence = FlameParams.from_motion_vector(sequence, n_expr=head.n_expr)
+    device = head.v_template.device
+    expression = torch.as_tensor(sequence.expression).detach().float().to(device)
+    pose = torch.as_tensor(sequence.pose).detach().float().to(device)
+    with torch.no_grad():
+        landmarks = head(expression=expression, pose=pose).landmarks  # (T, 68, 3)
+    return 1000.0 * (landmarks[:, UPPER_INNER_LIP] - landmarks[:, LOWER_INNER_LIP]).norm(dim=-1).cpu().numpy()
 
 
 def jaw_amplitude(jaw_pose: torch.Tensor) -> float:

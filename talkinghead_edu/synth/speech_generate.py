@@ -10,11 +10,14 @@ files store the head-independent articulation curves; the link to the head model
 (``articulation_expr``, ``jaw_open_max_rad``) is stored once in ``speech/head_map.npz``
 and the loader computes ``expression = articulation @ articulation_expr``. So
 ``--remap-only`` (no espeak needed) only rewrites ``head_map.npz`` from the current head
-asset when that asset changes.
+asset when that asset changes, and ``--motion-only`` (no espeak needed either) rewrites the
+motion files from the stored phoneme times after a change of the motion model
+(:mod:`talkinghead_edu.synth.speech_motion`): the motion is deterministic from the phonemes,
+the speaker's style and the seed, and the audio is left as it is.
 
 Usage::
 
-    talkinghead-edu make-dataset [--part speech|video|all] [--seed N] [--root DIR] [--remap-only]
+    talkinghead-edu make-dataset [--part speech|video|all] [--seed N] [--root DIR] [--remap-only | --motion-only]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import soundfile
 from tqdm.auto import tqdm
 
 from ..conventions import FPS, SAMPLE_RATE, SAMPLES_PER_FRAME
-from ..data.speech import ARTICULATION_NAMES, HeadMotionMap, SpeakerStyle, VoiceSpec, load_head_motion_map
+from ..data.speech import ARTICULATION_NAMES, HeadMotionMap, Phoneme, SpeakerStyle, VoiceSpec, load_head_motion_map
 from ..utils.io import atomic_write_bytes, atomic_write_text
 from .espeak import synthesize_isolated
 from .speech_motion import phonemes_from_espeak, synthesize_motion
@@ -41,6 +44,7 @@ __all__ = [
     "generate_speech_part",
     "utterance_from_espeak",
     "remap_speech_expressions",
+    "regenerate_speech_motion",
     "SPEAKER_VOICES",
     "SENTENCES",
     "HELD_OUT_LANGUAGE",
@@ -235,12 +239,17 @@ def utterance_from_espeak(item: dict, result, speakers: dict, seed: int):
     The motion seed depends only on (seed, speaker, sentence), so any utterance can be remade alone.
     """
     audio, phonemes = phonemes_from_espeak(result)
+    articulation, neck_pose = _utterance_motion(item, phonemes, len(audio) // SAMPLES_PER_FRAME, speakers, seed)
+    return audio, phonemes, articulation, neck_pose
+
+
+def _utterance_motion(item: dict, phonemes, num_frames: int, speakers: dict, seed: int):
+    """The motion of one planned utterance -> (articulation (T, A), neck_pose (T, 3)), seeded by (seed, speaker, sentence)."""
     style = SpeakerStyle.from_dict(speakers[item["speaker"]]["style"])
     speaker_index = list(SPEAKER_VOICES).index(item["speaker"])
     sentence_index = list(SENTENCES).index(item["sentence_id"])
     rng = np.random.default_rng([seed, 1, speaker_index, sentence_index])
-    articulation, neck_pose = synthesize_motion(phonemes, len(audio) // SAMPLES_PER_FRAME, style, rng)
-    return audio, phonemes, articulation, neck_pose
+    return synthesize_motion(phonemes, num_frames, style, rng)
 
 
 def generate_speech_part(
@@ -308,4 +317,30 @@ def remap_speech_expressions(root: Path, head: HeadMotionMap | None = None) -> i
     metadata = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
     head = head or load_head_motion_map()
     _write_metadata(out, metadata["seed"], metadata["speakers"], metadata["utterances"], head)
+    return len(metadata["utterances"])
+
+
+def regenerate_speech_motion(root: Path, head: HeadMotionMap | None = None) -> int:
+    """Rewrite every utterance's motion file from its stored phoneme times with the current motion model.
+
+    The audio and the phoneme times stay; articulation and neck pose are recomputed exactly as
+    :func:`generate_speech_part` computes them (same seeds), then the checksums in ``metadata.json``
+    are rewritten. Returns the number of utterances. Needs no espeak-ng.
+    """
+    out = Path(root) / "speech"
+    metadata = json.loads((out / "metadata.json").read_text(encoding="utf-8"))
+    for item in tqdm(metadata["utterances"], desc="speech motion"):
+        path = out / item["speaker"] / f"{item['sentence_id']}.npz"
+        with np.load(path, allow_pickle=False) as stored:
+            phonemes = [
+                Phoneme(str(symbol), str(viseme), int(start) / SAMPLE_RATE, int(end) / SAMPLE_RATE)
+                for symbol, viseme, start, end in zip(
+                    stored["phoneme_symbols"], stored["phoneme_visemes"], stored["phoneme_start"], stored["phoneme_end"]
+                )
+            ]
+        articulation, neck_pose = _utterance_motion(
+            item, phonemes, item["num_frames"], metadata["speakers"], metadata["seed"]
+        )
+        _write_motion(path, phonemes, articulation, neck_pose)
+    _write_metadata(out, metadata["seed"], metadata["speakers"], metadata["utterances"], head or load_head_motion_map())
     return len(metadata["utterances"])

@@ -13,8 +13,13 @@ follows the spoken content and each speaker's own talking style:
 
    Closure decays fast (``theta`` large: a /p/ only closes the lips where it is), rounding
    slowly (anticipatory rounding of /u/ over several consonants). Lips only meet if the
-   jaw rises, so a closure scales the jaw opening down (``jaw *= 1 - c`` with the
-   closure ``c = clip((press - 0.2) / 0.5, 0, 1)``; /f v/ half-close it). The curves are evaluated
+   jaw rises and nothing else parts them, so a closure scales the jaw opening, the
+   rounding and the spreading down (``jaw, round, spread *= 1 - c`` with the closure
+   ``c = clip((press - 0.2) / 0.5, 0, 1)``; /f v/ half-close it). The head's ``lip_round``
+   and ``lip_spread`` each carry a small lip opening (the round "oo" hole, the flattened "ee"
+   slit) in the same expression column as their protrusion/corner pull, so the closure has to
+   take the whole articulation back: an /m/ between two /u/ loses its protrusion for the
+   instant of closure, which is what keeps the rendered inner-lip gap under 1 mm. The curves are evaluated
    at 8 sub-steps per video frame; a frame that contains a lip closure shows the instant of
    strongest closure (so a /p/ shorter than a frame is never lost), any other frame the
    mean over its sub-steps.
@@ -116,9 +121,10 @@ def coarticulate(phonemes: list[Phoneme], num_frames: int, style: SpeakerStyle) 
     dominance = VISEME_DOMINANCE[viseme_index][None] * np.exp(-distance[:, :, None] * decay[None, None, :])
     dominance = np.maximum(dominance, 1e-12)
     blended = (dominance * VISEME_TARGETS[viseme_index][None]).sum(1) / dominance.sum(1)  # (T*S, 4)
-    # the lips can only meet if the jaw rises: closure c = clip((press - 0.2) / 0.5, 0, 1), jaw *= 1 - c
+    # the lips can only meet if nothing parts them: closure c = clip((press - 0.2) / 0.5, 0, 1),
+    # jaw, round, spread *= 1 - c (rounding and spreading each open the lips a little on the head)
     closure = np.clip((blended[:, 3] - 0.2) / 0.5, 0.0, 1.0)
-    blended[:, 0] *= 1.0 - closure
+    blended[:, :3] *= 1.0 - closure[:, None]
     per_frame = blended.reshape(num_frames, SUBSTEPS, len(SPEECH_ARTICULATIONS))
     press = per_frame[:, :, SPEECH_ARTICULATIONS.index("lip_press")]  # (T, S)
     closure_instant = per_frame[np.arange(num_frames), press.argmax(axis=1)]  # (T, 4) all values at max press

@@ -24,8 +24,8 @@ Each viseme has a target for four speech articulations — ``jaw_open``, ``lip_r
 ``lip_spread``, ``lip_press`` — and a *dominance* per articulation (how strongly the
 segment imposes its target on its neighbours, Cohen & Massaro 1993; see
 :func:`talkinghead_edu.data.speech.coarticulate`). Bilabials dominate lip closure but
-barely the rounding (so /u/ rounds the lips through a neighbouring /m/); vowels
-dominate the jaw.
+barely the rounding (so /u/ rounds the lips right up to a neighbouring /m/, whose
+closure takes the rounding back only while the lips meet); vowels dominate the jaw.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 import torch
 
 from ...flame.params import FlameParams
+from ...motion.evaluate import lip_gap_mm as lip_aperture_mm
 from ...motion.model import MotionTranslator
 from ...semantics import LABEL_COLORS, LABEL_IDS
 from ._display import LiveFigure
@@ -34,22 +35,9 @@ __all__ = [
     "utterance_animation_widget",
 ]
 
-UPPER_INNER_LIP, LOWER_INNER_LIP = 62, 66  # iBUG-68 (0-based) inner-lip midpoints
-
-
 def jaw_angle_deg(sequence: FlameParams) -> np.ndarray:
     """``(T,)`` jaw rotation angle in degrees (norm of the axis-angle)."""
     return np.degrees(sequence.jaw_pose.detach().cpu().norm(dim=-1).numpy())
-
-
-def lip_aperture_mm(head, sequence: FlameParams) -> np.ndarray:
-    """``(T,)`` distance between the inner-lip midpoint landmarks (mm) on the posed mesh."""
-    expression, pose = sequence.expression.detach(), sequence.pose.detach()
-    with torch.no_grad():
-        landmarks = head(
-            expression=expression.to(head.v_template.device), pose=pose.to(head.v_template.device)
-        ).landmarks
-    return 1000.0 * (landmarks[:, UPPER_INNER_LIP] - landmarks[:, LOWER_INNER_LIP]).norm(dim=-1).cpu().numpy()
 
 
 def _rms(values: np.ndarray) -> float:
