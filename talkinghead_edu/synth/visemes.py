@@ -52,7 +52,7 @@ SPEECH_ARTICULATIONS: tuple[str, ...] = ("jaw_open", "lip_round", "lip_spread", 
 VISEME_TARGETS: np.ndarray = np.array(
     [
         # jaw   round spread press
-        [0.02, 0.00, 0.00, 0.15],  # sil  lips lightly together at rest
+        [0.00, 0.00, 0.00, 0.15],  # sil  jaw at rest, lips lightly together: a long pause reaches the neutral mouth
         [0.03, 0.00, 0.00, 1.00],  # pbm  lips pressed shut
         [0.12, 0.00, 0.15, 0.45],  # fv   lower lip against the upper teeth
         [0.20, 0.00, 0.20, 0.00],  # th
