@@ -197,6 +197,18 @@ class Utterance:
         """Viseme class at the centre of each frame (T,)."""
         return [self.phonemes[i].viseme for i in self.frame_phoneme_index()]
 
+    def closure_frames(self) -> np.ndarray:
+        """(K,) one frame per /p b m/ phone: the frame of strongest ``lip_press`` among those it overlaps
+        (a /p/ shorter than a frame still has one)."""
+        press = self.articulation[:, ARTICULATION_NAMES.index("lip_press")]
+        frames = []
+        for p in self.phonemes:
+            if p.viseme == "pbm":
+                first = min(int(p.start_s * FPS), self.num_frames - 1)
+                last = max(int(np.ceil(p.end_s * FPS)), first + 1)
+                frames.append(first + int(np.argmax(press[first:last])))
+        return np.array(frames, dtype=np.int64)
+
 
 # ---------------------------------------------------------------- head asset link
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ __all__ = [
     "UPPER_INNER_LIP",
     "LOWER_INNER_LIP",
     "lip_gap_mm",
+    "rest_scores",
     "MouthProbe",
     "lip_vertex_error_mm",
     "lip_landmark_distance_mm",
@@ -127,6 +128,24 @@ def lip_gap_mm(head, sequence: FlameParams | torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         landmarks = head(expression=expression, pose=pose).landmarks  # (T, 68, 3)
     return 1000.0 * (landmarks[:, UPPER_INNER_LIP] - landmarks[:, LOWER_INNER_LIP]).norm(dim=-1).cpu().numpy()
+
+
+def rest_scores(head, params: torch.Tensor) -> dict[str, float]:
+    """How closed and how still a mouth is over frames that should be at rest; ``params`` ``(T, P)``, ``T >= 2``.
+
+    Returns ``gap_median_mm``, ``gap_p95_mm`` (inner-lip gap, :func:`lip_gap_mm`), ``gap_std_mm``
+    (its spread over the frames) and ``lip_speed_mm`` (mean ``||v_{t+1} − v_t||`` over lip vertices, mm/frame).
+    """
+    if params.dim() != 2 or params.shape[0] < 2:
+        raise ValueError(f"rest_scores: expected (T >= 2, P) motion vectors, got {tuple(params.shape)}")
+    gap = lip_gap_mm(head, params)
+    lips = MouthProbe(head)(params)[0]
+    return {
+        "gap_median_mm": float(np.median(gap)),
+        "gap_p95_mm": float(np.percentile(gap, 95)),
+        "gap_std_mm": float(gap.std()),
+        "lip_speed_mm": _mean_distance_mm(lips[1:], lips[:-1]),
+    }
 
 
 def jaw_amplitude(jaw_pose: torch.Tensor) -> float:
