@@ -77,6 +77,12 @@ def test_outside_the_face_mask_the_frame_is_the_target_video(head, pose):
         head.pose = "track"
 
 
+def test_video_speakers_speak_in_their_own_style():
+    own = TalkingHead.load("speaker_a", resolution=RESOLUTION)  # default style: the head's own speaker
+    assert own.style == "speaker_a"
+    assert TalkingHead.load("speaker_a", style="speaker_b", resolution=RESOLUTION).style == "speaker_b"
+
+
 def test_load_rejects_unknown_head_style_and_pose():
     with pytest.raises(ValueError, match="unknown head 'nobody'.*speaker_a"):
         TalkingHead.load("nobody")

@@ -177,6 +177,7 @@ def closure_and_rest_scores(translator, examples: dict, utterances: dict, head, 
     percentile of the predicted and true inner-lip gap at the /p b m/ frames of the test utterances,
     mm) and ``digital_silence``: :func:`rest_scores` of the prediction for the zeros, per style.
     """
+
     def predicted(example):
         return translator.predict(example.features, example.speaker).motion_vector
 

@@ -244,7 +244,7 @@ def utterance_from_espeak(item: dict, result, speakers: dict, seed: int):
 
 
 def _utterance_motion(item: dict, phonemes, num_frames: int, speakers: dict, seed: int):
-    """The motion of one planned utterance -> (articulation (T, A), neck_pose (T, 3)), seeded by (seed, speaker, sentence)."""
+    """Motion of one utterance -> (articulation (T, A), neck_pose (T, 3)), seeded by (seed, speaker, sentence)."""
     style = SpeakerStyle.from_dict(speakers[item["speaker"]]["style"])
     speaker_index = list(SPEAKER_VOICES).index(item["speaker"])
     sentence_index = list(SENTENCES).index(item["sentence_id"])

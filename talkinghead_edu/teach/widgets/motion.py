@@ -35,6 +35,7 @@ __all__ = [
     "utterance_animation_widget",
 ]
 
+
 def jaw_angle_deg(sequence: FlameParams) -> np.ndarray:
     """``(T,)`` jaw rotation angle in degrees (norm of the axis-angle)."""
     return np.degrees(sequence.jaw_pose.detach().cpu().norm(dim=-1).numpy())
