@@ -808,35 +808,6 @@ _EXERCISES = [
     ),
     Exercise(
         "08.1",
-        "loop the head-pose track without a jump",
-        "derive-and-implement",
-        checks.check_ping_pong,
-        ping_pong,
-        solve_ping_pong,
-        (
-            "Write the rows shown for n = 4: 0 1 2 3 2 1 0 1 2 3 2 1 … — which period does the pattern have?",
-            "The period is 2(n − 1). With k = t mod 2(n − 1): the row is k on the way out (k < n) and "
-            "2(n − 1) − k on the way back. n = 1 has no period: always row 0.",
-            "return 0 if n == 1 else (n - 1) - abs((n - 1) - t % (2 * (n - 1)))",
-        ),
-    ),
-    Exercise(
-        "08.2",
-        "the audio of each video frame",
-        "derive-and-implement",
-        checks.check_video_frame_chunks,
-        video_frame_chunks,
-        solve_video_frame_chunks,
-        (
-            "16 kHz audio and 25 fps video: one frame lasts 16000 / 25 = 640 samples, "
-            "and frame t covers samples 640 t … 640 t + 639.",
-            "A recording rarely ends on a frame boundary: T = ceil(L / 640) frames, the last one padded with zeros.",
-            "T = -(-L // 640); padded = waveform.new_zeros(T * 640); padded[:L] = waveform; "
-            "return padded.reshape(T, 640)",
-        ),
-    ),
-    Exercise(
-        "08.3",
         "a stereo 44.1 kHz recording made ready for the encoder",
         "derive-and-implement",
         checks.check_mono_16k,
@@ -851,7 +822,7 @@ _EXERCISES = [
         ),
     ),
     Exercise(
-        "08.4",
+        "08.2",
         "predict the frame rate of the whole pipeline from its stages",
         "predict-then-run",
         checks.check_overall_fps,
@@ -862,6 +833,35 @@ _EXERCISES = [
             "the slowest stage's FPS, or something else?",
             "A stage at f frames/s spends 1/f s on each frame; the seconds per frame of the stages add up.",
             "1 / sum(1 / fps for fps in stage_fps.values()) — below the slowest stage's FPS, and dominated by it.",
+        ),
+    ),
+    Exercise(
+        "08.3",
+        "the audio of each video frame",
+        "derive-and-implement",
+        checks.check_video_frame_chunks,
+        video_frame_chunks,
+        solve_video_frame_chunks,
+        (
+            "16 kHz audio and 25 fps video: one frame lasts 16000 / 25 = 640 samples, "
+            "and frame t covers samples 640 t … 640 t + 639.",
+            "A recording rarely ends on a frame boundary: T = ceil(L / 640) frames, the last one padded with zeros.",
+            "T = -(-L // 640); padded = waveform.new_zeros(T * 640); padded[:L] = waveform; "
+            "return padded.reshape(T, 640)",
+        ),
+    ),
+    Exercise(
+        "08.4",
+        "loop the head-pose track without a jump",
+        "derive-and-implement",
+        checks.check_ping_pong,
+        ping_pong,
+        solve_ping_pong,
+        (
+            "Write the rows shown for n = 4: 0 1 2 3 2 1 0 1 2 3 2 1 … — which period does the pattern have?",
+            "The period is 2(n − 1). With k = t mod 2(n − 1): the row is k on the way out (k < n) and "
+            "2(n − 1) − k on the way back. n = 1 has no period: always row 0.",
+            "return 0 if n == 1 else (n - 1) - abs((n - 1) - t % (2 * (n - 1)))",
         ),
     ),
     Exercise(
