@@ -366,23 +366,6 @@ def solve_psnr(prediction, target, mask=None):
 # --------------------------------------------------------------------------------------------
 
 
-def solve_ping_pong(t: int, n: int) -> int:
-    """Row of an ``n``-frame pose track at output frame ``t``, looped ``0 … n−1 … 1 0 …``: a triangle wave of
-    period ``2 (n − 1)`` that never jumps by more than one row."""
-    if n == 1:
-        return 0
-    period = 2 * (n - 1)
-    return (n - 1) - abs((n - 1) - t % period)
-
-
-def solve_video_frame_chunks(waveform: torch.Tensor) -> torch.Tensor:
-    """``(L,)`` 16 kHz samples -> ``(T, 640)``, ``T = ceil(L / 640)``: row ``t`` is the audio of video frame ``t``."""
-    T = -(-len(waveform) // SAMPLES_PER_FRAME)  # ceil(L / 640) in integers
-    padded = waveform.new_zeros(T * SAMPLES_PER_FRAME)  # the last frame's missing samples stay 0
-    padded[: len(waveform)] = waveform
-    return padded.reshape(T, SAMPLES_PER_FRAME)
-
-
 def solve_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     """``(L, C)`` float samples at ``sample_rate`` -> ``(L16,)`` float32 mono at 16 kHz."""
     mono = np.asarray(samples, dtype=np.float32).mean(axis=1)  # (L,): the average of the channels
@@ -394,6 +377,23 @@ def solve_overall_fps(stage_fps: dict[str, float]) -> float:
     """Stages run one after the other on every frame: their seconds per frame add up."""
     seconds_per_frame = sum(1.0 / fps for fps in stage_fps.values())
     return 1.0 / seconds_per_frame
+
+
+def solve_video_frame_chunks(waveform: torch.Tensor) -> torch.Tensor:
+    """``(L,)`` 16 kHz samples -> ``(T, 640)``, ``T = ceil(L / 640)``: row ``t`` is the audio of video frame ``t``."""
+    T = -(-len(waveform) // SAMPLES_PER_FRAME)  # ceil(L / 640) in integers
+    padded = waveform.new_zeros(T * SAMPLES_PER_FRAME)  # the last frame's missing samples stay 0
+    padded[: len(waveform)] = waveform
+    return padded.reshape(T, SAMPLES_PER_FRAME)
+
+
+def solve_ping_pong(t: int, n: int) -> int:
+    """Row of an ``n``-frame pose track at output frame ``t``, looped ``0 … n−1 … 1 0 …``: a triangle wave of
+    period ``2 (n − 1)`` that never jumps by more than one row."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    return (n - 1) - abs((n - 1) - t % period)
 
 
 # --------------------------------------------------------------------------------------------
