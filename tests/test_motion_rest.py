@@ -144,13 +144,8 @@ def test_shipped_translator_keeps_the_mouth_closed_and_still_in_silence(ds, head
     assert np.percentile(speech, 90) > 4.0  # and it still opens for the speech
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 target not met yet: a clip that is silence from start to end (no speech anywhere) gives a "
-    "1.7-2.8 mm median gap by style (2.1 average); the encoder normalises each clip, so pure silence never "
-    "looks like the pauses of the training clips (which always hold speech). Clips of silence alone are the fix.",
-)
 def test_shipped_translator_closes_the_mouth_on_a_clip_of_pure_silence(head):
+    """Audio that is silence from start to end (no speech anywhere): digital zeros, for three styles."""
     from talkinghead_edu.motion.train import load_translator
     from talkinghead_edu.paths import dataset_root
 

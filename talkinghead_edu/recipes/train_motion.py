@@ -12,11 +12,11 @@ the translators' initialisation, dropout and crops (``E_lip`` keeps its seed); w
 
 Training data (:class:`TranslatorData`): the speech voices' training utterances, the same utterances
 with rest around them and joined by phrase pauses (:mod:`talkinghead_edu.synth.rest_examples`: a
-translator must learn a closed, still mouth in silence), and the two video speakers' training-split
-audio with their tracked FLAME expression/jaw/neck, cut at the utterance borders — so the translator
-has the video speakers as identities too. Held out: the speech ``test`` and ``test_unseen_language``
-splits, and ``silence``: the test utterances padded with 0.3–1.0 s of silence (seed
-:data:`SILENCE_SEED`), scored on the padding (:func:`silence_frames`).
+translator must learn a closed, still mouth in silence), 2–3 s clips of silence alone, and the two
+video speakers' training-split audio with their tracked FLAME expression/jaw/neck, cut at the
+utterance borders — so the translator has the video speakers as identities too. Held out: the speech ``test`` and
+``test_unseen_language`` splits, and ``silence``: the test utterances padded with 0.3–1.0 s of silence
+(seed :data:`SILENCE_SEED`), scored on the padding (:func:`silence_frames`).
 
 Variants (one table, paper §3.2, issue 6):
 
@@ -57,7 +57,7 @@ from ..motion.train import (
     train_translator,
 )
 from ..paths import dataset_root
-from ..synth.rest_examples import padded_utterance, rest_clips
+from ..synth.rest_examples import padded_utterance, rest_clips, silence_clips
 from ..utils.args import ArgumentParser, non_negative_int, positive_int
 from ..utils.io import atomic_write_text
 
@@ -89,6 +89,8 @@ VARIANTS: dict[str, tuple[dict, str]] = {
 
 
 REST_SEED = 14  # the training clips with rest and pauses
+SILENCE_ONLY_SEED = 77  # the training clips of silence alone
+SILENCE_ONLY_PER_SPEAKER = 4  # clips of silence alone per speech voice
 SILENCE_SEED = 1414  # the held-out "silence" split (fixed: every variant and run is scored on the same clips)
 MIN_CLIP_FRAMES = 25  # a video clip shorter than 1 s (an utterance cut by the split border) is dropped
 SPEECH_MARGIN_FRAMES = 5  # silence frames this close to speech are not "pure" silence (anticipation, release)
@@ -137,8 +139,9 @@ class TranslatorData:
     """The translator's data by split (``split(name) -> utterances``, what :func:`load_motion_examples` reads).
 
     ``train``: the speech training utterances + :func:`~talkinghead_edu.synth.rest_examples.rest_clips`
-    (seed :data:`REST_SEED`) + :func:`video_clips` of every video speaker; ``silence``: each speech test
-    utterance padded (:func:`~talkinghead_edu.synth.rest_examples.padded_utterance`, seed
+    (seed :data:`REST_SEED`) + :func:`video_clips` of every video speaker + clips of silence alone
+    (:func:`~talkinghead_edu.synth.rest_examples.silence_clips`, seed :data:`SILENCE_ONLY_SEED`);
+    ``silence``: each speech test utterance padded (:func:`~talkinghead_edu.synth.rest_examples.padded_utterance`, seed
     :data:`SILENCE_SEED`); any other split as in the speech data.
     """
 
@@ -149,7 +152,8 @@ class TranslatorData:
     def split(self, name: str) -> list:
         if name == "train":
             video = [clip for speaker in self.video_speakers for clip in video_clips(speaker, "train")]
-            return self.dataset.split("train") + rest_clips(self.dataset, "train", REST_SEED) + video
+            silence = silence_clips(self.dataset, SILENCE_ONLY_PER_SPEAKER, SILENCE_ONLY_SEED)
+            return self.dataset.split("train") + rest_clips(self.dataset, "train", REST_SEED) + video + silence
         if name == "silence":
             rng = np.random.default_rng(SILENCE_SEED)
             ds = self.dataset

@@ -6,7 +6,11 @@ clips that contain rest:
 
 * **padded** (:func:`padded_utterance`): one utterance with 0.3–1.0 s of silence before and after;
 * **joined** (:func:`joined_utterances`): two utterances of one speaker with a 0.3–0.8 s phrase
-  pause between them (and padded the same way).
+  pause between them (and padded the same way);
+* **silence alone** (:func:`silence_clips`): 2–3 s with no speech at all. The audio encoder
+  normalises each clip, so a recording that is silence from start to end does not look like the
+  pauses of a clip with speech; without these clips the translator leaves the mouth 1.7–2.8 mm
+  open on such input.
 
 The ground-truth motion of a clip is *not* the stored motion with a block pasted in: the motion
 model (:func:`talkinghead_edu.synth.speech_motion.synthesize_motion`) runs again on the padded
@@ -40,11 +44,13 @@ __all__ = [
     "padded_utterance",
     "joined_utterances",
     "rest_clips",
+    "silence_clips",
 ]
 
 LEAD_TRAIL_S = (0.3, 1.0)  # silence before / after a clip (seconds, uniform)
 PAUSE_S = (0.3, 0.8)  # phrase pause between two joined utterances (seconds, uniform)
 NOISE_FLOOR_DBFS = (-70.0, -50.0)  # RMS of the optional noise floor (uniform in dB)
+SILENCE_ONLY_FRAMES = (50, 76)  # length of a clip of silence alone (frames, [low, high): 2-3 s)
 
 
 def _frames(rng: np.random.Generator, bounds: tuple[float, float]) -> int:
@@ -160,4 +166,38 @@ def rest_clips(dataset, split: str, seed: int, joined: bool = True) -> list[Utte
             if partners:
                 partner = partners[int(rng.integers(len(partners)))]
                 clips.append(joined_utterances(u, partner, dataset.styles[u.speaker], dataset.head, rng))
+    return clips
+
+
+def silence_clips(dataset, per_speaker: int, seed: int) -> list[Utterance]:
+    """``per_speaker`` clips of silence alone (:data:`SILENCE_ONLY_FRAMES`) for every speaker of ``dataset``:
+    every second one digital silence, the others a noise floor (:data:`NOISE_FLOOR_DBFS`); the motion
+    model's rest (one pause phone) with the speaker's style (blinks, smile, head motion). Deterministic in ``seed``."""
+    rng = np.random.default_rng(seed)
+    clips = []
+    for speaker in dataset.speakers:
+        style = dataset.styles[speaker]
+        for k in range(per_speaker):
+            num_frames = int(rng.integers(*SILENCE_ONLY_FRAMES))
+            audio = np.zeros(num_frames * SAMPLES_PER_FRAME, dtype=np.float32)
+            if k % 2:
+                level = 10 ** (rng.uniform(*NOISE_FLOOR_DBFS) / 20)
+                audio += (level * rng.standard_normal(len(audio))).astype(np.float32)
+            pause = [Phoneme("", "sil", 0.0, num_frames / FPS)]
+            articulation, neck_pose = synthesize_motion(pause, num_frames, style, rng)
+            clips.append(
+                Utterance(
+                    id=f"{speaker}_silence{k}",
+                    speaker=speaker,
+                    language="",
+                    sentence_id="",
+                    text="",
+                    audio=audio,
+                    phonemes=pause,
+                    articulation=articulation,
+                    expression=dataset.head.expression(articulation),
+                    jaw_pose=dataset.head.jaw_pose(articulation),
+                    neck_pose=neck_pose,
+                )
+            )
     return clips
