@@ -1,4 +1,4 @@
-"""The pipeline's test-time ablation switches: ``blendshapes=False`` (no eqs 16–18) and ``inpaint=False`` (F = identity)."""
+"""The pipeline's test-time ablations: ``blendshapes=False`` (no eqs 16–18), ``inpaint=False`` (eq 19, F = identity)."""
 
 import numpy as np
 import pytest
