@@ -193,23 +193,33 @@ def _translator(name: str):
     return load_translator(CHECKPOINTS / f"{name}.safetensors")
 
 
+def _style_of(translator, head: str, style: str | None) -> str | None:
+    """The translator identity a method speaks with: ``None`` means the pipeline's default (the head's own
+    speaker if the translator knows it, else the average embedding); ``"average"`` the average; else ``style``."""
+    if style is None:
+        return head if head in translator.speakers and translator.identity is not None else None
+    return None if style == "average" else style
+
+
 def mesh_method(
     translator: str = "motion_translator", style: str | None = None
 ) -> Callable[[EvalHead, EvalClip], np.ndarray]:
     """Baseline: the package's textured mesh renderer driven by predicted FLAME (``motion.translate``).
 
     The translator predicts expression and jaw; global/neck rotation and translation are the
-    clip's (the same head pose every method gets). ``style``: a translator identity or ``None``
-    (the average embedding: the video speakers are not among the translator's voices).
+    clip's (the same head pose every method gets). ``style``: ``None`` picks it as the pipeline does
+    (the head's own speaker when the translator knows it, else the average embedding), so this row
+    sees the same predicted FLAME as the full system; ``"average"`` or a translator identity force one.
     """
 
     def method(head: EvalHead, clip: EvalClip) -> np.ndarray:
-        motion = _translator(translator).translate(clip.audio, style, sample_rate=SAMPLE_RATE)
+        model = _translator(translator)
+        motion = model.translate(clip.audio, _style_of(model, clip.head, style), sample_rate=SAMPLE_RATE)
         pose = clip.pose.copy()
         pose[:, POSE_SLICES["jaw"]] = motion.jaw_pose.numpy()
         return head.render(motion.expression.numpy(), pose)[0]
 
-    method.__name__ = f"mesh[{translator}]"
+    method.__name__ = f"mesh[{translator}, {style or 'default'}]"
     return method
 
 
