@@ -19,7 +19,17 @@ Methods are functions ``(head, clip) -> frames (T, H, W, 3)`` (float in [0, 1] o
 dict ``{"frames": …, <column>: value}`` for a method that measures more columns itself (the
 Gaussian head reports ``fps``). This module builds the mesh-renderer ones (ground-truth motion,
 predicted motion, the loudness-driven jaw floor) and the Gaussian-head ones
-(:func:`pipeline_methods`, the whole system of :mod:`talkinghead_edu.pipeline`).
+(:func:`pipeline_methods`, the whole system of :mod:`talkinghead_edu.pipeline` and its ablations);
+:func:`self_driven_methods` and :func:`cross_driven_methods` are the two tables' rows.
+
+Both tables at full size take hours on a CPU with the Gaussian rows, so they can be computed once
+and kept::
+
+    python -m talkinghead_edu.recipes.evaluate --tables self cross --out DIR \
+        [--self-frames N] [--cross-voices N] [--languages en de] [--no-pipeline-rows]
+
+writes ``DIR/self_driven.json``, ``DIR/cross_driven_<language>.json`` and ``DIR/tables.md``
+(:func:`run_tables`); :func:`load_tables` reads them back (notebook 09's ``RESULTS_DIR``).
 """
 
 from __future__ import annotations
