@@ -97,7 +97,8 @@ def test_ablation_rows_share_the_loaded_head_and_switch_only_their_part():
     inside = np.stack([np.asarray(video.face_mask[i]) for i in clip.frame_indices]).astype(bool)
     for frames in (pasted, without):
         difference = np.abs(frames.astype(int) - full.astype(int))
-        assert difference[inside].mean() > 0.5 and difference[~inside].max() <= 1
+        assert difference[inside].max() > 8  # a visible change on the face (0 if the switch were ignored)
+        assert difference[~inside].max() <= 1  # and none outside the face mask (eq 19)
 
 
 def test_gaussian_row_drives_a_head_with_another_voice():
