@@ -13,11 +13,11 @@ prints the time of each stage):
   of iterations — with the busiest tiles first, one thread got the whole face and the other
   the empty background, so two threads ran as fast as one.
 * **float32 per pixel.** Splat records, transmittance, colours and the forward's arithmetic
-  are float32 (``expf`` is about twice as fast as ``exp``), written in the same order as the
-  reference's float32 tensors — so the forward reproduces the reference's alphas, its
-  1/255 and 1e-4 decisions and its transmittance product. The backward recomputes the same
-  float32 alphas and does the rest of a pixel's gradient in float64 (its division-based
-  recovery of ``T_i`` accumulates rounding over hundreds of splats).
+  are float32 (``expf`` instead of ``exp``), written in the same order as the reference's
+  float32 tensors — so the forward reproduces the reference's alphas, its 1/255 and 1e-4
+  decisions and its transmittance product. The backward recomputes the same float32 alphas
+  (one shared function, :func:`_alpha`) and does the rest of a pixel's gradient in float64
+  (its division-based recovery of ``T_i`` accumulates rounding over hundreds of splats).
 * **Little memory traffic.** A splat is one packed 32-byte record (:func:`_prepare_bins`),
   a tile's pixels live in small per-worker arrays reused from tile to tile, colour arrays
   are channel-major so a channel's pixels are contiguous, and the backward sums into one
