@@ -64,6 +64,19 @@ def test_640_samples_per_frame_and_frame_index():
     np.testing.assert_array_equal(af.frame_index_of_time(np.array([0.0, 0.04, 1.0])), [0, 1, 25])
 
 
+def test_video_frame_chunks_cover_the_clip_and_pad_the_last_frame():
+    wave = torch.arange(1, 640 * 2 + 101, dtype=torch.float32)  # 2 whole frames and 100 samples
+    chunks = af.video_frame_chunks(wave)
+    assert chunks.shape == (3, 640)
+    torch.testing.assert_close(chunks[1], wave[640:1280])
+    torch.testing.assert_close(chunks[2, :100], wave[1280:])
+    assert (chunks[2, 100:] == 0).all()
+    assert af.video_frame_chunks(np.ones(640 * 4, np.float32)).shape == (4, 640)  # no padding row on a boundary
+    assert af.video_frame_chunks(np.ones(1, np.float32)).shape == (1, 640)
+    with pytest.raises(ValueError, match=r"mono waveform \(L,\)"):
+        af.video_frame_chunks(np.ones((2, 640), np.float32))
+
+
 def test_align_to_video_frames_is_the_mean_of_the_right_frames():
     features = torch.arange(4 * 5 * 2, dtype=torch.float32).reshape(1, 20 + 0, 2)[:, :20]  # (1, F=20, 2)
     aligned = af.align_to_video_frames(features, hop_length=160)

@@ -1,4 +1,5 @@
-"""Notebook 09's self-checks accept the reference solutions and reject typical mistakes."""
+"""Notebook 09's self-checks accept the reference solutions (the exercises' from the registry) and reject typical
+mistakes."""
 
 import numpy as np
 import pytest
@@ -9,11 +10,11 @@ from talkinghead_edu.teach.checks import (
     check_lmd,
     check_lse_scores,
     check_offset_distances,
-    solution_frechet_distance,
-    solution_lmd,
-    solution_lse_scores,
     solution_offset_distances,
 )
+from talkinghead_edu.teach.exercises import solve_frechet_distance as solution_frechet_distance
+from talkinghead_edu.teach.exercises import solve_lmd as solution_lmd
+from talkinghead_edu.teach.exercises import solve_lse_scores as solution_lse_scores
 
 
 def test_solutions_pass():

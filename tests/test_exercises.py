@@ -76,10 +76,22 @@ def test_backward_check_catches_a_front_to_back_mistake():
 
 
 def test_every_notebook_has_three_exercises_of_mixed_kinds():
-    for notebook in ("00", "01", "02", "03", "04", "05", "06", "07"):
+    for notebook in ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09"):
         assert len(exercises.exercises_of(notebook)) >= 3, notebook
     assert {e.kind for e in exercises.EXERCISES.values()} <= set(exercises.KINDS)
     assert len({e.kind for e in exercises.EXERCISES.values()}) >= 2
+
+
+def test_speak_checks_catch_the_classic_mistakes():
+    """Notebook 08's checks see the mistakes their hints warn about."""
+    with pytest.raises(CheckFailed, match="ping-pong"):  # plain wrap-around: a jump from row n−1 back to row 0
+        th.teach.checks.check_ping_pong(lambda t, n: t % n)
+    with pytest.raises(CheckFailed, match="each video frame"):  # floor instead of ceil: the last partial frame lost
+        th.teach.checks.check_video_frame_chunks(lambda wave: wave[: len(wave) // 640 * 640].reshape(-1, 640))
+    with pytest.raises(CheckFailed, match="16 kHz"):  # the samples relabelled as 16 kHz, never resampled
+        th.teach.checks.check_mono_16k(lambda samples, rate: samples.mean(axis=1))
+    with pytest.raises(CheckFailed, match="whole pipeline"):  # the slowest stage's FPS
+        th.teach.checks.check_overall_fps(lambda stage_fps: min(stage_fps.values()))
 
 
 def test_hints_and_solution_are_revealed(capsys):

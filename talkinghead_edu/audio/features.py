@@ -31,6 +31,7 @@ __all__ = [
     "SAMPLES_PER_FRAME",
     "as_waveform_tensor",
     "num_video_frames",
+    "video_frame_chunks",
     "frame_index_of_time",
     "mel_filter_bank",
     "log_mel",
@@ -72,6 +73,23 @@ def num_video_frames(num_samples: int, strict: bool = True) -> int:
             f"(= {SAMPLE_RATE} Hz / {FPS} fps); pad it with zeros to {num_samples + (-num_samples) % SAMPLES_PER_FRAME}"
         )
     return num_samples // SAMPLES_PER_FRAME
+
+
+def video_frame_chunks(waveform) -> torch.Tensor:
+    """``(L,)`` samples at 16 kHz -> ``(T, 640)``: the audio of each 25 fps video frame, ``T = ceil(L / 640)``.
+
+    Row ``t`` holds samples ``640 t … 640 t + 639``, i.e. the time ``[t / 25, (t + 1) / 25)`` s of frame ``t``.
+    A clip that does not end on a frame boundary gets a last, zero-padded row — the talking-head pipeline
+    pads its input the same way, so a recording of ``L`` samples becomes ``ceil(L / 640)`` video frames.
+
+    Raises:
+        ValueError: not a 1-D waveform, empty, or non-finite samples.
+    """
+    wave = as_waveform_tensor(waveform)
+    if wave.ndim != 1:
+        raise ValueError(f"video_frame_chunks: expected one mono waveform (L,), got shape {tuple(wave.shape)}")
+    padding = (-wave.numel()) % SAMPLES_PER_FRAME
+    return torch.nn.functional.pad(wave, (0, padding)).reshape(-1, SAMPLES_PER_FRAME)
 
 
 def frame_index_of_time(seconds: float | np.ndarray, fps: int = FPS) -> int | np.ndarray:

@@ -1,6 +1,6 @@
 """The course's exercises: a registry by id (``"06.2"``), with revealable hints and tested solutions.
 
-Every exercise of notebooks 00–07 is written in two cells: a stub that raises
+Every exercise of notebooks 00–09 is written in two cells: a stub that raises
 ``NotImplementedError("Exercise 06.2: ...")``, then ::
 
     composite_backward = th.teach.check("06.2", my_composite_backward, solved=SOLVE_EXERCISES)
@@ -25,16 +25,22 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import scipy.linalg
 import torch
+from scipy.signal import resample_poly
 
-from ..audio.features import frame_context, frame_index_of_time, log_mel, mel_filter_bank
+from ..audio.features import frame_context, frame_index_of_time, log_mel, mel_filter_bank, video_frame_chunks
+from ..conventions import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..data.video_dataset import face_mask_from_labels
 from ..decoupling import info_nce
-from ..eval.metrics import psnr
+from ..eval.lse import sync_scores
+from ..eval.metrics import landmark_distance, psnr
+from ..eval.perceptual import frechet_distance
 from ..flame import lbs
 from ..gaussians.losses import attribute_loss, semantic_loss
 from ..inpaint import blend
 from ..motion import fuse_identity, latent_consistency_loss, smoothness_loss
+from ..pipeline import ping_pong
 from ..render.camera import project_points
 from ..render.projection import conic_from_covariance_2d
 from ..semantics import LABEL_COLORS, LABEL_IDS
@@ -356,6 +362,65 @@ def solve_psnr(prediction, target, mask=None):
 
 
 # --------------------------------------------------------------------------------------------
+# 08 · the talking head speaks
+# --------------------------------------------------------------------------------------------
+
+
+def solve_mono_16k(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """``(L, C)`` float samples at ``sample_rate`` -> ``(L16,)`` float32 mono at 16 kHz."""
+    mono = np.asarray(samples, dtype=np.float32).mean(axis=1)  # (L,): the average of the channels
+    divisor = math.gcd(SAMPLE_RATE, int(sample_rate))  # 44100 Hz: 16000/44100 = 160/441
+    return resample_poly(mono, SAMPLE_RATE // divisor, int(sample_rate) // divisor).astype(np.float32)
+
+
+def solve_overall_fps(stage_fps: dict[str, float]) -> float:
+    """Stages run one after the other on every frame: their seconds per frame add up."""
+    seconds_per_frame = sum(1.0 / fps for fps in stage_fps.values())
+    return 1.0 / seconds_per_frame
+
+
+def solve_video_frame_chunks(waveform: torch.Tensor) -> torch.Tensor:
+    """``(L,)`` 16 kHz samples -> ``(T, 640)``, ``T = ceil(L / 640)``: row ``t`` is the audio of video frame ``t``."""
+    T = -(-len(waveform) // SAMPLES_PER_FRAME)  # ceil(L / 640) in integers
+    padded = waveform.new_zeros(T * SAMPLES_PER_FRAME)  # the last frame's missing samples stay 0
+    padded[: len(waveform)] = waveform
+    return padded.reshape(T, SAMPLES_PER_FRAME)
+
+
+def solve_ping_pong(t: int, n: int) -> int:
+    """Row of an ``n``-frame pose track at output frame ``t``, looped ``0 … n−1 … 1 0 …``: a triangle wave of
+    period ``2 (n − 1)`` that never jumps by more than one row."""
+    if n == 1:
+        return 0
+    period = 2 * (n - 1)
+    return (n - 1) - abs((n - 1) - t % period)
+
+
+# --------------------------------------------------------------------------------------------
+# 09 · evaluation
+# --------------------------------------------------------------------------------------------
+
+
+def solve_lse_scores(video: torch.Tensor, audio: torch.Tensor) -> tuple[float, float, int]:
+    """``(T, D)`` video and audio embeddings -> ``(LSE-D, LSE-C, offset)`` from the offset curve ``D(k)``."""
+    curve = checks.solution_offset_distances(video, audio, 15)  # (31,): D(k) for k = −15 … 15
+    best = int(curve.argmin())
+    lse_d = float(curve[best])
+    return lse_d, float(np.median(curve.numpy())) - lse_d, best - 15
+
+
+def solve_lmd(predicted: torch.Tensor, truth: torch.Tensor) -> float:
+    """``(T, K, 2)`` landmarks -> the mean Euclidean distance over frames and landmarks."""
+    return float(torch.sqrt(((predicted - truth) ** 2).sum(-1)).mean())
+
+
+def solve_frechet_distance(mean_1, cov_1, mean_2, cov_2) -> float:
+    """Fréchet distance of ``N(μ1, Σ1)`` and ``N(μ2, Σ2)``: ``|μ1 − μ2|² + tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½)``."""
+    cross = scipy.linalg.sqrtm(cov_1.numpy() @ cov_2.numpy()).real  # (D, D); tiny imaginary parts are round-off
+    return float(((mean_1 - mean_2) ** 2).sum() + torch.trace(cov_1) + torch.trace(cov_2) - 2 * np.trace(cross))
+
+
+# --------------------------------------------------------------------------------------------
 # the registry
 # --------------------------------------------------------------------------------------------
 
@@ -377,6 +442,15 @@ def _library_face_mask(labels) -> np.ndarray:
 
 def _library_psnr(prediction, target, mask=None):
     return psnr(prediction, target, mask=mask)
+
+
+def _library_lse_scores(video, audio) -> tuple[float, float, int]:
+    scores = sync_scores(video, audio)
+    return scores.lse_d, scores.lse_c, scores.offset
+
+
+def _library_lmd(predicted, truth) -> float:
+    return float(landmark_distance(predicted, truth))
 
 
 _EXERCISES = [
@@ -730,6 +804,104 @@ _EXERCISES = [
             "PSNR = 10·log10(max² / MSE) with max = 1 for images in [0, 1].",
             "With a mask, average the squared error only over the masked pixels (all three channels of each).",
             "w = mask[..., None].expand_as(err); mse = (err * w).sum() / w.sum()",
+        ),
+    ),
+    Exercise(
+        "08.1",
+        "a stereo 44.1 kHz recording made ready for the encoder",
+        "derive-and-implement",
+        checks.check_mono_16k,
+        checks.library_mono_16k,
+        solve_mono_16k,
+        (
+            "Two steps, in this order (the cheaper one first): mix the channels down to one, then change the rate.",
+            "Mix down by averaging the channels (axis 1). Resample by the exact ratio 16000 / rate, reduced by the "
+            "greatest common divisor (44100 Hz: up 160, down 441).",
+            "g = math.gcd(16000, rate); "
+            "return scipy.signal.resample_poly(samples.mean(axis=1), 16000 // g, rate // g).astype(np.float32)",
+        ),
+    ),
+    Exercise(
+        "08.2",
+        "predict the frame rate of the whole pipeline from its stages",
+        "predict-then-run",
+        checks.check_overall_fps,
+        checks.library_overall_fps,
+        solve_overall_fps,
+        (
+            "Every frame goes through every stage, one after the other. Is the result the mean of the FPS, "
+            "the slowest stage's FPS, or something else?",
+            "A stage at f frames/s spends 1/f s on each frame; the seconds per frame of the stages add up.",
+            "1 / sum(1 / fps for fps in stage_fps.values()) — below the slowest stage's FPS, and dominated by it.",
+        ),
+    ),
+    Exercise(
+        "08.3",
+        "the audio of each video frame",
+        "derive-and-implement",
+        checks.check_video_frame_chunks,
+        video_frame_chunks,
+        solve_video_frame_chunks,
+        (
+            "16 kHz audio and 25 fps video: one frame lasts 16000 / 25 = 640 samples, "
+            "and frame t covers samples 640 t … 640 t + 639.",
+            "A recording rarely ends on a frame boundary: T = ceil(L / 640) frames, the last one padded with zeros.",
+            "T = -(-L // 640); padded = waveform.new_zeros(T * 640); padded[:L] = waveform; "
+            "return padded.reshape(T, 640)",
+        ),
+    ),
+    Exercise(
+        "08.4",
+        "loop the head-pose track without a jump",
+        "derive-and-implement",
+        checks.check_ping_pong,
+        ping_pong,
+        solve_ping_pong,
+        (
+            "Write the rows shown for n = 4: 0 1 2 3 2 1 0 1 2 3 2 1 … — which period does the pattern have?",
+            "The period is 2(n − 1). With k = t mod 2(n − 1): the row is k on the way out (k < n) and "
+            "2(n − 1) − k on the way back. n = 1 has no period: always row 0.",
+            "return 0 if n == 1 else (n - 1) - abs((n - 1) - t % (2 * (n - 1)))",
+        ),
+    ),
+    Exercise(
+        "09.1",
+        "LSE-D and LSE-C of one clip by hand",
+        "derive-and-implement",
+        checks.check_lse_scores,
+        _library_lse_scores,
+        solve_lse_scores,
+        (
+            "Start from the offset curve D(k), k = −15 … 15 (your my_offset_distances).",
+            "LSE-D = min_k D(k); LSE-C = median_k D(k) − min_k D(k); the offset is the k of the minimum.",
+            "curve.argmin() is an index into k = −15 … 15: offset = int(curve.argmin()) - 15",
+        ),
+    ),
+    Exercise(
+        "09.2",
+        "the landmark distance (LMD)",
+        "derive-and-implement",
+        checks.check_lmd,
+        _library_lmd,
+        solve_lmd,
+        (
+            "Predicted and reference landmarks are (T, K, 2): one 2D point per frame and landmark.",
+            "The distance of one landmark is the Euclidean norm over the last axis — not squared, not summed.",
+            "float(torch.sqrt(((predicted - truth) ** 2).sum(-1)).mean())",
+        ),
+    ),
+    Exercise(
+        "09.3",
+        "the Fréchet distance of two Gaussians",
+        "derive-and-implement",
+        checks.check_frechet_distance,
+        frechet_distance,
+        solve_frechet_distance,
+        (
+            "Two terms: the squared distance of the means, and a trace term of the covariances.",
+            "tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½): scipy.linalg.sqrtm(S1 @ S2) gives the matrix square root; "
+            "keep its real part (round-off leaves tiny imaginary parts).",
+            "((m1 - m2) ** 2).sum() + trace(S1) + trace(S2) - 2 * trace(sqrtm(S1 @ S2).real)",
         ),
     ),
 ]

@@ -5,7 +5,7 @@ Each stage has its own module (``checks.flame``, ``checks.render`` ...) built on
 ``th.teach.checks.check_rodrigues(my_fn)``.
 """
 
-from . import audio, evaluation, flame, gaussians, motion, render, video
+from . import audio, evaluation, flame, gaussians, motion, render, speak, video
 from ._core import CheckFailed, compare_to_library, exercise_or_library
 from .audio import *  # noqa: F403  (each module lists its checks in __all__)
 from .evaluation import *  # noqa: F403
@@ -13,6 +13,7 @@ from .flame import *  # noqa: F403
 from .gaussians import *  # noqa: F403
 from .motion import *  # noqa: F403
 from .render import *  # noqa: F403
+from .speak import *  # noqa: F403
 from .video import *  # noqa: F403
 
 __all__ = (
@@ -23,5 +24,6 @@ __all__ = (
     + gaussians.__all__
     + motion.__all__
     + render.__all__
+    + speak.__all__
     + video.__all__
 )

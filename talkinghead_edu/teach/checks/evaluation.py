@@ -1,13 +1,12 @@
 """Self-checks of notebook 09 (evaluation): LSE's offset curve and scores, the Fréchet distance, LMD.
 
-Reference solutions (``solution_*``) are written the way the notebook asks, independently of
-the library, and tested against it in ``tests/test_checks_evaluation.py``.
+``solution_offset_distances`` is the reference of the notebook's from-scratch offset curve (tested in
+``tests/test_checks_evaluation.py``); the solutions of exercises 09.1–09.3 live in the exercise registry
+(:mod:`talkinghead_edu.teach.exercises`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.linalg
 import torch
 
 from ...eval.lse import offset_distances, sync_scores
@@ -21,9 +20,6 @@ __all__ = [
     "check_frechet_distance",
     "check_lmd",
     "solution_offset_distances",
-    "solution_lse_scores",
-    "solution_frechet_distance",
-    "solution_lmd",
 ]
 
 
@@ -99,26 +95,13 @@ def check_lmd(user_fn) -> bool:
     )
 
 
-# ------------------------------------------------------------------ reference solutions
+# ------------------------------------------------------------------ reference solution
 def solution_offset_distances(video: torch.Tensor, audio: torch.Tensor, max_offset: int = 15) -> torch.Tensor:
+    """``(T, D)``, ``(T, D)`` -> ``(2K + 1,)``: ``D(k)``, the mean of ``|v_t − a_{t+k}|`` over the frames where
+    ``t + k`` is inside the clip, ``k = −K … K``."""
     T = len(video)
     curve = []
     for k in range(-max_offset, max_offset + 1):
         frames = [t for t in range(T) if 0 <= t + k < T]
         curve.append(torch.stack([(video[t] - audio[t + k]).norm() for t in frames]).mean())
     return torch.stack(curve)
-
-
-def solution_lse_scores(video: torch.Tensor, audio: torch.Tensor):
-    curve = solution_offset_distances(video, audio, 15)
-    best = int(curve.argmin())
-    return float(curve[best]), float(np.median(curve.numpy()) - curve[best]), best - 15
-
-
-def solution_frechet_distance(mean_1, cov_1, mean_2, cov_2) -> float:
-    cross = scipy.linalg.sqrtm(cov_1.numpy() @ cov_2.numpy()).real
-    return float(((mean_1 - mean_2) ** 2).sum() + torch.trace(cov_1) + torch.trace(cov_2) - 2 * np.trace(cross))
-
-
-def solution_lmd(predicted: torch.Tensor, truth: torch.Tensor) -> float:
-    return float(torch.sqrt(((predicted - truth) ** 2).sum(-1)).mean())
