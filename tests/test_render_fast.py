@@ -163,3 +163,19 @@ def test_any_number_of_workers_gives_the_same_image_and_gradients():
         assert np.array_equal(color, results[0][0]) and np.array_equal(final_t, results[0][1])
         assert np.array_equal(last, results[0][2])
         np.testing.assert_allclose(grads, results[0][3], rtol=1e-5, atol=1e-6 * np.abs(results[0][3]).max())
+
+
+def test_row_recurrence_matches_exp_along_a_tile_row():
+    """The kernels step exp(−σ) along a row by two multiplications per pixel; it must match exp(−σ) itself."""
+    for a, b, c, dx0, dy in [
+        (0.8, -0.3, 0.5, -7.5, 2.5),
+        (3.3, 0.0, 3.3, -1.5, 0.5),
+        (0.004, 0.001, 0.003, -15.5, -9.5),
+    ]:
+        gaussian, step = fast._row_gaussian(a, b, c, dx0, dy)
+        for i in range(16):
+            dx = dx0 + i
+            expected = math.exp(-(0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy))
+            assert abs(gaussian - expected) <= 1e-13 + 1e-13 * expected, (a, b, c, i)
+            gaussian *= step
+            step *= math.exp(-a)

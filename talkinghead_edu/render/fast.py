@@ -12,12 +12,16 @@ prints the time of each stage):
   over the tiles themselves looks parallel, but numba hands each thread one contiguous block
   of iterations — with the busiest tiles first, one thread got the whole face and the other
   the empty background, so two threads ran as fast as one.
-* **float32 per pixel.** Splat records, transmittance, colours and the forward's arithmetic
-  are float32 (``expf`` instead of ``exp``), written in the same order as the reference's
-  float32 tensors — so the forward reproduces the reference's alphas, its 1/255 and 1e-4
-  decisions and its transmittance product. The backward recomputes the same float32 alphas
-  (one shared function, :func:`_alpha`) and does the rest of a pixel's gradient in float64
-  (its division-based recovery of ``T_i`` accumulates rounding over hundreds of splats).
+* **No exp per pixel.** Along a row, ``σ`` grows by ``a dx + a/2 + b dy`` from one pixel to
+  the next and that step grows by ``a``, so ``exp(−σ)`` is two multiplications per pixel
+  (:func:`_row_gaussian`, float64) after two exps per row — the exp had been most of a
+  pixel's cost (half the forward on the head scene of ``bench head``, whose splats are wide).
+* **float32 where the reference is float32.** Alphas are rounded to float32 and compared
+  with the 1/255 and 1e-4 limits there, and the forward's transmittance product and colours
+  are float32, in the reference's order — one shared function (:func:`_alpha`) gives both
+  kernels the same alphas, so they take the same decisions. The backward does the rest of a
+  pixel's gradient in float64 (its division-based recovery of ``T_i`` accumulates rounding
+  over hundreds of splats).
 * **Little memory traffic.** A splat is one packed 32-byte record (:func:`_prepare_bins`),
   a tile's pixels live in small per-worker arrays reused from tile to tile, colour arrays
   are channel-major so a channel's pixels are contiguous, and the backward sums into one
@@ -69,9 +73,9 @@ from .projection import ALPHA_MAX, ALPHA_MIN, TILE_SIZE, TRANSMITTANCE_MIN
 _FASTMATH = {"nnan", "ninf", "nsz", "arcp", "afn"}
 TILE_PIXELS = TILE_SIZE * TILE_SIZE
 # float32 constants: a Python float in a numba expression would promote the whole expression to float64
-_ZERO, _HALF, _ONE = np.float32(0.0), np.float32(0.5), np.float32(1.0)
+_ZERO, _ONE = np.float32(0.0), np.float32(1.0)
 _ALPHA_MAX, _ALPHA_MIN, _T_MIN = np.float32(ALPHA_MAX), np.float32(ALPHA_MIN), np.float32(TRANSMITTANCE_MIN)
-_SIGMA_SLACK = np.float32(1e-5)
+_ALPHA_MAX_64 = float(_ALPHA_MAX)  # the float32 clamp, compared in float64
 # fields of a splat record (one row of ``splats``, float32): centre, conic, opacity, log(255 o)
 _U, _V, _A, _B, _C, _O, _S_MAX = range(7)
 _RECORD = 8  # fields per record (one unused): 32 bytes
@@ -109,18 +113,23 @@ def _row_range(a, b, c, two_s, my, y0, y1):
 
 
 @njit(cache=True, inline="always")
-def _alpha(a, b, c, o, s_max, dx, dy):
-    """``min(0.999, o exp(−σ))`` in float32, or 0 when σ is surely beyond ``log(255 o)`` (alpha < 1/255).
+def _row_gaussian(a, b, c, dx, dy):
+    """``exp(−σ)`` at a row's first pixel (offset ``dx, dy``) and the factor to the next pixel (float64).
 
-    The one place both kernels compute alpha — float32, in the reference's order of operations —
-    so they take the same decisions. Returns ``(alpha, exp(−σ), o exp(−σ) < 0.999)``.
+    Along a row ``σ(dx + 1) = σ(dx) + a dx + a/2 + b dy``, and that increment grows by ``a`` from pixel to
+    pixel, so ``exp(−σ)`` needs two exps per row and then two multiplications per pixel:
+    ``gaussian *= step; step *= exp(−a)`` — the exp was most of a pixel's cost.
     """
-    sigma = _HALF * (a * dx * dx + c * dy * dy) + b * dx * dy
-    if sigma > s_max + _SIGMA_SLACK:  # cheap test first: skips the exp
-        return _ZERO, _ZERO, True
-    gaussian = math.exp(-sigma)
+    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
+    return math.exp(-sigma), math.exp(-(a * dx + 0.5 * a + b * dy))
+
+
+@njit(cache=True, inline="always")
+def _alpha(o, gaussian):
+    """``(min(0.999, o exp(−σ)) as float32, o exp(−σ) < 0.999)``: the one place both kernels turn a Gaussian
+    value into alpha, so they take the same 1/255 and 1e-4 decisions (in float32, as the reference does)."""
     unclamped = o * gaussian
-    return min(_ALPHA_MAX, unclamped), gaussian, unclamped < _ALPHA_MAX
+    return np.float32(min(_ALPHA_MAX_64, unclamped)), unclamped < _ALPHA_MAX_64
 
 
 @njit(parallel=True, cache=True)
@@ -268,23 +277,24 @@ def _forward_kernel(
                 s_max = splats[g, _S_MAX]  # alpha >= 1/255  <=>  sigma <= log(255 o)
                 if s_max <= _ZERO:
                     continue
-                mx, my, o = splats[g, _U], splats[g, _V], splats[g, _O]
-                a, b, c = splats[g, _A], splats[g, _B], splats[g, _C]
-                two_s = 2.0 * float(s_max)
-                row_lo, row_hi = _row_range(float(a), float(b), float(c), two_s, float(my), y0, y1)
+                mx, my, o = float(splats[g, _U]), float(splats[g, _V]), float(splats[g, _O])
+                a, b, c = float(splats[g, _A]), float(splats[g, _B]), float(splats[g, _C])
+                two_s, decay = 2.0 * float(s_max), math.exp(-a)
+                row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
                 for py in range(row_lo, row_hi):
                     j = py - y0
                     if row_active[j] == 0:
                         continue
-                    dy = np.float32(py) + _HALF - my
-                    col_lo, col_hi = _row_interval(float(a), float(b), float(c), float(dy), two_s, float(mx), x0, x1)
+                    dy = py + 0.5 - my
+                    col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
+                    gaussian, step = _row_gaussian(a, b, c, col_lo + 0.5 - mx, dy)
                     for px in range(col_lo, col_hi):
                         p = j * TILE_SIZE + px - x0
+                        alpha, _ = _alpha(o, gaussian)
+                        gaussian *= step
+                        step *= decay
                         t = transmittance[p]
-                        if t < _ZERO:  # this pixel already stopped
-                            continue
-                        alpha, _, _ = _alpha(a, b, c, o, s_max, np.float32(px) + _HALF - mx, dy)
-                        if alpha < _ALPHA_MIN:
+                        if t < _ZERO or alpha < _ALPHA_MIN:  # the pixel already stopped, or alpha < 1/255
                             continue
                         t_next = t * (_ONE - alpha)
                         if t_next < _T_MIN:  # early termination: this splat is not composited
@@ -360,24 +370,25 @@ def _backward_kernel(
                 s_max = splats[g, _S_MAX]
                 if s_max <= _ZERO:
                     continue
-                mx, my, o = splats[g, _U], splats[g, _V], splats[g, _O]
-                a, b, c = splats[g, _A], splats[g, _B], splats[g, _C]
-                two_s = 2.0 * float(s_max)
+                mx, my, o = float(splats[g, _U]), float(splats[g, _V]), float(splats[g, _O])
+                a, b, c = float(splats[g, _A]), float(splats[g, _B]), float(splats[g, _C])
+                two_s, decay = 2.0 * float(s_max), math.exp(-a)
                 g_u = g_v = g_a = g_b = g_c = g_o = 0.0
                 grad_channels[:] = 0.0
-                row_lo, row_hi = _row_range(float(a), float(b), float(c), two_s, float(my), y0, y1)
+                row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
                 for py in range(row_lo, row_hi):
                     if k - start >= row_last[py - y0]:  # every pixel of this row stopped before splat k
                         continue
-                    dy = np.float32(py) + _HALF - my
-                    col_lo, col_hi = _row_interval(float(a), float(b), float(c), float(dy), two_s, float(mx), x0, x1)
+                    dy = py + 0.5 - my
+                    col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
+                    gaussian, step = _row_gaussian(a, b, c, col_lo + 0.5 - mx, dy)
                     for px in range(col_lo, col_hi):
                         p = (py - y0) * TILE_SIZE + px - x0
-                        if k - start >= tile_last[p]:
-                            continue
-                        dx = np.float32(px) + _HALF - mx
-                        alpha32, gaussian, unclamped = _alpha(a, b, c, o, s_max, dx, dy)
-                        if alpha32 < _ALPHA_MIN:
+                        alpha32, unclamped = _alpha(o, gaussian)
+                        pixel_gaussian = gaussian
+                        gaussian *= step
+                        step *= decay
+                        if k - start >= tile_last[p] or alpha32 < _ALPHA_MIN:
                             continue
                         alpha = float(alpha32)
                         inv_one_minus_alpha = 1.0 / (1.0 - alpha)
@@ -392,14 +403,14 @@ def _backward_kernel(
                             behind[ch, p] += weight * c_g
                         transmittance[p] = t
                         if unclamped:  # the clamp at 0.999 has zero gradient
-                            g_o += float(gaussian) * d_alpha
+                            g_o += pixel_gaussian * d_alpha
                             d_sigma = -alpha * d_alpha
-                            fdx, fdy = float(dx), float(dy)
-                            g_u -= d_sigma * (float(a) * fdx + float(b) * fdy)  # d sigma / d u = −(a dx + b dy)
-                            g_v -= d_sigma * (float(b) * fdx + float(c) * fdy)
-                            g_a += d_sigma * 0.5 * fdx * fdx
-                            g_b += d_sigma * fdx * fdy
-                            g_c += d_sigma * 0.5 * fdy * fdy
+                            dx = px + 0.5 - mx
+                            g_u -= d_sigma * (a * dx + b * dy)  # d sigma / d u = −(a dx + b dy)
+                            g_v -= d_sigma * (b * dx + c * dy)
+                            g_a += d_sigma * 0.5 * dx * dx
+                            g_b += d_sigma * dx * dy
+                            g_c += d_sigma * 0.5 * dy * dy
                 grads[g, 0] += g_u
                 grads[g, 1] += g_v
                 grads[g, 2] += g_a
