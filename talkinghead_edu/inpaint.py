@@ -97,12 +97,17 @@ class InpaintingUNet(nn.Module):
 
 
 def blend(
-    generator: nn.Module, gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
+    generator: nn.Module | None, gaussian_image: torch.Tensor, original: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
-    """Eq 19: ``I = (1 − M) I_ori + M F(I_gau + (1 − M) I_ori)``, all ``(B, H, W, 3)``."""
+    """Eq 19: ``I = (1 − M) I_ori + M F(I_gau + (1 − M) I_ori)``, all ``(B, H, W, 3)``.
+
+    ``generator=None`` puts the identity in place of ``F`` (the "without inpainting" ablation):
+    for a binary mask that is ``I = M I_gau + (1 − M) I_ori``, the render pasted inside the mask.
+    """
     pasted = composite(gaussian_image, original, mask)
     m = mask.to(original.dtype).unsqueeze(-1)
-    return (1.0 - m) * original + m * generator(pasted, mask)
+    repaired = pasted if generator is None else generator(pasted, mask)
+    return (1.0 - m) * original + m * repaired
 
 
 def border_holes(

@@ -18,6 +18,17 @@ as background; ``"still"`` keeps the first training frame's pose and background.
 The translator drives the jaw and the expression; the global and neck rotations and the
 translation come from the pose track (the torso in ``I_ori`` moves with them).
 
+Two test-time ablation switches (paper Table 1's rows; the paper retrains without the part,
+here the same trained head is run with the part switched off):
+
+* ``blendshapes=False`` — the Gaussians follow the FLAME triangles (eqs 11–15) but the
+  speaker-specific blendshape offsets of eqs 16–18 (``ū + BS(γ; W_pos)``, ``r̄ · BS(γ; W_rot)``,
+  ``κ0 + BS(γ; W_color)``) are not added; identical to zeroing ``W_pos``, ``W_rot``, ``W_color``.
+* ``inpaint=False`` — eq 19 with ``F`` replaced by the identity:
+  ``I = (1 − M) I_ori + M (I_gau + (1 − M) I_ori) = M I_gau + (1 − M) I_ori`` (``M`` binary),
+  the render (premultiplied, on black) pasted over the original frame inside the face mask;
+  wherever the render does not cover the mask the pixel stays dark.
+
 Example:
     >>> head = TalkingHead.load("speaker_a", style="speaker_a")
     >>> speech = head.speak("hello.wav")
@@ -295,10 +306,13 @@ class TalkingHead:
         style: str | None,
         pose: str,
         device,
+        blendshapes: bool = True,
+        inpaint: bool = True,
     ):
         self.head, self.generator, self.track, self.meta = head, generator, track, meta
         self.flame, self.translator, self.video = flame, translator, video
         self.style, self.pose, self.device = style, pose, torch.device(device)
+        self.blendshapes, self.inpaint = bool(blendshapes), bool(inpaint)
         self.speaker = meta["speaker"]
         self.shape = torch.as_tensor(
             video.flame_tracked.resized(flame.n_shape, flame.n_expr).shape, device=self.device
@@ -314,6 +328,8 @@ class TalkingHead:
         pose: str = "track",
         device: str | torch.device = "cpu",
         translator: str | os.PathLike | None = None,
+        blendshapes: bool = True,
+        inpaint: bool = True,
     ) -> "TalkingHead":
         """Load a shipped head, the motion translator and the target video.
 
@@ -325,6 +341,11 @@ class TalkingHead:
             resolution: output width in pixels (a multiple of 4; the head was trained at 256).
             pose: ``"track"`` (the target video's head motion, ping-pong looped) or ``"still"``.
             translator: a translator checkpoint (default: the bundled ``motion_translator.safetensors``).
+            blendshapes: ``False`` leaves out the speaker-specific blendshape offsets (eqs 16–18);
+                the Gaussians still follow the FLAME triangles. A test-time ablation of a head
+                trained with them (the paper retrains without them).
+            inpaint: ``False`` replaces the generator ``F`` of eq 19 by the identity:
+                ``I = M I_gau + (1 − M) I_ori`` (the render pasted inside the face mask ``M``).
 
         Raises:
             ValueError: unknown head, style or pose, or a bad resolution.
@@ -352,14 +373,26 @@ class TalkingHead:
                 f"resolution {resolution} gives {video.height}x{video.width} frames; both must be multiples of 4"
             )
         return cls(
-            gaussians, generator, track, meta, flame, motion, video, None if style == "average" else style, pose, device
+            gaussians,
+            generator,
+            track,
+            meta,
+            flame,
+            motion,
+            video,
+            None if style == "average" else style,
+            pose,
+            device,
+            blendshapes=blendshapes,
+            inpaint=inpaint,
         )
 
     def __repr__(self) -> str:
         return (
             f"TalkingHead(head={self.speaker!r}, style={self.style or 'average'!r}, "
             f"{self.video.width}x{self.video.height}, "
-            f"pose={self.pose!r}, {self.head.num_gaussians} Gaussians)"
+            f"pose={self.pose!r}, blendshapes={self.blendshapes}, inpaint={self.inpaint}, "
+            f"{self.head.num_gaussians} Gaussians)"
         )
 
     def speak(self, audio, sample_rate: int | None = None) -> Speech:
@@ -385,17 +418,16 @@ class TalkingHead:
         return 0 if self.pose == "still" else ping_pong(t, len(self.track["frames"]))
 
     @torch.no_grad()
-    def render_frame(self, motion, t: int, timings: dict[str, float] | None = None) -> np.ndarray:
-        """Frame ``t`` of ``motion`` as ``(H, W, 3)`` uint8, adding each stage's seconds to ``timings``."""
-        timings = timings if timings is not None else dict.fromkeys(STAGES, 0.0)
-        clock = time.perf_counter()
+    def layers(
+        self, motion, t: int, timings: dict[str, float] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inputs of eq 19 for frame ``t`` of ``motion``, adding each stage's seconds to ``timings``.
 
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] += now - clock
-            clock = now
-
+        Returns:
+            ``(I_gau, I_ori, M)``: the render premultiplied by its alpha (on black) ``(1, H, W, 3)``
+            in [0, 1], the original video frame ``(1, H, W, 3)`` and the face mask ``(1, H, W)`` in {0, 1}.
+        """
+        lap = _stopwatch(timings if timings is not None else dict.fromkeys(STAGES, 0.0))
         row = self._source(t)
         index = int(self.track["frames"][row])
         pose = self.track["pose"][row].clone()
@@ -407,7 +439,8 @@ class TalkingHead:
             shape=self.shape, expression=expression, pose=pose[None], translation=self.track["translation"][row][None]
         ).vertices  # eq 10
         lap("FLAME")
-        bound = self.head(vertices, psi_from_flame(pose[None, _JAW], expression))  # eqs 11-18
+        psi = psi_from_flame(pose[None, _JAW], expression) if self.blendshapes else None  # None: no eqs 16-18
+        bound = self.head(vertices, psi)  # eqs 11-18
         lap("Gaussians+blendshapes")
         camera = Camera(
             K=self.K,
@@ -419,7 +452,30 @@ class TalkingHead:
         lap("rasterization")
         original = self.video.frame(index, device=self.device)[None]
         mask = torch.as_tensor(self.video.face_mask[index], device=self.device).float()[None]
-        image = blend(self.generator, out.image[None].clamp(0.0, 1.0), original, mask)[0]  # eq 19
+        lap("inpainting blend")
+        return out.image[None].clamp(0.0, 1.0), original, mask
+
+    @torch.no_grad()
+    def render_frame(self, motion, t: int, timings: dict[str, float] | None = None) -> np.ndarray:
+        """Frame ``t`` of ``motion`` as ``(H, W, 3)`` uint8, adding each stage's seconds to ``timings``."""
+        timings = timings if timings is not None else dict.fromkeys(STAGES, 0.0)
+        gaussian_image, original, mask = self.layers(motion, t, timings)
+        lap = _stopwatch(timings)
+        generator = self.generator if self.inpaint else None  # None: F is the identity
+        image = blend(generator, gaussian_image, original, mask)[0]  # eq 19
         pixels = (image.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
         lap("inpainting blend")
         return pixels
+
+
+def _stopwatch(timings: dict[str, float]):
+    """``lap(stage)`` adds the seconds since the previous lap (or since this call) to ``timings[stage]``."""
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] += now - clock
+        clock = now
+
+    return lap

@@ -68,6 +68,21 @@ def test_notebook_is_clean(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter(path: Path):
+    """``papermill --help-notebook`` and parameter injection see every assignment of the parameters cell
+    (papermill skips, with a warning, a line whose comment it cannot parse, e.g. one containing ``=``)."""
+    import ast
+
+    import nbformat
+    from papermill.translators import PythonTranslator
+
+    source = _parameters_source(_load(path))
+    assigned = [t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets]
+    seen = [p.name for p in PythonTranslator.inspect(nbformat.v4.new_code_cell(source))]
+    assert seen == assigned, f"{path.name}: papermill reads {seen} of the parameters {assigned}; reword their comments"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_markdown_has_no_raw_latex_escapes(path: Path):
     bad = []
     for index, cell in enumerate(_load(path)["cells"]):

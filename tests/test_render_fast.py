@@ -7,6 +7,7 @@ transmittance by division, so it accumulates float rounding differently).
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,3 +114,68 @@ def test_more_gaussians_than_fit_in_a_tile():
 def test_non_square_tiles_at_the_border():
     g = Gaussians.random(300, extent=0.2, scale=0.02, generator=torch.Generator().manual_seed(9))
     assert_backends_agree(g, camera(37, 21))
+
+
+def test_deal_tiles_covers_every_tile_once_and_balances_the_work():
+    """Regression: a prange over busiest-first tiles gave one thread all the busy tiles (two threads = one)."""
+    lengths = torch.randint(0, 400, (256,), generator=torch.Generator().manual_seed(10)).numpy()
+    lengths[:100] = 0  # background tiles
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    for n_workers in (1, 2, 3):
+        worker_offsets, worker_tiles = fast._deal_tiles(offsets, n_workers)
+        assert worker_offsets[0] == 0 and worker_offsets[-1] == 256 and len(worker_offsets) == n_workers + 1
+        assert sorted(worker_tiles.tolist()) == list(range(256))
+        work = [lengths[worker_tiles[a:b]].sum() for a, b in zip(worker_offsets[:-1], worker_offsets[1:])]
+        assert max(work) - min(work) <= lengths.max(), work  # greedy: within one tile's work of each other
+
+
+def test_any_number_of_workers_gives_the_same_image_and_gradients():
+    """The kernels split tiles among workers; the image must not depend on how (bit for bit), the gradients only
+    through the order in which the workers' float32 sums are added."""
+    cam = camera(53, 41)
+    g = Gaussians.random(400, extent=0.2, scale=0.02, generator=torch.Generator().manual_seed(11))
+    p = project_gaussians(g.means, g.quats, g.scales, g.opacities, cam)
+    arrays = [fast._as_numpy(t) for t in (p.means2d, p.conics, g.opacities)]
+    radii = fast._as_numpy(p.radii, torch.int32)
+    offsets, ids, splats = fast.bin_gaussians_fast(*arrays, radii, fast._as_numpy(p.depths), 53, 41)
+    channels = torch.rand(400, 4, generator=torch.Generator().manual_seed(12)).numpy()
+    grad_color = torch.rand(41, 53, 4, generator=torch.Generator().manual_seed(13)).numpy()
+    grad_alpha = torch.rand(41, 53, generator=torch.Generator().manual_seed(14)).numpy()
+    tiles_x = (53 + 15) // 16
+    results = []
+    for n_workers in (1, 2, 5):
+        deal = fast._deal_tiles(offsets, n_workers)
+        color, final_t, last = (
+            np.empty((41, 53, 4), np.float32),
+            np.empty((41, 53), np.float32),
+            np.empty((41, 53), np.int32),
+        )
+        fast._forward_kernel(splats, channels, offsets, ids, *deal, tiles_x, color, final_t, last)
+        worker_grads = np.zeros((n_workers, 400, 10), np.float32)
+        fast._backward_kernel(
+            splats, channels, offsets, ids, *deal, tiles_x, final_t, last, grad_color, grad_alpha, worker_grads
+        )
+        grads = np.empty((400, 10), np.float32)
+        fast._sum_workers(worker_grads, grads)
+        results.append((color, final_t, last, grads))
+    assert (results[0][0] > 0).any() and np.abs(results[0][3]).max() > 0
+    for color, final_t, last, grads in results[1:]:
+        assert np.array_equal(color, results[0][0]) and np.array_equal(final_t, results[0][1])
+        assert np.array_equal(last, results[0][2])
+        np.testing.assert_allclose(grads, results[0][3], rtol=1e-5, atol=1e-6 * np.abs(results[0][3]).max())
+
+
+def test_row_recurrence_matches_exp_along_a_tile_row():
+    """The kernels step exp(−σ) along a row by two multiplications per pixel; it must match exp(−σ) itself."""
+    for a, b, c, dx0, dy in [
+        (0.8, -0.3, 0.5, -7.5, 2.5),
+        (3.3, 0.0, 3.3, -1.5, 0.5),
+        (0.004, 0.001, 0.003, -15.5, -9.5),
+    ]:
+        gaussian, step = fast._row_gaussian(a, b, c, dx0, dy)
+        for i in range(16):
+            dx = dx0 + i
+            expected = math.exp(-(0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy))
+            assert abs(gaussian - expected) <= 1e-13 + 1e-13 * expected, (a, b, c, i)
+            gaussian *= step
+            step *= math.exp(-a)

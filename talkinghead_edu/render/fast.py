@@ -1,30 +1,45 @@
 """The fast CPU rasterizer: numba kernels with their own forward and backward pass.
 
 Same numbers as :mod:`.reference` (same projection, same tile lists, same alpha rules),
-organised for speed — every stage is compiled, and every loop that has enough work runs on
-all cores (``numba.prange``; ``numba.set_num_threads`` picks how many):
+organised for speed. Every stage is compiled, and the two compositing kernels use every core.
 
-* **binning** (:func:`bin_gaussians_fast`): per splat its tile rectangle (parallel), a stable
-  radix sort of the splats by depth (the bit patterns of positive floats sort like the
-  floats), then a counting sort into per-tile lists — so each list comes out front to back
-  without sorting the lists, the same lists as the reference's ``argsort`` + ``sort``.
-* **forward** (:func:`_forward_kernel`), one work item per 16×16 tile (dynamic scheduling,
-  busiest tiles first): the tile's splats are visited front to back and each one only
-  touches the pixels it can reach — for every row, the interval of ``x`` where
-  ``σ ≤ log(255 o)`` is solved from the conic's quadratic, so rows and pixels outside the
-  splat's ellipse are skipped; rows whose pixels all stopped are skipped, and a tile stops
-  when all its pixels are done. It stores, per pixel, the final transmittance and the index
-  (in the tile list) after the last contributing splat.
-* **backward** (:func:`_backward_kernel`), per tile, walks the list back to front from
-  the last contributor, recovering each splat's transmittance as
-  ``T_i = T_{i+1} / (1 − α_i)`` (3DGS) and the colour behind it as a running sum. Each
-  thread adds its splat gradients into its own (N, P) slice of a buffer kept between calls
-  (no two threads write the same memory, no atomics); a parallel pass sums the slices.
+What made it fast (notebook 06 tells the story; ``python -m talkinghead_edu.bench render``
+prints the time of each stage):
 
-Buffers are float32 (inputs, images, gradients); the arithmetic of one pixel runs in float64
-registers, which costs nothing on a CPU and keeps the backward's division-based recovery of
-``T_i`` accurate. :func:`profile_stages` times each stage (``python -m talkinghead_edu.bench render``
-prints them).
+* **Both cores really work.** The kernels loop ``prange`` over *workers* (one per numba
+  thread), and each worker owns a fixed set of tiles (:func:`_deal_tiles`: tiles sorted by the
+  length of their list, each given to the worker with the least work so far). A ``prange``
+  over the tiles themselves looks parallel, but numba hands each thread one contiguous block
+  of iterations — with the busiest tiles first, one thread got the whole face and the other
+  the empty background, so two threads ran as fast as one.
+* **No exp per pixel.** Along a row, ``σ`` grows by ``a dx + a/2 + b dy`` from one pixel to
+  the next and that step grows by ``a``, so ``exp(−σ)`` is two multiplications per pixel
+  (:func:`_row_gaussian`, float64) after two exps per row — the exp had been most of a
+  pixel's cost (half the forward on the head scene of ``bench head``, whose splats are wide).
+* **float32 where the reference is float32.** Alphas are rounded to float32 and compared
+  with the 1/255 and 1e-4 limits there, and the forward's transmittance product and colours
+  are float32, in the reference's order — one shared function (:func:`_alpha`) gives both
+  kernels the same alphas, so they take the same decisions. The backward does the rest of a
+  pixel's gradient in float64 (its division-based recovery of ``T_i`` accumulates rounding
+  over hundreds of splats).
+* **Little memory traffic.** A splat is one packed 32-byte record (:func:`_prepare_bins`),
+  a tile's pixels live in small per-worker arrays reused from tile to tile, colour arrays
+  are channel-major so a channel's pixels are contiguous, and the backward sums into one
+  (N, P) gradient slice per worker (no two workers write the same memory, no atomics).
+* **Work skipped.** For every row of a splat the interval of ``x`` where ``σ ≤ log(255 o)``
+  is solved from the conic's quadratic, so pixels outside its ellipse are never visited;
+  rows whose pixels all stopped are skipped, and a tile stops when all its pixels are done.
+  The backward starts each tile at its last contributing splat.
+
+Stages: **binning** (:func:`bin_gaussians_fast`): per splat its tile rectangle and record
+(parallel), a stable radix sort of the splats by depth (the bit patterns of positive floats
+sort like the floats), then a counting sort into per-tile lists — so each list comes out
+front to back, the same lists as the reference's ``argsort`` + ``sort``. **forward**
+(:func:`_forward_kernel`): each tile's splats front to back; per pixel the final
+transmittance and the index (in the tile list) after the last contributing splat are kept.
+**backward** (:func:`_backward_kernel`): per tile, back to front from the last contributor,
+recovering each splat's transmittance as ``T_i = T_{i+1} / (1 − α_i)`` (3DGS) and the colour
+behind it as a running sum.
 
 Gradients (per pixel, ``w_i = α_i T_i``, ``S_i = Σ_{j>i} w_j c_j``, output ``C`` and
 accumulated alpha ``A = 1 − T_final``)::
@@ -45,25 +60,32 @@ The projection and the SH colours have their own numba forward/backward in
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import torch
 
-from ._jit import get_thread_id, njit, numba, numba_import_error, prange
+from ._jit import njit, numba, numba_import_error, prange
 from .profiling import profile_stages, stage  # noqa: F401 (the profiler lives with the kernels it times)
 from .projection import ALPHA_MAX, ALPHA_MIN, TILE_SIZE, TRANSMITTANCE_MIN
 
 # LLVM fast-math without reassociation or FMA contraction, so that the forward and backward kernels
 # compute bit-identical alphas (they must agree on which splats passed the 1/255 and 1e-4 tests)
 _FASTMATH = {"nnan", "ninf", "nsz", "arcp", "afn"}
+TILE_PIXELS = TILE_SIZE * TILE_SIZE
+# float32 constants: a Python float in a numba expression would promote the whole expression to float64
+_ZERO, _ONE = np.float32(0.0), np.float32(1.0)
+_ALPHA_MAX, _ALPHA_MIN, _T_MIN = np.float32(ALPHA_MAX), np.float32(ALPHA_MIN), np.float32(TRANSMITTANCE_MIN)
+_ALPHA_MAX_64 = float(_ALPHA_MAX)  # the float32 clamp, compared in float64
+# fields of a splat record (one row of ``splats``, float32): centre, conic, opacity, log(255 o)
+_U, _V, _A, _B, _C, _O, _S_MAX = range(7)
+_RECORD = 8  # fields per record (one unused): 32 bytes
 
 
 @njit(cache=True, inline="always")
 def _row_interval(a, b, c, dy, two_s, mx, x0, x1):
     """Pixel columns ``[lo, hi)`` in ``[x0, x1)`` of a row at offset ``dy`` where ``a dx² + 2b dx dy + c dy² ≤ 2s``.
 
-    One pixel of slack on each side; the caller still tests every pixel exactly.
+    float64; one pixel of slack on each side — the caller still tests every pixel exactly.
     """
     disc = b * b * dy * dy - a * (c * dy * dy - two_s)
     if disc < 0.0:
@@ -78,7 +100,7 @@ def _row_interval(a, b, c, dy, two_s, mx, x0, x1):
 
 @njit(cache=True, inline="always")
 def _row_range(a, b, c, two_s, my, y0, y1):
-    """Rows ``[lo, hi)`` in ``[y0, y1)`` whose centres lie within the ellipse's vertical extent."""
+    """Rows ``[lo, hi)`` in ``[y0, y1)`` whose centres lie within the ellipse's vertical extent (float64)."""
     det = a * c - b * b
     if det <= 0.0:
         return 0, 0
@@ -90,16 +112,41 @@ def _row_range(a, b, c, two_s, my, y0, y1):
     return int(math.floor(lo)), int(math.ceil(hi)) + 1
 
 
+@njit(cache=True, inline="always")
+def _row_gaussian(a, b, c, dx, dy):
+    """``exp(−σ)`` at a row's first pixel (offset ``dx, dy``) and the factor to the next pixel (float64).
+
+    Along a row ``σ(dx + 1) = σ(dx) + a dx + a/2 + b dy``, and that increment grows by ``a`` from pixel to
+    pixel, so ``exp(−σ)`` needs two exps per row and then two multiplications per pixel:
+    ``gaussian *= step; step *= exp(−a)`` — the exp was most of a pixel's cost.
+    """
+    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
+    return math.exp(-sigma), math.exp(-(a * dx + 0.5 * a + b * dy))
+
+
+@njit(cache=True, inline="always")
+def _alpha(o, gaussian):
+    """``(min(0.999, o exp(−σ)) as float32, o exp(−σ) < 0.999)``: the one place both kernels turn a Gaussian
+    value into alpha, so they take the same 1/255 and 1e-4 decisions (in float32, as the reference does)."""
+    unclamped = o * gaussian
+    return np.float32(min(_ALPHA_MAX_64, unclamped)), unclamped < _ALPHA_MAX_64
+
+
 @njit(parallel=True, cache=True)
-def _prepare_bins(means2d, radii, opacities, tiles_x, tiles_y, rects, log_255o):
-    """Per splat: its inclusive tile rectangle and ``log(255 o)`` (the σ below which alpha ≥ 1/255).
+def _prepare_bins(means2d, conics, opacities, radii, tiles_x, tiles_y, rects, splats):
+    """Per splat: its inclusive tile rectangle and its packed record.
 
     rects: (N, 4) int32 ``x_lo, x_hi, y_lo, y_hi``, clamped to the tile grid (``x_hi < x_lo``
     when culled or off-screen), exactly :func:`talkinghead_edu.render.projection.tile_ranges`.
-    log_255o: (N,) float64, ``≤ 0`` when the opacity is below 1/255.
+    splats: (N, 8) float32 ``u, v, a, b, c, o, log(255 o)`` (the σ below which alpha ≥ 1/255;
+    ``≤ 0`` when the opacity is below 1/255) and one unused field.
     """
     for g in prange(means2d.shape[0]):
-        log_255o[g] = math.log(max(255.0 * float(opacities[g]), 1e-30))
+        splats[g, _U], splats[g, _V] = means2d[g, 0], means2d[g, 1]
+        splats[g, _A], splats[g, _B], splats[g, _C] = conics[g, 0], conics[g, 1], conics[g, 2]
+        splats[g, _O] = opacities[g]
+        splats[g, _S_MAX] = math.log(max(255.0 * float(opacities[g]), 1e-30))
+        splats[g, 7] = 0.0
         rx, ry = radii[g, 0], radii[g, 1]
         if rx <= 0 or ry <= 0:
             rects[g, 0], rects[g, 1], rects[g, 2], rects[g, 3] = 0, -1, 0, -1
@@ -167,228 +214,254 @@ def _fill_tile_lists(rects, by_depth, tiles_x, n_tiles):
     return offsets, ids
 
 
+@njit(cache=True)
+def _deal_tiles(tile_offsets, n_workers):
+    """Split the tiles among ``n_workers``: ``(worker_offsets (W + 1,) int64, worker_tiles (n_tiles,) int32)``.
+
+    Worker ``w`` composites ``worker_tiles[worker_offsets[w]:worker_offsets[w + 1]]``. Tiles are dealt
+    longest list first, each to the worker with the shortest total so far (the list length stands in
+    for the work), so every worker gets about the same share of the busy tiles.
+    """
+    n_tiles = tile_offsets.shape[0] - 1
+    lengths = tile_offsets[1:] - tile_offsets[:-1]
+    owner = np.empty(n_tiles, np.int64)
+    load = np.zeros(n_workers, np.int64)
+    counts = np.zeros(n_workers + 1, np.int64)
+    for tile in np.argsort(-lengths, kind="mergesort"):
+        w = np.argmin(load)
+        owner[tile] = w
+        load[w] += lengths[tile] + 1  # + 1: an empty tile still costs its pixels' write-out
+        counts[w + 1] += 1
+    worker_offsets = np.cumsum(counts)
+    cursor = worker_offsets[:-1].copy()
+    worker_tiles = np.empty(n_tiles, np.int32)
+    for tile in np.argsort(-lengths, kind="mergesort"):
+        worker_tiles[cursor[owner[tile]]] = tile
+        cursor[owner[tile]] += 1
+    return worker_offsets, worker_tiles
+
+
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _forward_kernel(
-    means2d,
-    conics,
-    opacities,
-    log_255o,
-    channels,
-    tile_offsets,
-    gaussian_ids,
-    tile_order,
-    tiles_x,
-    out_color,
-    out_transmittance,
-    out_last,
+    splats, channels, tile_offsets, gaussian_ids, worker_offsets, worker_tiles, tiles_x, out_color, out_T, out_last
 ):
+    """Composite every tile front to back (eq 9), float32.
+
+    splats (N, 8) float32 records, channels (N, C) float32. Writes ``out_color`` (H, W, C) float32,
+    ``out_T`` (H, W) float32 final transmittance and ``out_last`` (H, W) int32: per pixel the index in its
+    tile's list after the last composited splat.
+    """
     height, width, n_channels = out_color.shape
-    for r in prange(tile_order.shape[0]):
-        tile = tile_order[r]
-        ty = tile // tiles_x
-        tx = tile - ty * tiles_x
-        x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
-        x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
-        tile_w = x1 - x0
-        # the tile's pixels, row-major: transmittance (negative once the pixel stopped), colour, last index
-        transmittance = np.ones(TILE_SIZE * TILE_SIZE)
-        color = np.zeros((TILE_SIZE * TILE_SIZE, n_channels))
-        last = np.zeros(TILE_SIZE * TILE_SIZE, np.int32)
-        row_active = np.full(TILE_SIZE, tile_w, np.int32)  # pixels of each row still compositing
-        active = (y1 - y0) * tile_w
-        start = tile_offsets[tile]
-        for k in range(start, tile_offsets[tile + 1]):
-            if active == 0:
-                break
-            g = gaussian_ids[k]
-            s_max = log_255o[g]  # alpha >= 1/255  <=>  sigma <= log(255 o)
-            if s_max <= 0.0:
-                continue
-            o = float(opacities[g])
-            mx, my = float(means2d[g, 0]), float(means2d[g, 1])
-            a, b, c = float(conics[g, 0]), float(conics[g, 1]), float(conics[g, 2])
-            two_s = 2.0 * s_max
-            row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
-            for py in range(row_lo, row_hi):
-                j = py - y0
-                if row_active[j] == 0:
+    for w in prange(worker_offsets.shape[0] - 1):
+        # this worker's tile buffers, pixels row-major; transmittance is negative once a pixel stopped
+        transmittance = np.empty(TILE_PIXELS, np.float32)
+        color = np.empty((n_channels, TILE_PIXELS), np.float32)
+        last = np.empty(TILE_PIXELS, np.int32)
+        row_active = np.empty(TILE_SIZE, np.int32)  # pixels of each row still compositing
+        for r in range(worker_offsets[w], worker_offsets[w + 1]):
+            tile = worker_tiles[r]
+            ty = tile // tiles_x
+            tx = tile - ty * tiles_x
+            x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
+            x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
+            transmittance[:] = _ONE
+            color[:] = _ZERO
+            last[:] = 0
+            row_active[:] = x1 - x0
+            active = (y1 - y0) * (x1 - x0)
+            start = tile_offsets[tile]
+            for k in range(start, tile_offsets[tile + 1]):
+                if active == 0:
+                    break
+                g = gaussian_ids[k]
+                s_max = splats[g, _S_MAX]  # alpha >= 1/255  <=>  sigma <= log(255 o)
+                if s_max <= _ZERO:
                     continue
-                dy = py + 0.5 - my
-                col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
-                for px in range(col_lo, col_hi):
-                    p = j * TILE_SIZE + px - x0
-                    t = transmittance[p]
-                    if t < 0.0:  # this pixel already stopped
+                mx, my, o = float(splats[g, _U]), float(splats[g, _V]), float(splats[g, _O])
+                a, b, c = float(splats[g, _A]), float(splats[g, _B]), float(splats[g, _C])
+                two_s, decay = 2.0 * float(s_max), math.exp(-a)
+                row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
+                for py in range(row_lo, row_hi):
+                    j = py - y0
+                    if row_active[j] == 0:
                         continue
-                    dx = px + 0.5 - mx
-                    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
-                    if sigma > s_max + 1e-5:  # cheap test first: alpha is surely < 1/255 here
-                        continue
-                    alpha = min(ALPHA_MAX, o * math.exp(-sigma))
-                    if alpha < ALPHA_MIN:
-                        continue
-                    t_next = t * (1.0 - alpha)
-                    if t_next < TRANSMITTANCE_MIN:  # early termination: this splat is not composited
-                        transmittance[p] = -t
-                        row_active[j] -= 1
-                        active -= 1
-                        continue
-                    weight = alpha * t  # eq 9
+                    dy = py + 0.5 - my
+                    col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
+                    gaussian, step = _row_gaussian(a, b, c, col_lo + 0.5 - mx, dy)
+                    for px in range(col_lo, col_hi):
+                        p = j * TILE_SIZE + px - x0
+                        alpha, _ = _alpha(o, gaussian)
+                        gaussian *= step
+                        step *= decay
+                        t = transmittance[p]
+                        if t < _ZERO or alpha < _ALPHA_MIN:  # the pixel already stopped, or alpha < 1/255
+                            continue
+                        t_next = t * (_ONE - alpha)
+                        if t_next < _T_MIN:  # early termination: this splat is not composited
+                            transmittance[p] = -t
+                            row_active[j] -= 1
+                            active -= 1
+                            continue
+                        weight = alpha * t  # eq 9
+                        for ch in range(n_channels):
+                            color[ch, p] += weight * channels[g, ch]
+                        transmittance[p] = t_next
+                        last[p] = k - start + 1
+            for py in range(y0, y1):
+                for px in range(x0, x1):
+                    p = (py - y0) * TILE_SIZE + px - x0
+                    out_T[py, px] = abs(transmittance[p])
+                    out_last[py, px] = last[p]
                     for ch in range(n_channels):
-                        color[p, ch] += weight * channels[g, ch]
-                    transmittance[p] = t_next
-                    last[p] = k - start + 1
-        for py in range(y0, y1):
-            for px in range(x0, x1):
-                p = (py - y0) * TILE_SIZE + px - x0
-                out_transmittance[py, px] = abs(transmittance[p])
-                out_last[py, px] = last[p]
-                for ch in range(n_channels):
-                    out_color[py, px, ch] = color[p, ch]
+                        out_color[py, px, ch] = color[ch, p]
 
 
 @njit(parallel=True, cache=True, fastmath=_FASTMATH)
 def _backward_kernel(
-    means2d,
-    conics,
-    opacities,
-    log_255o,
+    splats,
     channels,
     tile_offsets,
     gaussian_ids,
-    tile_order,
+    worker_offsets,
+    worker_tiles,
     tiles_x,
-    final_transmittance,
+    final_T,
     last,
     grad_color,
     grad_alpha,
-    thread_grads,
+    worker_grads,
 ):
-    # thread_grads[thread, g] accumulates d loss / d (u, v, a, b, c, opacity, channels...) of splat g
+    """Gradients of the loss w.r.t. every splat, given ``grad_color`` (H, W, C) and ``grad_alpha`` (H, W).
+
+    ``worker_grads`` (W, N, 6 + C) float32, zero on entry: worker ``w`` adds ``∂L/∂(u, v, a, b, c, o,
+    channels)`` of the splats in its tiles to ``worker_grads[w]`` (summed by :func:`_sum_workers`).
+    """
     height, width, n_channels = grad_color.shape
-    for r in prange(tile_order.shape[0]):
-        grads = thread_grads[get_thread_id()]  # (N, 6 + C), written by this thread only
-        tile = tile_order[r]
-        ty = tile // tiles_x
-        tx = tile - ty * tiles_x
-        x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
-        x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
-        transmittance = np.empty(TILE_SIZE * TILE_SIZE)
-        behind = np.zeros((TILE_SIZE * TILE_SIZE, n_channels))  # S = sum of w_j c_j over splats behind
+    for w in prange(worker_offsets.shape[0] - 1):
+        grads = worker_grads[w]
+        transmittance = np.empty(TILE_PIXELS)  # float64: T_{i+1}, recovered splat by splat
+        behind = np.empty((n_channels, TILE_PIXELS))  # S = Σ w_j c_j over the splats behind
+        d_color = np.empty((n_channels, TILE_PIXELS))  # the tile's grad_color, channel-major
+        d_alpha_final = np.empty(TILE_PIXELS)  # ∂L/∂A · T_final
+        tile_last = np.empty(TILE_PIXELS, np.int32)
+        row_last = np.empty(TILE_SIZE, np.int32)  # per row: the largest last-contributor index
         grad_channels = np.empty(n_channels)
-        row_last = np.zeros(TILE_SIZE, np.int32)  # per row: the largest last-contributor index
-        for py in range(y0, y1):
-            for px in range(x0, x1):
-                transmittance[(py - y0) * TILE_SIZE + px - x0] = final_transmittance[py, px]
-                row_last[py - y0] = max(row_last[py - y0], last[py, px])
-        max_last = row_last.max()
-        start = tile_offsets[tile]
-        for k in range(start + max_last - 1, start - 1, -1):
-            g = gaussian_ids[k]
-            s_max = log_255o[g]
-            if s_max <= 0.0:
-                continue
-            o = float(opacities[g])
-            mx, my = float(means2d[g, 0]), float(means2d[g, 1])
-            a, b, c = float(conics[g, 0]), float(conics[g, 1]), float(conics[g, 2])
-            two_s = 2.0 * s_max
-            g_u = g_v = g_a = g_b = g_c = g_o = 0.0
-            grad_channels[:] = 0.0
-            row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
-            for py in range(row_lo, row_hi):
-                if k - start >= row_last[py - y0]:  # every pixel of this row stopped before splat k
-                    continue
-                dy = py + 0.5 - my
-                col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
-                for px in range(col_lo, col_hi):
-                    if k - start >= last[py, px]:
-                        continue
-                    dx = px + 0.5 - mx
-                    sigma = 0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy
-                    if sigma > s_max + 1e-5:
-                        continue
-                    gaussian = math.exp(-sigma)
-                    alpha = min(ALPHA_MAX, o * gaussian)
-                    if alpha < ALPHA_MIN:
-                        continue
+        for r in range(worker_offsets[w], worker_offsets[w + 1]):
+            tile = worker_tiles[r]
+            ty = tile // tiles_x
+            tx = tile - ty * tiles_x
+            x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
+            x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
+            behind[:] = 0.0
+            tile_last[:] = 0
+            row_last[:] = 0
+            for py in range(y0, y1):
+                for px in range(x0, x1):
                     p = (py - y0) * TILE_SIZE + px - x0
-                    inv_one_minus_alpha = 1.0 / (1.0 - alpha)
-                    t = transmittance[p] * inv_one_minus_alpha  # T_i recovered from T_{i+1}
-                    weight = alpha * t
-                    d_alpha = grad_alpha[py, px] * final_transmittance[py, px] * inv_one_minus_alpha
+                    transmittance[p] = final_T[py, px]
+                    d_alpha_final[p] = float(grad_alpha[py, px]) * float(final_T[py, px])
+                    tile_last[p] = last[py, px]
+                    row_last[py - y0] = max(row_last[py - y0], last[py, px])
                     for ch in range(n_channels):
-                        d_out = grad_color[py, px, ch]
-                        grad_channels[ch] += weight * d_out
-                        d_alpha += d_out * (channels[g, ch] * t - behind[p, ch] * inv_one_minus_alpha)
-                        behind[p, ch] += weight * channels[g, ch]
-                    transmittance[p] = t
-                    if o * gaussian < ALPHA_MAX:  # the clamp has zero gradient
-                        g_o += gaussian * d_alpha
-                        d_sigma = -alpha * d_alpha
-                        g_u -= d_sigma * (a * dx + b * dy)  # d sigma / d u = −(a dx + b dy)
-                        g_v -= d_sigma * (b * dx + c * dy)
-                        g_a += d_sigma * 0.5 * dx * dx
-                        g_b += d_sigma * dx * dy
-                        g_c += d_sigma * 0.5 * dy * dy
-            grads[g, 0] += g_u
-            grads[g, 1] += g_v
-            grads[g, 2] += g_a
-            grads[g, 3] += g_b
-            grads[g, 4] += g_c
-            grads[g, 5] += g_o
-            for ch in range(n_channels):
-                grads[g, 6 + ch] += grad_channels[ch]
+                        d_color[ch, p] = grad_color[py, px, ch]
+            start = tile_offsets[tile]
+            for k in range(start + row_last.max() - 1, start - 1, -1):
+                g = gaussian_ids[k]
+                s_max = splats[g, _S_MAX]
+                if s_max <= _ZERO:
+                    continue
+                mx, my, o = float(splats[g, _U]), float(splats[g, _V]), float(splats[g, _O])
+                a, b, c = float(splats[g, _A]), float(splats[g, _B]), float(splats[g, _C])
+                two_s, decay = 2.0 * float(s_max), math.exp(-a)
+                g_u = g_v = g_a = g_b = g_c = g_o = 0.0
+                grad_channels[:] = 0.0
+                row_lo, row_hi = _row_range(a, b, c, two_s, my, y0, y1)
+                for py in range(row_lo, row_hi):
+                    if k - start >= row_last[py - y0]:  # every pixel of this row stopped before splat k
+                        continue
+                    dy = py + 0.5 - my
+                    col_lo, col_hi = _row_interval(a, b, c, dy, two_s, mx, x0, x1)
+                    gaussian, step = _row_gaussian(a, b, c, col_lo + 0.5 - mx, dy)
+                    for px in range(col_lo, col_hi):
+                        p = (py - y0) * TILE_SIZE + px - x0
+                        alpha32, unclamped = _alpha(o, gaussian)
+                        pixel_gaussian = gaussian
+                        gaussian *= step
+                        step *= decay
+                        if k - start >= tile_last[p] or alpha32 < _ALPHA_MIN:
+                            continue
+                        alpha = float(alpha32)
+                        inv_one_minus_alpha = 1.0 / (1.0 - alpha)
+                        t = transmittance[p] * inv_one_minus_alpha  # T_i recovered from T_{i+1}
+                        weight = alpha * t
+                        d_alpha = d_alpha_final[p] * inv_one_minus_alpha
+                        for ch in range(n_channels):
+                            d_out = d_color[ch, p]
+                            c_g = float(channels[g, ch])
+                            grad_channels[ch] += weight * d_out
+                            d_alpha += d_out * (c_g * t - behind[ch, p] * inv_one_minus_alpha)
+                            behind[ch, p] += weight * c_g
+                        transmittance[p] = t
+                        if unclamped:  # the clamp at 0.999 has zero gradient
+                            g_o += pixel_gaussian * d_alpha
+                            d_sigma = -alpha * d_alpha
+                            dx = px + 0.5 - mx
+                            g_u -= d_sigma * (a * dx + b * dy)  # d sigma / d u = −(a dx + b dy)
+                            g_v -= d_sigma * (b * dx + c * dy)
+                            g_a += d_sigma * 0.5 * dx * dx
+                            g_b += d_sigma * dx * dy
+                            g_c += d_sigma * 0.5 * dy * dy
+                grads[g, 0] += g_u
+                grads[g, 1] += g_v
+                grads[g, 2] += g_a
+                grads[g, 3] += g_b
+                grads[g, 4] += g_c
+                grads[g, 5] += g_o
+                for ch in range(n_channels):
+                    grads[g, 6 + ch] += grad_channels[ch]
 
 
 @njit(parallel=True, cache=True)
-def _sum_threads(thread_grads, out):
-    """``out[g] = Σ_t thread_grads[t, g]`` (N, P), in parallel over splats; zeroes ``thread_grads`` for next time."""
+def _sum_workers(worker_grads, out):
+    """``out[g] = Σ_w worker_grads[w, g]`` (N, P), in parallel over splats."""
     for g in prange(out.shape[0]):
         for j in range(out.shape[1]):
-            total = 0.0
-            for t in range(thread_grads.shape[0]):
-                total += thread_grads[t, g, j]
-                thread_grads[t, g, j] = 0.0
+            total = np.float32(0.0)
+            for w in range(worker_grads.shape[0]):
+                total += worker_grads[w, g, j]
             out[g, j] = total
 
 
-_THREAD_GRADS: dict[str, np.ndarray] = {}
-_THREAD_GRADS_LOCK = threading.Lock()
-
-
-def _thread_grads(n_threads: int, n: int, n_params: int) -> np.ndarray:
-    """Per-thread gradient accumulators (n_threads, N, P) float32, all zero: kept between calls (grown when
-    needed) because :func:`_sum_threads` zeroes what it reads. Call with ``_THREAD_GRADS_LOCK`` held."""
-    size = n_threads * n * n_params
-    if _THREAD_GRADS.get("buffer") is None or _THREAD_GRADS["buffer"].size < size:
-        _THREAD_GRADS["buffer"] = np.zeros(max(size, 1), np.float32)
-    return _THREAD_GRADS["buffer"][:size].reshape(n_threads, n, n_params)
-
-
 def bin_gaussians_fast(
-    means2d: np.ndarray, radii: np.ndarray, depths: np.ndarray, opacities: np.ndarray, width: int, height: int
+    means2d: np.ndarray,
+    conics: np.ndarray,
+    opacities: np.ndarray,
+    radii: np.ndarray,
+    depths: np.ndarray,
+    width: int,
+    height: int,
 ):
     """Tile lists identical to :func:`talkinghead_edu.render.reference.bin_gaussians`, all in compiled code.
 
     Args:
-        means2d (N, 2) float32, radii (N, 2) int32, depths (N,), opacities (N,) float32 — numpy arrays.
+        means2d (N, 2), conics (N, 3), opacities (N,) float32, radii (N, 2) int32, depths (N,) — numpy arrays.
 
     Returns:
         ``tile_offsets`` (n_tiles + 1,) int64, ``gaussian_ids`` (M,) int32 (each tile's splats nearest first)
-        and ``log_255o`` (N,) float64 (see :func:`_prepare_bins`).
+        and ``splats`` (N, 8) float32 records (see :func:`_prepare_bins`).
     """
     tiles_x, tiles_y = (width + TILE_SIZE - 1) // TILE_SIZE, (height + TILE_SIZE - 1) // TILE_SIZE
     n = means2d.shape[0]
-    rects, log_255o = np.empty((n, 4), np.int32), np.empty(n)
+    rects, splats = np.empty((n, 4), np.int32), np.empty((n, _RECORD), np.float32)
     with stage("binning"):
-        _prepare_bins(means2d, radii, opacities, tiles_x, tiles_y, rects, log_255o)
+        _prepare_bins(means2d, conics, opacities, radii, tiles_x, tiles_y, rects, splats)
     with stage("sort"):
         # positive floats order like their bit patterns (as integers of the same width)
         keys = depths.view(np.int32).astype(np.int64) if depths.dtype == np.float32 else depths.view(np.int64)
         by_depth = _depth_order(keys, rects, 8 * depths.dtype.itemsize)
     with stage("binning"):
         tile_offsets, gaussian_ids = _fill_tile_lists(rects, by_depth, tiles_x, tiles_x * tiles_y)
-    return tile_offsets, gaussian_ids, log_255o
+    return tile_offsets, gaussian_ids, splats
 
 
 def _as_numpy(tensor: torch.Tensor, dtype=torch.float32) -> np.ndarray:
@@ -401,64 +474,39 @@ class _RasterizeFast(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, means2d, conics, opacities, channels, radii, depths, width, height):
-        arrays = [_as_numpy(t) for t in (means2d, conics, opacities, channels)]
-        tile_offsets, gaussian_ids, log_255o = bin_gaussians_fast(
-            arrays[0], _as_numpy(radii, torch.int32), _as_numpy(depths, depths.dtype), arrays[2], width, height
+        tile_offsets, gaussian_ids, splats = bin_gaussians_fast(
+            _as_numpy(means2d),
+            _as_numpy(conics),
+            _as_numpy(opacities),
+            _as_numpy(radii, torch.int32),
+            _as_numpy(depths, depths.dtype),
+            width,
+            height,
         )
         with stage("composite"):
-            tile_order = np.argsort(-np.diff(tile_offsets), kind="stable")  # busiest tiles first
+            colors = _as_numpy(channels)
+            worker_offsets, worker_tiles = _deal_tiles(tile_offsets, numba.get_num_threads())
             tiles_x = (width + TILE_SIZE - 1) // TILE_SIZE
-            color = np.empty((height, width, channels.shape[1]), np.float32)
-            final_transmittance = np.empty((height, width), np.float32)
+            color = np.empty((height, width, colors.shape[1]), np.float32)
+            final_T = np.empty((height, width), np.float32)
             last = np.empty((height, width), np.int32)
-            with numba.parallel_chunksize(1):
-                _forward_kernel(
-                    *arrays[:3],
-                    log_255o,
-                    arrays[3],
-                    tile_offsets,
-                    gaussian_ids,
-                    tile_order,
-                    tiles_x,
-                    color,
-                    final_transmittance,
-                    last,
-                )
-            ctx.arrays, ctx.lists = arrays, (log_255o, tile_offsets, gaussian_ids, tile_order, tiles_x)
-            ctx.final_transmittance, ctx.last = final_transmittance, last
+            lists = (tile_offsets, gaussian_ids, worker_offsets, worker_tiles, tiles_x)
+            _forward_kernel(splats, colors, *lists, color, final_T, last)
+            ctx.kernel_args = (splats, colors, *lists, final_T, last)
             ctx.like = [(t.device, t.dtype) for t in (means2d, conics, opacities, channels)]  # no tensor refs on ctx
             to = dict(device=means2d.device, dtype=channels.dtype)
-            alpha = torch.from_numpy(1.0 - final_transmittance).to(**to)[..., None]
+            alpha = torch.from_numpy(1.0 - final_T).to(**to)[..., None]
             return torch.from_numpy(color).to(**to), alpha
 
     @staticmethod
     def backward(ctx, grad_color, grad_alpha):
         with stage("backward: composite"):
-            log_255o, tile_offsets, gaussian_ids, tile_order, tiles_x = ctx.lists
-            n, n_channels = ctx.arrays[3].shape
-            with _THREAD_GRADS_LOCK:
-                thread_grads = _thread_grads(numba.get_num_threads(), n, 6 + n_channels)
-                per_gaussian = np.empty((n, 6 + n_channels), np.float32)
-                try:
-                    with numba.parallel_chunksize(1):
-                        _backward_kernel(
-                            *ctx.arrays[:3],
-                            log_255o,
-                            ctx.arrays[3],
-                            tile_offsets,
-                            gaussian_ids,
-                            tile_order,
-                            tiles_x,
-                            ctx.final_transmittance,
-                            ctx.last,
-                            _as_numpy(grad_color),
-                            _as_numpy(grad_alpha[..., 0]),
-                            thread_grads,
-                        )
-                    _sum_threads(thread_grads, per_gaussian)
-                except BaseException:
-                    _THREAD_GRADS.clear()  # possibly left non-zero: allocate a fresh one next time
-                    raise
+            colors, worker_offsets = ctx.kernel_args[1], ctx.kernel_args[4]
+            n, n_channels = colors.shape
+            worker_grads = np.zeros((worker_offsets.shape[0] - 1, n, 6 + n_channels), np.float32)
+            _backward_kernel(*ctx.kernel_args, _as_numpy(grad_color), _as_numpy(grad_alpha[..., 0]), worker_grads)
+            per_gaussian = np.empty((n, 6 + n_channels), np.float32)
+            _sum_workers(worker_grads, per_gaussian)
             per_gaussian = torch.from_numpy(per_gaussian)
             parts = (per_gaussian[:, 0:2], per_gaussian[:, 2:5], per_gaussian[:, 5], per_gaussian[:, 6:])
             grads = [part.to(device=device, dtype=dtype) for part, (device, dtype) in zip(parts, ctx.like)]
