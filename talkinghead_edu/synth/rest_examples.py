@@ -15,7 +15,7 @@ clips that contain rest:
 The ground-truth motion of a clip is *not* the stored motion with a block pasted in: the motion
 model (:func:`talkinghead_edu.synth.speech_motion.synthesize_motion`) runs again on the padded
 phoneme list, whose silences are pause phones (``""``, viseme ``sil``). The coarticulation model
-then closes the mouth toward the ``sil`` target (jaw 0.02, lips lightly together, no rounding or
+then closes the mouth toward the ``sil`` target (jaw 0, lips lightly together, no rounding or
 spreading) over a pause and opens it again smoothly before the next phone, with the speaker's
 own style (speed, amplitude, smile, blinks, head motion).
 
