@@ -6,10 +6,11 @@ FID (Heusel et al. 2017) compares two sets of images through the mean ``μ`` and
     FD = ||μ_1 - μ_2||² + tr(Σ_1 + Σ_2 - 2 (Σ_1^{1/2} Σ_2 Σ_1^{1/2})^{1/2})
 
 (the Fréchet / 2-Wasserstein distance of two Gaussians). The paper's FID uses Inception-v3
-pool features; this package ships no Inception weights, so :func:`frechet_distance` is run on
-whatever features the caller supplies. On the bundled experiment they are the sync expert's
-visual embeddings of mouth windows — **a Fréchet distance that is not comparable with the
-paper's FID** (different network, different crop, 64-d instead of 2048-d).
+pool3 features (2048-d): :func:`fid` with :func:`~talkinghead_edu.eval.inception.load_inception_v3`
+computes it from a local weights file. This package ships no Inception weights, so on the bundled
+experiment :func:`frechet_distance` is run on the sync expert's visual embeddings of mouth
+windows — **a Fréchet distance that is not comparable with the paper's FID** (different network,
+different crop, 64-d instead of 2048-d).
 
 LPIPS (Zhang et al. 2018):
 
@@ -22,8 +23,8 @@ channel as in the reference implementation.
 
 Weights are read from local files only — ``.safetensors`` or a PyTorch state dict read with
 ``torch.load(weights_only=True)`` — never downloaded, never unpickled. The architectures
-:func:`alexnet_features` / :func:`vgg16_features` use torchvision's parameter names
-(``features.0.weight`` ...), so torchvision's state dicts load directly.
+:func:`alexnet_features` / :func:`vgg16_features` (and Inception-v3 in :mod:`.inception`) use
+torchvision's parameter names (``features.0.weight`` ...), so torchvision's state dicts load directly.
 """
 
 from __future__ import annotations
@@ -84,8 +85,29 @@ def frechet_distance(mean_1: torch.Tensor, cov_1: torch.Tensor, mean_2: torch.Te
 
 
 def frechet_distance_of_features(features_1: torch.Tensor, features_2: torch.Tensor) -> float:
-    """Fréchet distance between the Gaussians fitted to two ``(N, D)`` feature sets."""
-    return frechet_distance(*feature_statistics(features_1), *feature_statistics(features_2))
+    """Fréchet distance between the Gaussians fitted to two ``(N_1, D)`` and ``(N_2, D)`` feature sets.
+
+    With fewer samples than dimensions (a few images, 2048-d Inception features) the covariances have
+    rank < D and the ``(D, D)`` square roots are both slow and ill-conditioned; the trace term is then
+    taken from the samples: write ``Σ_i = A_i A_iᵀ`` with ``A_i`` the centred features over
+    ``sqrt(N_i - 1)``, shape ``(D, N_i)``. ``Σ_1^{1/2} Σ_2 Σ_1^{1/2}`` has the nonzero eigenvalues of
+    ``Σ_1 Σ_2 = A_1 A_1ᵀ A_2 A_2ᵀ``, i.e. of ``(A_1ᵀ A_2)(A_1ᵀ A_2)ᵀ``, so the trace of its square root
+    is the sum of the singular values of the ``(N_1, N_2)`` matrix ``A_1ᵀ A_2`` — exact, O(N² D).
+    """
+    shapes = [tuple(f.shape) for f in (features_1, features_2)]
+    if any(len(s) != 2 or s[0] < 2 for s in shapes) or shapes[0][1] != shapes[1][1]:
+        raise ValueError(f"frechet_distance_of_features: need two (N >= 2, D) feature sets of one D, got {shapes}")
+    if min(shapes[0][0], shapes[1][0]) >= shapes[0][1]:
+        return frechet_distance(*feature_statistics(features_1), *feature_statistics(features_2))
+    samples = [f.detach().double() for f in (features_1, features_2)]
+    a_1, a_2 = ((x - x.mean(dim=0)).T / (len(x) - 1) ** 0.5 for x in samples)  # (D, N_i)
+    value = (
+        (samples[0].mean(dim=0) - samples[1].mean(dim=0)).square().sum()
+        + a_1.square().sum()  # tr Σ_1
+        + a_2.square().sum()  # tr Σ_2
+        - 2.0 * torch.linalg.svdvals(a_1.T @ a_2).sum()  # tr (Σ_1^{1/2} Σ_2 Σ_1^{1/2})^{1/2}
+    )
+    return float(value.clamp_min(0.0))
 
 
 # --------------------------------------------------------------------------- backbones from files
@@ -123,6 +145,8 @@ class FeatureTaps(nn.Module):
             raise ValueError(f"FeatureTaps: taps {taps} must index the {len(features)} layers")
         self.features, self.taps = features, tuple(taps)
 
+    input_size = None  # fid() keeps the images' size unless told otherwise
+
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []
         for index, layer in enumerate(self.features):
@@ -132,6 +156,10 @@ class FeatureTaps(nn.Module):
             if index == self.taps[-1]:
                 break
         return outputs
+
+    def pooled_features(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` images in [0, 1] -> ``(B, C)``: the last tap, fed ``2 x - 1``, averaged over the grid."""
+        return self(images * 2 - 1)[-1].mean(dim=(2, 3))
 
 
 def alexnet_features() -> FeatureTaps:
@@ -165,23 +193,30 @@ def vgg16_features() -> FeatureTaps:
     return FeatureTaps(nn.Sequential(*layers), (3, 8, 15, 22, 29))
 
 
-def load_backbone(backbone: FeatureTaps, path: str | Path) -> FeatureTaps:
-    """Fill ``backbone`` with the weights in ``path`` (keys ``features.N.*``, as torchvision saves them).
+def load_backbone(backbone: nn.Module, path: str | Path) -> nn.Module:
+    """Fill ``backbone`` with the weights in ``path``, matched by name (torchvision's state-dict layout).
 
-    Keys of other parts of the network (``classifier.*``) are ignored; a missing or
-    mis-shaped backbone key is an error naming it.
+    Keys of other parts of the network (``classifier.*``, ``fc.*``, ``AuxLogits.*`` …) are ignored,
+    and so are absent BatchNorm ``num_batches_tracked`` counters (older files lack them; they do not
+    affect an eval-mode forward). A missing or mis-shaped backbone key is a ``ValueError`` naming it.
     """
     state = load_state_dict_file(path)
     wanted = backbone.state_dict()
-    missing = [k for k in wanted if k not in state]
+    missing = [k for k in wanted if k not in state and not k.endswith("num_batches_tracked")]
     if missing:
-        raise ValueError(f"{path} lacks backbone weights {missing[:4]}{' ...' if len(missing) > 4 else ''}")
+        shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
+        raise ValueError(
+            f"{path} lacks backbone weights: {len(missing)} of {len(wanted)} keys missing ({shown}); "
+            f"is it a {type(backbone).__name__} file in torchvision's layout?"
+        )
     wrong = [
-        f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in wanted.items() if state[k].shape != v.shape
+        f"{k}: file has {tuple(state[k].shape)}, network needs {tuple(v.shape)}"
+        for k, v in wanted.items()
+        if k in state and state[k].shape != v.shape
     ]
     if wrong:
-        raise ValueError(f"{path} has weights of the wrong shape: {wrong[:3]}")
-    backbone.load_state_dict({k: state[k] for k in wanted})
+        raise ValueError(f"{path} has weights of the wrong shape: {'; '.join(wrong[:3])}")
+    backbone.load_state_dict({k: state[k] for k in wanted if k in state})
     return backbone.eval()
 
 
@@ -238,16 +273,18 @@ class LPIPS(nn.Module):
 
 # --------------------------------------------------------------------------- FID
 @torch.no_grad()
-def fid(
-    real: torch.Tensor, fake: torch.Tensor, backbone: FeatureTaps, batch: int = 32, size: int | None = None
-) -> float:
-    """Fréchet distance of two image sets on a backbone's last tap, globally average-pooled.
+def fid(real: torch.Tensor, fake: torch.Tensor, backbone: nn.Module, batch: int = 32, size: int | None = None) -> float:
+    """Fréchet distance of two image sets on a backbone's pooled features (the paper: Inception-v3 pool3).
 
     Args:
         real, fake: ``(N, H, W, 3)`` images in [0, 1] (N >= 2 each).
-        backbone: a :class:`FeatureTaps` with loaded weights (the paper: Inception-v3 pool3).
-        size: resize images to ``size × size`` first (e.g. 299 for Inception), ``None`` keeps them.
+        backbone: a module with ``pooled_features((B, 3, H, W) in [0, 1]) -> (B, D)`` and ``input_size``
+            — a :class:`FeatureTaps` (its last tap, averaged) or
+            :class:`~talkinghead_edu.eval.inception.InceptionV3Features` (2048-d pool3), weights loaded.
+        size: resize images to ``size × size`` first (bilinear, antialiased); ``None`` = the backbone's
+            ``input_size`` (299 for Inception-v3; a :class:`FeatureTaps` keeps the images' size).
     """
+    size = backbone.input_size if size is None else size
 
     def features(images: torch.Tensor) -> torch.Tensor:
         out = []
@@ -255,7 +292,7 @@ def fid(
             x = images[i : i + batch].permute(0, 3, 1, 2).float()
             if size is not None:
                 x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-            out.append(backbone(x * 2 - 1)[-1].mean(dim=(2, 3)))
+            out.append(backbone.pooled_features(x))
         return torch.cat(out)
 
     return frechet_distance_of_features(features(real), features(fake))
