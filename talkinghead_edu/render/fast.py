@@ -113,6 +113,15 @@ def _row_range(a, b, c, two_s, my, y0, y1):
 
 
 @njit(cache=True, inline="always")
+def _tile_bounds(tile, tiles_x, width, height):
+    """Pixel bounds ``x0, x1, y0, y1`` (end-exclusive) of tile number ``tile`` (row-major, ``tiles_x`` per row)."""
+    ty = tile // tiles_x
+    tx = tile - ty * tiles_x
+    x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
+    return x0, min(x0 + TILE_SIZE, width), y0, min(y0 + TILE_SIZE, height)
+
+
+@njit(cache=True, inline="always")
 def _row_gaussian(a, b, c, dx, dy):
     """``exp(−σ)`` at a row's first pixel (offset ``dx, dy``) and the factor to the next pixel (float64).
 
@@ -260,10 +269,7 @@ def _forward_kernel(
         row_active = np.empty(TILE_SIZE, np.int32)  # pixels of each row still compositing
         for r in range(worker_offsets[w], worker_offsets[w + 1]):
             tile = worker_tiles[r]
-            ty = tile // tiles_x
-            tx = tile - ty * tiles_x
-            x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
-            x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
+            x0, x1, y0, y1 = _tile_bounds(tile, tiles_x, width, height)
             transmittance[:] = _ONE
             color[:] = _ZERO
             last[:] = 0
@@ -348,10 +354,7 @@ def _backward_kernel(
         grad_channels = np.empty(n_channels)
         for r in range(worker_offsets[w], worker_offsets[w + 1]):
             tile = worker_tiles[r]
-            ty = tile // tiles_x
-            tx = tile - ty * tiles_x
-            x0, y0 = tx * TILE_SIZE, ty * TILE_SIZE
-            x1, y1 = min(x0 + TILE_SIZE, width), min(y0 + TILE_SIZE, height)
+            x0, x1, y0, y1 = _tile_bounds(tile, tiles_x, width, height)
             behind[:] = 0.0
             tile_last[:] = 0
             row_last[:] = 0
