@@ -33,7 +33,7 @@ from ..eval.crops import crop_square, square_box
 from ..eval.landmarks import lower_face_box
 from ..eval.sync import mouth_box
 from ..flame import load_head_model
-from ..paths import cache_dir
+from ..paths import cache_dir, dataset_root
 from ..synth.textures import crease_weights
 from ..synth.video_generate import DEFAULT_HEAD_PATH, TARGET_SPEAKERS, FrameRenderer
 from ..utils.io import atomic_save_npz
@@ -234,8 +234,11 @@ def held_out_clips(n_rendered: int = 40, progress: bool = True) -> list[Clip]:
 
 
 def _cache_path(speech_splits: tuple[str, ...]) -> Path:
+    # the two datasets' metadata list every file's sha256: regenerated data means a new cache
+    metadata = [dataset_root() / part / "metadata.json" for part in ("speech", "video")]
     key = hashlib.sha256(
         f"{CACHE_VERSION}|{speech_splits}|{DEFAULT_HEAD_PATH.read_bytes()[:4096].hex()}".encode()
+        + b"".join(path.read_bytes() for path in metadata if path.is_file())
     ).hexdigest()[:12]
     return cache_dir() / f"eval_clips_{key}.npz"
 
