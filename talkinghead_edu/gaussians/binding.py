@@ -91,7 +91,9 @@ def triangle_frames(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e
         ``corners`` and ``rotation`` are views of component-first blocks (module docstring).
     """
     vertices = _check_mesh(vertices, faces)
-    corners = vertices.movedim(-1, 0)[:, :, faces.long().T]  # (3 xyz, B, 3 corners, F)
+    batch, n_faces = vertices.shape[0], faces.shape[0]
+    corners = vertices.index_select(1, faces.long().T.flatten())  # (B, 3 F, 3): rows v0 of all faces, v1, v2
+    corners = corners.movedim(-1, 0).contiguous().view(3, batch, 3, n_faces)  # (3 xyz, B, 3 corners, F)
     v0, v1, v2 = corners.unbind(dim=2)  # each (3 xyz, B, F)
     e01, e02, e12 = v1 - v0, v2 - v0, v2 - v1
     length01 = _length(e01)
@@ -167,20 +169,24 @@ def rotmat_to_quat(rotation: torch.Tensor) -> torch.Tensor:
     """
     m = rotation.movedim((-2, -1), (0, 1))  # (3, 3, ...): one row per matrix entry (module docstring)
     (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = (row.unbind(0) for row in m.unbind(0))
-    squares = torch.stack(
-        [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22]
-    ).clamp_min(1e-12)  # (4, ...): 4w², 4x², 4y², 4z²
-    candidates = torch.stack(
-        [
-            torch.stack([squares[0], r21 - r12, r02 - r20, r10 - r01]),
-            torch.stack([r21 - r12, squares[1], r10 + r01, r02 + r20]),
-            torch.stack([r02 - r20, r10 + r01, squares[2], r12 + r21]),
-            torch.stack([r10 - r01, r20 + r02, r21 + r12, squares[3]]),
-        ]
-    ) / (2.0 * squares.sqrt().unsqueeze(1))  # (4, 4, ...), row i: the quaternion computed from component i
-    best = squares.argmax(dim=0, keepdim=True).unsqueeze(1)  # (1, 1, ...)
-    quats = torch.gather(candidates, 0, best.expand(1, *candidates.shape[1:]))[0]  # (4, ...)
-    quats = torch.where(quats[:1] < 0, -quats, quats)
+    squares = [
+        (1 + r00 + r11 + r22).clamp_min(1e-12),
+        (1 + r00 - r11 - r22).clamp_min(1e-12),
+        (1 - r00 + r11 - r22).clamp_min(1e-12),
+        (1 - r00 - r11 + r22).clamp_min(1e-12),
+    ]  # 4w², 4x², 4y², 4z²
+    candidates = [
+        torch.stack([squares[0], r21 - r12, r02 - r20, r10 - r01]),
+        torch.stack([r21 - r12, squares[1], r10 + r01, r02 + r20]),
+        torch.stack([r02 - r20, r10 + r01, squares[2], r12 + r21]),
+        torch.stack([r10 - r01, r20 + r02, r21 + r12, squares[3]]),
+    ]  # (4, ...) each: the quaternion (times 2|q_i|) computed from component i
+    # keep the candidate with the largest |q_i| (the first on ties, as argmax)
+    quats, largest = candidates[0] / (2.0 * squares[0].sqrt()), squares[0]
+    for square, candidate in zip(squares[1:], candidates[1:]):
+        better = square > largest
+        quats = torch.where(better, candidate / (2.0 * square.sqrt()), quats)
+        largest = torch.maximum(square, largest)
     w, x, y, z = quats.unbind(0)
     return (quats / (w * w + x * x + y * y + z * z).sqrt().clamp_min(1e-12)).movedim(0, -1)
 

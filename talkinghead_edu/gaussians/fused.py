@@ -97,8 +97,12 @@ def _softmax3(x0, x1, x2):
 
 @njit(cache=True, inline="always")
 def _blend(gamma, b, weights, n):
-    """``Σ_l γ[b, l] W[n, l, :]`` (eqs 17–18), the row ``W[n]`` read in memory order."""
-    s0, s1, s2 = 0.0, 0.0, 0.0
+    """``Σ_l γ[b, l] W[n, l, :]`` (eqs 17–18), the row ``W[n]`` read in memory order.
+
+    The sums are kept in W's dtype: float64 sums of float32 products ran at half the speed
+    of memory (the three W of the 28k-Gaussian head are 16 MB per frame).
+    """
+    s0 = s1 = s2 = weights.dtype.type(0)
     for l in range(gamma.shape[1]):
         g = gamma[b, l]
         s0 += g * weights[n, l, 0]
@@ -109,8 +113,25 @@ def _blend(gamma, b, weights, n):
 
 @njit(parallel=True, cache=True)
 def _bind_forward(
-    corners, rotation, face_quats, face_log_scales, triangle_ids, eta_logits, local_means, local_quats,
-    local_log_scales, sh_dc, gamma, w_pos, w_rot, w_color, means, quats, log_scales, dc, moved_means,
+    corners,
+    rotation,
+    face_quats,
+    face_log_scales,
+    triangle_ids,
+    eta_logits,
+    local_means,
+    local_quats,
+    local_log_scales,
+    sh_dc,
+    gamma,
+    w_pos,
+    w_rot,
+    w_color,
+    means,
+    quats,
+    log_scales,
+    dc,
+    moved_means,
 ):
     n_total, batch = triangle_ids.shape[0], gamma.shape[0]
     for chunk in prange((n_total + _CHUNK - 1) // _CHUNK):
@@ -123,15 +144,15 @@ def _bind_forward(
                 moved_means[b, n, 0], moved_means[b, n, 1], moved_means[b, n, 2] = mu0, mu1, mu2
                 for i in range(3):  # eq 15, u = R ū' + P with P = Σ_k η_k v_k (eq 11)
                     means[b, n, i] = (
-                        rotation[b, t, i, 0] * mu0 + rotation[b, t, i, 1] * mu1 + rotation[b, t, i, 2] * mu2
-                    ) + (eta[0] * corners[b, t, 0, i] + eta[1] * corners[b, t, 1, i] + eta[2] * corners[b, t, 2, i])
+                        rotation[i, 0, b, t] * mu0 + rotation[i, 1, b, t] * mu1 + rotation[i, 2, b, t] * mu2
+                    ) + (eta[0] * corners[i, b, 0, t] + eta[1] * corners[i, b, 1, t] + eta[2] * corners[i, b, 2, t])
                 a0, a1, a2 = _blend(gamma, b, w_rot, n)
                 dw, dx, dy, dz = _axis_angle_quat(a0, a1, a2)
                 qw, qx, qy, qz = _quat_mul(
                     local_quats[n, 0], local_quats[n, 1], local_quats[n, 2], local_quats[n, 3], dw, dx, dy, dz
                 )  # eq 17, r̄' = r̄ ⊗ q(a)
                 norm = max(math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz), 1e-12)
-                fw, fx, fy, fz = face_quats[b, t, 0], face_quats[b, t, 1], face_quats[b, t, 2], face_quats[b, t, 3]
+                fw, fx, fy, fz = face_quats[0, b, t], face_quats[1, b, t], face_quats[2, b, t], face_quats[3, b, t]
                 r = _quat_mul(fw, fx, fy, fz, qw / norm, qx / norm, qy / norm, qz / norm)  # eq 15, r = R r̄'
                 for i in range(4):
                     quats[b, n, i] = r[i]
@@ -143,10 +164,35 @@ def _bind_forward(
 
 @njit(parallel=True, cache=True)
 def _bind_backward(
-    corners, rotation, face_quats, triangle_ids, eta_logits, local_means, local_quats, gamma, w_pos, w_rot, w_color,
-    g_means, g_quats, g_log_scales, g_dc, g_moved,
-    g_corners, g_rotation, g_face_quats, g_face_log_scales, g_gamma,
-    g_eta_logits, g_local_means, g_local_quats, g_local_log_scales, g_sh_dc, g_w_pos, g_w_rot, g_w_color,
+    corners,
+    rotation,
+    face_quats,
+    triangle_ids,
+    eta_logits,
+    local_means,
+    local_quats,
+    gamma,
+    w_pos,
+    w_rot,
+    w_color,
+    g_means,
+    g_quats,
+    g_log_scales,
+    g_dc,
+    g_moved,
+    g_corners,
+    g_rotation,
+    g_face_quats,
+    g_face_log_scales,
+    g_gamma,
+    g_eta_logits,
+    g_local_means,
+    g_local_quats,
+    g_local_log_scales,
+    g_sh_dc,
+    g_w_pos,
+    g_w_rot,
+    g_w_color,
 ):
     """Fills the gradients: ``g_corners … g_gamma`` per worker (leading axis), the others per Gaussian (zeroed)."""
     workers, n_total, batch = g_corners.shape[0], triangle_ids.shape[0], gamma.shape[0]
@@ -166,17 +212,17 @@ def _bind_backward(
                 gmu0, gmu1, gmu2 = g_moved[b, n, 0], g_moved[b, n, 1], g_moved[b, n, 2]
                 for i in range(3):
                     gu = g_means[b, n, i]
-                    g_rotation[w, b, t, i, 0] += gu * mu0
-                    g_rotation[w, b, t, i, 1] += gu * mu1
-                    g_rotation[w, b, t, i, 2] += gu * mu2
-                    gmu0 += rotation[b, t, i, 0] * gu
-                    gmu1 += rotation[b, t, i, 1] * gu
-                    gmu2 += rotation[b, t, i, 2] * gu
+                    g_rotation[w, i, 0, b, t] += gu * mu0
+                    g_rotation[w, i, 1, b, t] += gu * mu1
+                    g_rotation[w, i, 2, b, t] += gu * mu2
+                    gmu0 += rotation[i, 0, b, t] * gu
+                    gmu1 += rotation[i, 1, b, t] * gu
+                    gmu2 += rotation[i, 2, b, t] * gu
                     for k in range(3):
-                        g_corners[w, b, t, k, i] += eta[k] * gu
-                    g_eta0 += corners[b, t, 0, i] * gu
-                    g_eta1 += corners[b, t, 1, i] * gu
-                    g_eta2 += corners[b, t, 2, i] * gu
+                        g_corners[w, i, b, k, t] += eta[k] * gu
+                    g_eta0 += corners[i, b, 0, t] * gu
+                    g_eta1 += corners[i, b, 1, t] * gu
+                    g_eta2 += corners[i, b, 2, t] * gu
                 # eq 15, r = q_T ⊗ m with m = r̄'/|r̄'|; eq 17, r̄' = r̄ ⊗ q(a)
                 a0, a1, a2 = _blend(gamma, b, w_rot, n)
                 dw, dx, dy, dz = _axis_angle_quat(a0, a1, a2)
@@ -187,13 +233,16 @@ def _bind_backward(
                 gw, gx, gy, gz = g_quats[b, n, 0], g_quats[b, n, 1], g_quats[b, n, 2], g_quats[b, n, 3]
                 h = _quat_mul(gw, gx, gy, gz, mw, -mx, -my, -mz)  # ∂q_T = G ⊗ m*
                 for i in range(4):
-                    g_face_quats[w, b, t, i] += h[i]
-                fw, fx, fy, fz = face_quats[b, t, 0], face_quats[b, t, 1], face_quats[b, t, 2], face_quats[b, t, 3]
+                    g_face_quats[w, i, b, t] += h[i]
+                fw, fx, fy, fz = face_quats[0, b, t], face_quats[1, b, t], face_quats[2, b, t], face_quats[3, b, t]
                 hw, hx, hy, hz = _quat_mul(fw, -fx, -fy, -fz, gw, gx, gy, gz)  # ∂m = q_T* ⊗ G
                 radial = (mw * hw + mx * hx + my * hy + mz * hz) if length > 1e-12 else 0.0  # constant where clamped
-                hw, hx, hy, hz = (hw - mw * radial) / norm, (hx - mx * radial) / norm, (hy - my * radial) / norm, (
-                    hz - mz * radial
-                ) / norm  # ∂r̄' = (∂m − m (m·∂m)) / |r̄'|
+                hw, hx, hy, hz = (
+                    (hw - mw * radial) / norm,
+                    (hx - mx * radial) / norm,
+                    (hy - my * radial) / norm,
+                    (hz - mz * radial) / norm,
+                )  # ∂r̄' = (∂m − m (m·∂m)) / |r̄'|
                 r = _quat_mul(hw, hx, hy, hz, dw, -dx, -dy, -dz)  # ∂r̄ = ∂r̄' ⊗ q(a)*
                 for i in range(4):
                     g_local_quats[n, i] += r[i]
@@ -219,9 +268,15 @@ def _bind_backward(
                     g_w_color[n, l, 1] += weight * gc1
                     g_w_color[n, l, 2] += weight * gc2
                     g_gamma[w, b, l] += (
-                        w_pos[n, l, 0] * gmu0 + w_pos[n, l, 1] * gmu1 + w_pos[n, l, 2] * gmu2
-                        + w_rot[n, l, 0] * ga0 + w_rot[n, l, 1] * ga1 + w_rot[n, l, 2] * ga2
-                        + w_color[n, l, 0] * gc0 + w_color[n, l, 1] * gc1 + w_color[n, l, 2] * gc2
+                        w_pos[n, l, 0] * gmu0
+                        + w_pos[n, l, 1] * gmu1
+                        + w_pos[n, l, 2] * gmu2
+                        + w_rot[n, l, 0] * ga0
+                        + w_rot[n, l, 1] * ga1
+                        + w_rot[n, l, 2] * ga2
+                        + w_color[n, l, 0] * gc0
+                        + w_color[n, l, 1] * gc1
+                        + w_color[n, l, 2] * gc2
                     )
             # eq 11, softmax: ∂x = η ⊙ (∂η − η·∂η)
             dot = eta[0] * g_eta0 + eta[1] * g_eta1 + eta[2] * g_eta2
@@ -239,14 +294,39 @@ class _BindFused(torch.autograd.Function):
     """Autograd wrapper of :func:`_bind_forward` / :func:`_bind_backward` (shapes in :func:`bind_gaussians_fused`)."""
 
     @staticmethod
-    def forward(ctx, corners, rotation, face_quats, face_log_scales, eta_logits, local_means, local_quats,
-                local_log_scales, sh_dc, gamma, w_pos, w_rot, w_color, triangle_ids):
+    def forward(
+        ctx,
+        corners,
+        rotation,
+        face_quats,
+        face_log_scales,
+        eta_logits,
+        local_means,
+        local_quats,
+        local_log_scales,
+        sh_dc,
+        gamma,
+        w_pos,
+        w_rot,
+        w_color,
+        triangle_ids,
+    ):
         dtype = eta_logits.dtype
         batch, n = gamma.shape[0], triangle_ids.shape[0]
         faces = [_array(x, dtype) for x in (corners, rotation, face_quats, face_log_scales)]
         gaussians = [
             _array(x, dtype)
-            for x in (eta_logits, local_means, local_quats, local_log_scales, sh_dc.reshape(n, 3), gamma, w_pos, w_rot, w_color)
+            for x in (
+                eta_logits,
+                local_means,
+                local_quats,
+                local_log_scales,
+                sh_dc.reshape(n, 3),
+                gamma,
+                w_pos,
+                w_rot,
+                w_color,
+            )
         ]
         ids = triangle_ids.detach().to(torch.int64).contiguous().numpy()
         outputs = [torch.empty(batch, n, width, dtype=dtype) for width in (3, 4, 3, 3, 3)]
@@ -256,21 +336,46 @@ class _BindFused(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, g_means, g_quats, g_log_scales, g_dc, g_moved):
-        (corners, rotation, face_quats, _, eta_logits, local_means, local_quats, _, _, gamma, w_pos, w_rot,
-         w_color) = ctx.arrays
+        (
+            corners,
+            rotation,
+            face_quats,
+            _face_log_scales,
+            eta_logits,
+            local_means,
+            local_quats,
+            _,
+            _,
+            gamma,
+            w_pos,
+            w_rot,
+            w_color,
+        ) = ctx.arrays
         ids, like = ctx.ids, eta_logits.dtype
         workers = max(1, min(numba.get_num_threads(), ids.shape[0]))
-        batch, faces = corners.shape[0], corners.shape[1]
         per_worker = [
-            np.zeros((workers,) + shape, like)
-            for shape in ((batch, faces, 3, 3), (batch, faces, 3, 3), (batch, faces, 4), (batch, faces), gamma.shape)
+            np.zeros((workers,) + a.shape, like) for a in (corners, rotation, face_quats, _face_log_scales, gamma)
         ]
-        per_gaussian = [np.zeros(a.shape, like) for a in (eta_logits, local_means, local_quats, local_means)]
-        per_gaussian += [np.zeros(a.shape, like) for a in (local_means, w_pos, w_rot, w_color)]
+        per_gaussian = [
+            np.zeros(a.shape, like) for a in (eta_logits, local_means, local_quats, local_means, local_means)
+        ]
+        per_gaussian += [np.zeros((ids.shape[0], gamma.shape[1], 3), like) for _ in range(3)]  # W (rows used)
         incoming = [_array(g, ctx.dtype) for g in (g_means, g_quats, g_log_scales, g_dc, g_moved)]
         _bind_backward(
-            corners, rotation, face_quats, ids, eta_logits, local_means, local_quats, gamma, w_pos, w_rot, w_color,
-            *incoming, *per_worker, *per_gaussian,
+            corners,
+            rotation,
+            face_quats,
+            ids,
+            eta_logits,
+            local_means,
+            local_quats,
+            gamma,
+            w_pos,
+            w_rot,
+            w_color,
+            *incoming,
+            *per_worker,
+            *per_gaussian,
         )
         g_faces = [torch.from_numpy(a.sum(0)) for a in per_worker]  # the workers' partial sums
         g_eta_logits, g_means, g_quats, g_log_scales, g_dc, g_w_pos, g_w_rot, g_w_color = map(
@@ -278,8 +383,19 @@ class _BindFused(torch.autograd.Function):
         )
         if gamma.shape[1] == 0:  # blendshapes off: the weights were not used
             g_w_pos = g_w_rot = g_w_color = None
-        return (*g_faces[:4], g_eta_logits, g_means, g_quats, g_log_scales, g_dc.reshape(-1, 1, 3), g_faces[4],
-                g_w_pos, g_w_rot, g_w_color, None)
+        return (
+            *g_faces[:4],
+            g_eta_logits,
+            g_means,
+            g_quats,
+            g_log_scales,
+            g_dc.reshape(-1, 1, 3),
+            g_faces[4],
+            g_w_pos,
+            g_w_rot,
+            g_w_color,
+            None,
+        )
 
 
 def bind_gaussians_fused(
@@ -310,13 +426,27 @@ def bind_gaussians_fused(
         local_means: ``(N, 3)`` ``ū``. local_quats: ``(N, 4)`` ``r̄``. local_log_scales: ``(N, 3)`` ``log s̄``.
         sh_dc: ``(N, 1, 3)`` ``κ0``.
         gamma: ``(B, L)`` latent pose ``γ`` (eq 16), or ``(B, 0)`` to switch the blendshapes off.
-        w_pos, w_rot, w_color: ``(N, L, 3)`` blendshapes ``W`` (only the first ``gamma.shape[1]`` rows are read).
+        w_pos, w_rot, w_color: ``(N, L, 3)`` blendshapes ``W``.
 
     Returns:
         ``means (B, N, 3)``, ``quats (B, N, 4)``, ``log_scales (B, N, 3)``, ``κ0' (B, N, 3)``,
-        ``ū' (B, N, 3)``, in the dtype of ``eta_logits``.
+        ``ū' (B, N, 3)``, contiguous, in the dtype of ``eta_logits``.
     """
+    # The kernel reads the per-triangle tensors component-first, as triangle_frames stores them
+    # (no copy then): corners (3 xyz, B, 3 corners, F), rotation (3, 3, B, F), quaternions (4, B, F).
     return _BindFused.apply(
-        corners, rotation, face_quats, face_log_scales, eta_logits, local_means, local_quats, local_log_scales,
-        sh_dc, gamma, w_pos, w_rot, w_color, triangle_ids,
+        corners.permute(3, 0, 2, 1),
+        rotation.permute(2, 3, 0, 1),
+        face_quats.movedim(-1, 0),
+        face_log_scales,
+        eta_logits,
+        local_means,
+        local_quats,
+        local_log_scales,
+        sh_dc,
+        gamma,
+        w_pos,
+        w_rot,
+        w_color,
+        triangle_ids,
     )
