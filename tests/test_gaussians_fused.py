@@ -99,14 +99,15 @@ def test_forward_and_gradients_match_the_equations(monkeypatch, use_numba, batch
 
 @pytest.mark.skipif(not fused.available("cpu"), reason="numba is not importable")
 def test_fused_kernel_passes_gradcheck():
+    """Every input of the kernel, B = 2, triangles shared by several Gaussians, zero rotations included."""
     head, vertices, psi = random_head(2, seed=4)
     p = head.gaussian_params
-    frames_inputs = torch.randn(2, 7, 3, 3, dtype=torch.float64)
+    corners = torch.randn(2, 7, 3, 3, dtype=torch.float64)
     rotation = torch.linalg.qr(torch.randn(2, 7, 3, 3, dtype=torch.float64))[0]
     face_quats = torch.nn.functional.normalize(torch.randn(2, 7, 4, dtype=torch.float64), dim=-1)
     inputs = [
-        frames_inputs, rotation, face_quats, torch.randn(2, 7, dtype=torch.float64),
-        p["eta_logits"], p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"],
+        corners, rotation, face_quats, torch.randn(2, 7, dtype=torch.float64),
+        p["eta_logits"], p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"], p["sh_rest"],
         torch.randn(2, 4, dtype=torch.float64), p["bs_pos"], p["bs_rot"], p["bs_color"],
     ]  # fmt: skip
     inputs = [x.detach().clone().requires_grad_() for x in inputs]

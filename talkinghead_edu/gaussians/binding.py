@@ -163,32 +163,27 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
 def rotmat_to_quat(rotation: torch.Tensor) -> torch.Tensor:
     """``(..., 3, 3)`` rotation matrices -> ``(..., 4)`` unit quaternions ``(w, x, y, z)`` with ``w >= 0``.
 
-    Shepperd's method: ``2|q_i| = sqrt(1 ± R00 ± R11 ± R22)`` for each component; the
-    largest one is computed from the diagonal and the other three from off-diagonal sums and
-    differences divided by it, which is accurate for every rotation including 180° turns.
+    Shepperd's method: ``4 q_i² = 1 ± R00 ± R11 ± R22`` for each component; the quaternion is
+    computed from the largest one, ``2 |q_i| · q = (4 q_i², off-diagonal sums and differences)``,
+    which is accurate for every rotation including 180° turns. The positive factor ``2 |q_i|``
+    goes with the final normalisation.
     """
     m = rotation.movedim((-2, -1), (0, 1))  # (3, 3, ...): one row per matrix entry (module docstring)
     (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = (row.unbind(0) for row in m.unbind(0))
-    squares = [
-        (1 + r00 + r11 + r22).clamp_min(1e-12),
-        (1 + r00 - r11 - r22).clamp_min(1e-12),
-        (1 - r00 + r11 - r22).clamp_min(1e-12),
-        (1 - r00 - r11 + r22).clamp_min(1e-12),
-    ]  # 4w², 4x², 4y², 4z²
+    squares = [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22]  # 4 q_i²
     candidates = [
         torch.stack([squares[0], r21 - r12, r02 - r20, r10 - r01]),
         torch.stack([r21 - r12, squares[1], r10 + r01, r02 + r20]),
         torch.stack([r02 - r20, r10 + r01, squares[2], r12 + r21]),
         torch.stack([r10 - r01, r20 + r02, r21 + r12, squares[3]]),
-    ]  # (4, ...) each: the quaternion (times 2|q_i|) computed from component i
-    # keep the candidate with the largest |q_i| (the first on ties, as argmax)
-    quats, largest = candidates[0] / (2.0 * squares[0].sqrt()), squares[0]
-    for square, candidate in zip(squares[1:], candidates[1:]):
-        better = square > largest
-        quats = torch.where(better, candidate / (2.0 * square.sqrt()), quats)
+    ]  # (4, ...) each: 2 |q_i| · q computed from component i
+    quats, largest = candidates[0], squares[0]
+    for square, candidate in zip(squares[1:], candidates[1:]):  # the largest q_i² (the first on ties)
+        quats = torch.where(square > largest, candidate, quats)
         largest = torch.maximum(square, largest)
+    quats = torch.where(quats[:1] < 0, -quats, quats)
     w, x, y, z = quats.unbind(0)
-    return (quats / (w * w + x * x + y * y + z * z).sqrt().clamp_min(1e-12)).movedim(0, -1)
+    return (quats / (w * w + x * x + y * y + z * z).sqrt()).movedim(0, -1)
 
 
 def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -123,6 +123,7 @@ def _bind_forward(
     local_quats,
     local_log_scales,
     sh_dc,
+    sh_rest,
     gamma,
     w_pos,
     w_rot,
@@ -130,7 +131,7 @@ def _bind_forward(
     means,
     quats,
     log_scales,
-    dc,
+    colors,
     moved_means,
 ):
     n_total, batch = triangle_ids.shape[0], gamma.shape[0]
@@ -157,7 +158,12 @@ def _bind_forward(
                 for i in range(4):
                     quats[b, n, i] = r[i]
                 c0, c1, c2 = _blend(gamma, b, w_color, n)
-                dc[b, n, 0], dc[b, n, 1], dc[b, n, 2] = sh_dc[n, 0] + c0, sh_dc[n, 1] + c1, sh_dc[n, 2] + c2  # eq 18
+                colors[b, n, 0, 0] = sh_dc[n, 0] + c0  # eq 18, κ0' = κ0 + BS(γ; W_color)
+                colors[b, n, 0, 1] = sh_dc[n, 1] + c1
+                colors[b, n, 0, 2] = sh_dc[n, 2] + c2
+                for k in range(sh_rest.shape[1]):  # degrees 1..d unchanged
+                    for i in range(3):
+                        colors[b, n, k + 1, i] = sh_rest[n, k, i]
                 for i in range(3):
                     log_scales[b, n, i] = face_log_scales[b, t] + local_log_scales[n, i]  # eq 15, s = S s̄
 
@@ -178,7 +184,7 @@ def _bind_backward(
     g_means,
     g_quats,
     g_log_scales,
-    g_dc,
+    g_colors,
     g_moved,
     g_corners,
     g_rotation,
@@ -190,6 +196,7 @@ def _bind_backward(
     g_local_quats,
     g_local_log_scales,
     g_sh_dc,
+    g_sh_rest,
     g_w_pos,
     g_w_rot,
     g_w_color,
@@ -249,7 +256,10 @@ def _bind_backward(
                 ew, ex, ey, ez = _quat_mul(lw, -lx, -ly, -lz, hw, hx, hy, hz)  # ∂q(a) = r̄* ⊗ ∂r̄'
                 ga0, ga1, ga2 = _axis_angle_quat_grad(a0, a1, a2, ew, ex, ey, ez)
                 # eqs 17–18, the blendshapes: ∂W[l] += γ_l ∂(ū' | a | κ0'), ∂γ_l += W[l] · ∂(ū' | a | κ0')
-                gc0, gc1, gc2 = g_dc[b, n, 0], g_dc[b, n, 1], g_dc[b, n, 2]
+                gc0, gc1, gc2 = g_colors[b, n, 0, 0], g_colors[b, n, 0, 1], g_colors[b, n, 0, 2]
+                for k in range(g_sh_rest.shape[1]):
+                    for i in range(3):
+                        g_sh_rest[n, k, i] += g_colors[b, n, k + 1, i]
                 g_local_means[n, 0] += gmu0
                 g_local_means[n, 1] += gmu1
                 g_local_means[n, 2] += gmu2
@@ -291,81 +301,44 @@ def _array(tensor: torch.Tensor, dtype: torch.dtype) -> np.ndarray:
 
 
 class _BindFused(torch.autograd.Function):
-    """Autograd wrapper of :func:`_bind_forward` / :func:`_bind_backward` (shapes in :func:`bind_gaussians_fused`)."""
+    """Autograd wrapper of :func:`_bind_forward` / :func:`_bind_backward`.
+
+    Inputs: the four per-triangle tensors (component-first, see :func:`bind_gaussians_fused`), the
+    nine per-Gaussian ones, ``γ``, then the triangle ids. Outputs: means, quats, log_scales, colors, ū'.
+    """
 
     @staticmethod
-    def forward(
-        ctx,
-        corners,
-        rotation,
-        face_quats,
-        face_log_scales,
-        eta_logits,
-        local_means,
-        local_quats,
-        local_log_scales,
-        sh_dc,
-        gamma,
-        w_pos,
-        w_rot,
-        w_color,
-        triangle_ids,
-    ):
-        dtype = eta_logits.dtype
-        batch, n = gamma.shape[0], triangle_ids.shape[0]
-        faces = [_array(x, dtype) for x in (corners, rotation, face_quats, face_log_scales)]
-        gaussians = [
-            _array(x, dtype)
-            for x in (
-                eta_logits,
-                local_means,
-                local_quats,
-                local_log_scales,
-                sh_dc.reshape(n, 3),
-                gamma,
-                w_pos,
-                w_rot,
-                w_color,
-            )
-        ]
+    def forward(ctx, *tensors):
+        triangle_ids, dtype = tensors[-1], tensors[4].dtype
+        n, sh_dc, sh_rest = triangle_ids.shape[0], tensors[8], tensors[9]
+        arrays = [_array(x, dtype) for x in tensors[:8] + (sh_dc.reshape(n, 3),) + tensors[9:-1]]
         ids = triangle_ids.detach().to(torch.int64).contiguous().numpy()
-        outputs = [torch.empty(batch, n, width, dtype=dtype) for width in (3, 4, 3, 3, 3)]
-        _bind_forward(*faces, ids, *gaussians, *(o.numpy() for o in outputs))
-        ctx.arrays, ctx.ids, ctx.dtype = faces + gaussians, ids, dtype
+        batch = tensors[10].shape[0]
+        outputs = [
+            torch.empty(batch, n, *shape, dtype=dtype) for shape in ((3,), (4,), (3,), (sh_rest.shape[1] + 1, 3), (3,))
+        ]
+        _bind_forward(*arrays[:4], ids, *arrays[4:], *(o.numpy() for o in outputs))
+        ctx.arrays, ctx.ids, ctx.dtype = arrays, ids, dtype
         return tuple(outputs)
 
     @staticmethod
-    def backward(ctx, g_means, g_quats, g_log_scales, g_dc, g_moved):
-        (
-            corners,
-            rotation,
-            face_quats,
-            _face_log_scales,
-            eta_logits,
-            local_means,
-            local_quats,
-            _,
-            _,
-            gamma,
-            w_pos,
-            w_rot,
-            w_color,
-        ) = ctx.arrays
-        ids, like = ctx.ids, eta_logits.dtype
-        workers = max(1, min(numba.get_num_threads(), ids.shape[0]))
+    def backward(ctx, *grads):
+        corners, rotation, face_quats, face_log_scales, eta_logits, local_means, local_quats = ctx.arrays[:7]
+        _, _, sh_rest, gamma, w_pos, w_rot, w_color = ctx.arrays[7:]
+        like, n = eta_logits.dtype, ctx.ids.shape[0]
+        workers = max(1, min(numba.get_num_threads(), n))
         per_worker = [
-            np.zeros((workers,) + a.shape, like) for a in (corners, rotation, face_quats, _face_log_scales, gamma)
+            np.zeros((workers,) + a.shape, like) for a in (corners, rotation, face_quats, face_log_scales, gamma)
         ]
         per_gaussian = [
-            np.zeros(a.shape, like) for a in (eta_logits, local_means, local_quats, local_means, local_means)
+            np.zeros(a.shape, like) for a in (eta_logits, local_means, local_quats, local_means, local_means, sh_rest)
         ]
-        per_gaussian += [np.zeros((ids.shape[0], gamma.shape[1], 3), like) for _ in range(3)]  # W (rows used)
-        incoming = [_array(g, ctx.dtype) for g in (g_means, g_quats, g_log_scales, g_dc, g_moved)]
+        per_gaussian += [np.zeros((n, gamma.shape[1], 3), like) for _ in range(3)]  # W (the rows used)
         _bind_backward(
             corners,
             rotation,
             face_quats,
-            ids,
+            ctx.ids,
             eta_logits,
             local_means,
             local_quats,
@@ -373,27 +346,29 @@ class _BindFused(torch.autograd.Function):
             w_pos,
             w_rot,
             w_color,
-            *incoming,
+            *(_array(g, ctx.dtype) for g in grads),
             *per_worker,
             *per_gaussian,
         )
-        g_faces = [torch.from_numpy(a.sum(0)) for a in per_worker]  # the workers' partial sums
-        g_eta_logits, g_means, g_quats, g_log_scales, g_dc, g_w_pos, g_w_rot, g_w_color = map(
-            torch.from_numpy, per_gaussian
+        g_corners, g_rotation, g_face_quats, g_face_log_scales, g_gamma = (
+            torch.from_numpy(a.sum(0)) for a in per_worker
         )
+        g_eta_logits, g_means, g_quats, g_log_scales, g_dc, g_rest, *g_weights = map(torch.from_numpy, per_gaussian)
         if gamma.shape[1] == 0:  # blendshapes off: the weights were not used
-            g_w_pos = g_w_rot = g_w_color = None
+            g_weights = [None] * 3
         return (
-            *g_faces[:4],
+            g_corners,
+            g_rotation,
+            g_face_quats,
+            g_face_log_scales,
             g_eta_logits,
             g_means,
             g_quats,
             g_log_scales,
-            g_dc.reshape(-1, 1, 3),
-            g_faces[4],
-            g_w_pos,
-            g_w_rot,
-            g_w_color,
+            g_dc.reshape(n, 1, 3),
+            g_rest,
+            g_gamma,
+            *g_weights,
             None,
         )
 
@@ -409,6 +384,7 @@ def bind_gaussians_fused(
     local_quats: torch.Tensor,
     local_log_scales: torch.Tensor,
     sh_dc: torch.Tensor,
+    sh_rest: torch.Tensor,
     gamma: torch.Tensor,
     w_pos: torch.Tensor,
     w_rot: torch.Tensor,
@@ -424,29 +400,18 @@ def bind_gaussians_fused(
         triangle_ids: ``(N,)`` long, the parent triangle of each Gaussian.
         eta_logits: ``(N, 3)``; ``η = softmax(eta_logits)``.
         local_means: ``(N, 3)`` ``ū``. local_quats: ``(N, 4)`` ``r̄``. local_log_scales: ``(N, 3)`` ``log s̄``.
-        sh_dc: ``(N, 1, 3)`` ``κ0``.
+        sh_dc: ``(N, 1, 3)`` ``κ0``. sh_rest: ``(N, K - 1, 3)`` SH degrees 1..d.
         gamma: ``(B, L)`` latent pose ``γ`` (eq 16), or ``(B, 0)`` to switch the blendshapes off.
         w_pos, w_rot, w_color: ``(N, L, 3)`` blendshapes ``W``.
 
     Returns:
-        ``means (B, N, 3)``, ``quats (B, N, 4)``, ``log_scales (B, N, 3)``, ``κ0' (B, N, 3)``,
-        ``ū' (B, N, 3)``, contiguous, in the dtype of ``eta_logits``.
+        ``means (B, N, 3)``, ``quats (B, N, 4)``, ``log_scales (B, N, 3)``, ``colors (B, N, K, 3)``
+        (``κ0'`` then ``sh_rest``), ``ū' (B, N, 3)``; contiguous, in the dtype of ``eta_logits``.
     """
     # The kernel reads the per-triangle tensors component-first, as triangle_frames stores them
     # (no copy then): corners (3 xyz, B, 3 corners, F), rotation (3, 3, B, F), quaternions (4, B, F).
     return _BindFused.apply(
-        corners.permute(3, 0, 2, 1),
-        rotation.permute(2, 3, 0, 1),
-        face_quats.movedim(-1, 0),
-        face_log_scales,
-        eta_logits,
-        local_means,
-        local_quats,
-        local_log_scales,
-        sh_dc,
-        gamma,
-        w_pos,
-        w_rot,
-        w_color,
+        corners.permute(3, 0, 2, 1), rotation.permute(2, 3, 0, 1), face_quats.movedim(-1, 0), face_log_scales,
+        eta_logits, local_means, local_quats, local_log_scales, sh_dc, sh_rest, gamma, w_pos, w_rot, w_color,
         triangle_ids,
-    )
+    )  # fmt: skip

@@ -258,12 +258,11 @@ class GaussianHead(nn.Module):
         frames = triangle_frames(vertices, self.faces)
         if fused.available(vertices.device):
             face_quats, face_log_scales = face_orientations(frames)
-            means, quats, log_scales, sh_dc, local_means = fused.bind_gaussians_fused(
+            means, quats, log_scales, colors, local_means = fused.bind_gaussians_fused(
                 frames.corners, frames.rotation, face_quats, face_log_scales, self.triangle_ids, p["eta_logits"],
-                p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"],
+                p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"], p["sh_rest"],
                 vertices.new_zeros(batch, 0) if gamma is None else gamma, p["bs_pos"], p["bs_rot"], p["bs_color"],
             )  # fmt: skip
-            sh_dc = sh_dc.unsqueeze(2)
         else:  # the same equations in PyTorch (no numba, or a GPU)
             local_means = p["local_means"].expand(batch, n, 3)
             local_quats = p["local_quats"].expand(batch, n, 4)
@@ -276,7 +275,7 @@ class GaussianHead(nn.Module):
             means, quats, log_scales = local_to_world(
                 frames, self.triangle_ids, self.eta, local_means, local_quats, p["local_log_scales"]
             )
-        colors = torch.cat([sh_dc, p["sh_rest"].expand(batch, n, -1, 3)], dim=2)
+            colors = torch.cat([sh_dc, p["sh_rest"].expand(batch, n, -1, 3)], dim=2)
         return BoundGaussians(means, quats, log_scales, p["opacity_logits"], colors, local_means)
 
 
