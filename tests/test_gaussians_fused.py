@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from talkinghead_edu.gaussians import GaussianHead, fused
-from talkinghead_edu.gaussians.binding import axis_angle_to_quat, quat_multiply, rotmat_to_quat
+from talkinghead_edu.gaussians.binding import (
+    axis_angle_to_quat,
+    face_orientations,
+    quat_multiply,
+    rotmat_to_quat,
+    triangle_frames,
+)
 
 TIGHT = dict(atol=1e-10, rtol=1e-10)  # float64: only round-off differs between the implementations
 
@@ -98,21 +104,36 @@ def test_forward_and_gradients_match_the_equations(monkeypatch, use_numba, batch
 
 
 @pytest.mark.skipif(not fused.available("cpu"), reason="numba is not importable")
+def test_face_table_matches_the_pytorch_frames_and_passes_gradcheck():
+    generator = torch.Generator().manual_seed(2)
+    vertices = torch.randn(2, 9, 3, generator=generator, dtype=torch.float64)
+    faces = torch.stack([torch.randperm(9, generator=generator)[:3] for _ in range(12)])
+    # rotations whose largest quaternion component is each of w, x, y, z (every Shepperd branch)
+    frames = triangle_frames(vertices, faces)
+    face_quats, face_log_scales = face_orientations(frames)
+    assert set(face_quats.abs().argmax(-1).flatten().tolist()) == {0, 1, 2, 3}
+    expected = torch.cat(
+        [frames.corners.flatten(-2), frames.rotation.flatten(-2), face_quats, face_log_scales.unsqueeze(-1)], -1
+    )
+    torch.testing.assert_close(fused.face_table(vertices, faces), expected, **TIGHT)
+    assert torch.autograd.gradcheck(
+        lambda v: fused.face_table(v, faces), vertices.requires_grad_(), eps=1e-6, atol=1e-6
+    )
+
+
+@pytest.mark.skipif(not fused.available("cpu"), reason="numba is not importable")
 def test_fused_kernel_passes_gradcheck():
-    """Every input of the kernel, B = 2, triangles shared by several Gaussians, zero rotations included."""
+    """Every input of the per-Gaussian kernel, B = 2, triangles shared by several Gaussians, zero rotations."""
     head, vertices, psi = random_head(2, seed=4)
     p = head.gaussian_params
-    corners = torch.randn(2, 7, 3, 3, dtype=torch.float64)
-    rotation = torch.linalg.qr(torch.randn(2, 7, 3, 3, dtype=torch.float64))[0]
-    face_quats = torch.nn.functional.normalize(torch.randn(2, 7, 4, dtype=torch.float64), dim=-1)
+    table = torch.randn(2, 7, 23, dtype=torch.float64)
     inputs = [
-        corners, rotation, face_quats, torch.randn(2, 7, dtype=torch.float64),
-        p["eta_logits"], p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"], p["sh_rest"],
+        table, p["eta_logits"], p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"], p["sh_rest"],
         torch.randn(2, 4, dtype=torch.float64), p["bs_pos"], p["bs_rot"], p["bs_color"],
     ]  # fmt: skip
     inputs = [x.detach().clone().requires_grad_() for x in inputs]
 
-    def fn(*args):
-        return fused.bind_gaussians_fused(*args[:4], head.triangle_ids, *args[4:])
+    def fn(table, *args):
+        return fused.bind_gaussians_fused(table, head.triangle_ids, *args)
 
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)

@@ -63,7 +63,8 @@ class TriangleFrames:
     scale: torch.Tensor
 
 
-def _check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def check_mesh(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+    """``(B, V, 3)`` vertices (a ``(V, 3)`` mesh gets B = 1) after checking the shapes and that ``faces`` index them."""
     if vertices.dim() == 2:
         vertices = vertices.unsqueeze(0)
     if vertices.dim() != 3 or vertices.shape[-1] != 3:
@@ -90,7 +91,7 @@ def triangle_frames(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e
         :class:`TriangleFrames` with a batch dimension ``B`` (1 if ``vertices`` was ``(V, 3)``);
         ``corners`` and ``rotation`` are views of component-first blocks (module docstring).
     """
-    vertices = _check_mesh(vertices, faces)
+    vertices = check_mesh(vertices, faces)
     batch, n_faces = vertices.shape[0], faces.shape[0]
     corners = vertices.index_select(1, faces.long().T.flatten())  # (B, 3 F, 3): rows v0 of all faces, v1, v2
     corners = corners.movedim(-1, 0).contiguous().view(3, batch, 3, n_faces)  # (3 xyz, B, 3 corners, F)

@@ -41,7 +41,7 @@ from ..conventions import SH_C0
 from ..errors import CheckpointError
 from ..render import Gaussians
 from . import fused
-from .binding import axis_angle_to_quat, face_orientations, local_to_world, quat_multiply, triangle_frames
+from .binding import axis_angle_to_quat, check_mesh, local_to_world, quat_multiply, triangle_frames
 
 __all__ = ["GaussianHead", "BoundGaussians", "psi_from_flame", "blend_shapes"]
 
@@ -255,12 +255,11 @@ class GaussianHead(nn.Module):
         if psi is not None and psi.shape[0] != batch:
             raise ValueError(f"psi has {psi.shape[0]} rows but there are {batch} meshes")
         gamma = self.latent(psi) if psi is not None else None  # eq 16: (B, L)
-        frames = triangle_frames(vertices, self.faces)
-        if fused.available(vertices.device):
-            face_quats, face_log_scales = face_orientations(frames)
+        if fused.available(vertices.device):  # eqs 11–18 as two numba kernels (see .fused for why)
+            table = fused.face_table(check_mesh(vertices, self.faces), self.faces)
             means, quats, log_scales, colors, local_means = fused.bind_gaussians_fused(
-                frames.corners, frames.rotation, face_quats, face_log_scales, self.triangle_ids, p["eta_logits"],
-                p["local_means"], p["local_quats"], p["local_log_scales"], p["sh_dc"], p["sh_rest"],
+                table, self.triangle_ids, p["eta_logits"], p["local_means"], p["local_quats"],
+                p["local_log_scales"], p["sh_dc"], p["sh_rest"],
                 vertices.new_zeros(batch, 0) if gamma is None else gamma, p["bs_pos"], p["bs_rot"], p["bs_color"],
             )  # fmt: skip
         else:  # the same equations in PyTorch (no numba, or a GPU)
@@ -272,6 +271,7 @@ class GaussianHead(nn.Module):
                 delta_rotation = axis_angle_to_quat(blend_shapes(gamma, p["bs_rot"]))
                 local_quats = quat_multiply(local_quats, delta_rotation)  # eq 17, r̄' = r̄ · BS(γ; W_rot)
                 sh_dc = sh_dc + blend_shapes(gamma, p["bs_color"]).unsqueeze(2)  # eq 18
+            frames = triangle_frames(vertices, self.faces)
             means, quats, log_scales = local_to_world(
                 frames, self.triangle_ids, self.eta, local_means, local_quats, p["local_log_scales"]
             )
