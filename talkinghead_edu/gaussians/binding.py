@@ -20,13 +20,9 @@ multiple of the triangle's mean edge length. Rotations here are unit quaternions
 
 Shapes: B batch, V vertices, F faces, N Gaussians.
 
-**Memory layout.** The functions take and return the shapes written in their docstrings
-(``(..., N, 3)``, ``(..., 4)``, ``(..., 3, 3)``), but the tensors they *create* store the small
-component axis first (a ``(3, B, N)`` block viewed as ``(B, N, 3)``, see :func:`_components_last`).
-Measured on the 28k-Gaussian head, one CPU thread: torch's kernels over a last dimension of size
-3 or 4 (``stack``/``cat``/``norm``/``softmax`` along it, ``einsum`` over 3×3 blocks) are 5–10×
-slower than the same arithmetic on contiguous rows of length N, and binding took 26 ms per frame
-that way. The values are the same either way; ``.contiguous()`` gives the usual layout.
+This is the PyTorch version, the one to read. On the CPU, :class:`~.model.GaussianHead` runs the
+same equations as two numba kernels (:mod:`.fused`, where the measured reason is given); the
+tests check both against each other and against a transcription of the paper.
 """
 
 from __future__ import annotations
@@ -37,6 +33,7 @@ import torch
 
 __all__ = [
     "TriangleFrames",
+    "check_mesh",
     "triangle_frames",
     "face_orientations",
     "barycentric_origin",
@@ -88,41 +85,24 @@ def triangle_frames(vertices: torch.Tensor, faces: torch.Tensor, eps: float = 1e
         eps: guards the normalisations for degenerate (zero-area) triangles.
 
     Returns:
-        :class:`TriangleFrames` with a batch dimension ``B`` (1 if ``vertices`` was ``(V, 3)``);
-        ``corners`` and ``rotation`` are views of component-first blocks (module docstring).
+        :class:`TriangleFrames` with a batch dimension ``B`` (1 if ``vertices`` was ``(V, 3)``).
     """
     vertices = check_mesh(vertices, faces)
-    batch, n_faces = vertices.shape[0], faces.shape[0]
-    corners = vertices.index_select(1, faces.long().T.flatten())  # (B, 3 F, 3): rows v0 of all faces, v1, v2
-    corners = corners.movedim(-1, 0).contiguous().view(3, batch, 3, n_faces)  # (3 xyz, B, 3 corners, F)
-    v0, v1, v2 = corners.unbind(dim=2)  # each (3 xyz, B, F)
+    corners = vertices[:, faces.long()]  # (B, F, 3 corners, 3 xyz)
+    v0, v1, v2 = corners.unbind(dim=2)
     e01, e02, e12 = v1 - v0, v2 - v0, v2 - v1
-    length01 = _length(e01)
-    n0 = e01 / length01.clamp_min(eps)  # eq 14
-    normal = _cross(e01, e02)
-    n1 = normal / _length(normal).clamp_min(eps)  # eq 14
-    n2 = _cross(n0, n1)  # eq 14
-    rotation = torch.stack([n0, n1, n2], dim=1)  # eq 12, R[i, j] = n_j[i]: (3, 3, B, F)
-    scale = (length01 + _length(e02) + _length(e12))[0] / 3.0  # eq 13: (B, F)
-    return TriangleFrames(corners=corners.permute(1, 3, 2, 0), rotation=rotation.permute(2, 3, 0, 1), scale=scale)
-
-
-def _length(vectors: torch.Tensor) -> torch.Tensor:
-    """``(3, ...)`` component-first vectors -> ``(1, ...)`` lengths (gradient 0 at the zero vector, as ``norm``)."""
-    x, y, z = vectors.unbind(0)
-    squared = x * x + y * y + z * z
-    return torch.where(squared > 0, squared, 1.0).sqrt().where(squared > 0, 0.0).unsqueeze(0)
-
-
-def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cross product of ``(3, ...)`` component-first vectors."""
-    ax, ay, az = a.unbind(0)
-    bx, by, bz = b.unbind(0)
-    return torch.stack([ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx])
+    length01 = e01.norm(dim=-1)
+    n0 = e01 / length01.clamp_min(eps).unsqueeze(-1)  # eq 14
+    normal = torch.cross(e01, e02, dim=-1)
+    n1 = normal / normal.norm(dim=-1).clamp_min(eps).unsqueeze(-1)  # eq 14
+    n2 = torch.cross(n0, n1, dim=-1)  # eq 14
+    rotation = torch.stack([n0, n1, n2], dim=-1)  # eq 12, columns n0 n1 n2: (B, F, 3, 3)
+    scale = (length01 + e02.norm(dim=-1) + e12.norm(dim=-1)) / 3.0  # eq 13
+    return TriangleFrames(corners=corners, rotation=rotation, scale=scale)
 
 
 def face_orientations(frames: TriangleFrames) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq 15's per-triangle factors: ``R`` as quaternions ``(B, F, 4)`` and ``log S`` ``(B, F)``.
+    """Eq 15's per-triangle factors: ``R`` as unit quaternions ``(B, F, 4)`` and ``log S`` ``(B, F)``.
 
     Computed once per triangle, then gathered per Gaussian (a head has ~2 Gaussians per triangle).
     """
@@ -164,27 +144,32 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
 def rotmat_to_quat(rotation: torch.Tensor) -> torch.Tensor:
     """``(..., 3, 3)`` rotation matrices -> ``(..., 4)`` unit quaternions ``(w, x, y, z)`` with ``w >= 0``.
 
-    Shepperd's method: ``4 q_i² = 1 ± R00 ± R11 ± R22`` for each component; the quaternion is
-    computed from the largest one, ``2 |q_i| · q = (4 q_i², off-diagonal sums and differences)``,
-    which is accurate for every rotation including 180° turns. The positive factor ``2 |q_i|``
-    goes with the final normalisation.
+    Shepperd's method: ``2|q_i| = sqrt(1 ± R00 ± R11 ± R22)`` for each component; the
+    largest one is computed from the diagonal and the other three from off-diagonal sums and
+    differences divided by it, which is accurate for every rotation including 180° turns.
     """
-    m = rotation.movedim((-2, -1), (0, 1))  # (3, 3, ...): one row per matrix entry (module docstring)
-    (r00, r01, r02), (r10, r11, r12), (r20, r21, r22) = (row.unbind(0) for row in m.unbind(0))
-    squares = [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22]  # 4 q_i²
-    candidates = [
-        torch.stack([squares[0], r21 - r12, r02 - r20, r10 - r01]),
-        torch.stack([r21 - r12, squares[1], r10 + r01, r02 + r20]),
-        torch.stack([r02 - r20, r10 + r01, squares[2], r12 + r21]),
-        torch.stack([r10 - r01, r20 + r02, r21 + r12, squares[3]]),
-    ]  # (4, ...) each: 2 |q_i| · q computed from component i
-    quats, largest = candidates[0], squares[0]
-    for square, candidate in zip(squares[1:], candidates[1:]):  # the largest q_i² (the first on ties)
-        quats = torch.where(square > largest, candidate, quats)
-        largest = torch.maximum(square, largest)
-    quats = torch.where(quats[:1] < 0, -quats, quats)
-    w, x, y, z = quats.unbind(0)
-    return (quats / (w * w + x * x + y * y + z * z).sqrt()).movedim(0, -1)
+    m = rotation
+    r00, r01, r02 = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
+    r10, r11, r12 = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
+    r20, r21, r22 = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+    twice_abs = torch.sqrt(
+        torch.stack(
+            [1 + r00 + r11 + r22, 1 + r00 - r11 - r22, 1 - r00 + r11 - r22, 1 - r00 - r11 + r22], dim=-1
+        ).clamp_min(1e-12)
+    )  # (..., 4): 2|w|, 2|x|, 2|y|, 2|z|
+    candidates = torch.stack(
+        [
+            torch.stack([twice_abs[..., 0] ** 2, r21 - r12, r02 - r20, r10 - r01], dim=-1),
+            torch.stack([r21 - r12, twice_abs[..., 1] ** 2, r10 + r01, r02 + r20], dim=-1),
+            torch.stack([r02 - r20, r10 + r01, twice_abs[..., 2] ** 2, r12 + r21], dim=-1),
+            torch.stack([r10 - r01, r20 + r02, r21 + r12, twice_abs[..., 3] ** 2], dim=-1),
+        ],
+        dim=-2,
+    ) / (2.0 * twice_abs.unsqueeze(-1))  # row i: the quaternion computed from component i
+    best = twice_abs.argmax(dim=-1, keepdim=True)  # (..., 1)
+    quats = torch.gather(candidates, -2, best.unsqueeze(-1).expand(*best.shape, 4)).squeeze(-2)
+    quats = torch.where(quats[..., :1] < 0, -quats, quats)
+    return torch.nn.functional.normalize(quats, dim=-1)
 
 
 def quat_multiply(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -251,7 +236,7 @@ def local_to_world(
             )
     batch = frames.rotation.shape[0]
     local_means = local_means.expand(batch, n, 3)
-    face_quats, face_log_scales = face_orientations(frames)  # per triangle, then per Gaussian below
+    face_quats, face_log_scales = face_orientations(frames)  # per triangle, gathered per Gaussian below
     rotation = frames.rotation[:, triangle_ids]  # (B, N, 3, 3)
     origin = barycentric_origin(frames.corners[:, triangle_ids], eta)  # eq 11: (B, N, 3)
     # eq 15, u = R ū + P: means[b, n, i] = sum_j R[b, n, i, j] * ū[b, n, j] + P[b, n, i]

@@ -18,11 +18,12 @@ row of 23 numbers ``[v0, v1, v2, R (row-major), q_T, log S]``.
     r        = q_T ⊗ r̄' / |r̄'|                            (eq 15)
     log s    = log S + log s̄                              (eq 15)
 
-Why kernels: measured on the 28k-Gaussian head (one thread), the same arithmetic as ~250 PyTorch
-ops took 26 ms per frame — ``einsum`` copies each ``(N, 16, 3)`` blendshape tensor into another
-layout (5.4 MB each, 14.5 ms in all), and torch's ops over a last dimension of 3 or 4 (softmax,
-stack, norm, 3×3 ``bmm``) and its gathers are 5–10× slower than a loop. Here every Gaussian's
-blendshape rows are read once, in memory order, and one table row holds all a triangle gives.
+Why kernels: as ~250 PyTorch ops, binding took 26 ms per frame on the 28k-Gaussian head (2 CPU
+threads). A one-thread profile showed ``einsum`` copying each ``(N, 16, 3)`` blendshape tensor into
+another layout on every call (5.4 MB each, 14.5 ms in all), and torch's ops over a last dimension
+of 3 or 4 (softmax, stack, norm, 3×3 ``bmm``) and its gathers running 5–10× slower than a loop.
+Here every Gaussian's blendshape rows are read once, in memory order, and one table row holds
+all that a triangle contributes.
 
 Backward (``G`` = incoming gradient; ``⊗`` is bilinear, ``∂(a ⊗ b)/∂a = G ⊗ b*``,
 ``∂(a ⊗ b)/∂b = a* ⊗ G``; ``m = q/|q|`` gives ``∂q = (G_m − m (m·G_m)) / |q|``; ``c = a × b``
@@ -33,7 +34,8 @@ gives ``∂a = b × G_c``, ``∂b = G_c × a``)::
 
 Gradients summed over several items (a triangle's Gaussians, a vertex's triangles, γ) go to one
 accumulator per numba worker, summed afterwards: no races, and the result does not depend on
-scheduling. Arithmetic is in the inputs' dtype (float32 for the head, float64 in the tests).
+scheduling. Tensors are read and written in the inputs' dtype (float32 for the head, float64 in
+the tests).
 """
 
 from __future__ import annotations
@@ -147,18 +149,16 @@ def _faces_forward(vertices, faces, table):
                 for k in range(3):
                     for i in range(3):
                         table[b, f, 3 * k + i] = vertices[b, faces[f, k], i]
-                e01, e02, e12, l01, l02, l12, n0, n1, n2, _, _ = _frame(
-                    vertices, b, faces[f, 0], faces[f, 1], faces[f, 2]
-                )
+                _, _, _, l01, l02, l12, n0, n1, n2, _, _ = _frame(vertices, b, faces[f, 0], faces[f, 1], faces[f, 2])
                 for i in range(3):  # eq 12, R[i, j] = n_j[i]
                     table[b, f, _R + 3 * i] = n0[i]
                     table[b, f, _R + 3 * i + 1] = n1[i]
                     table[b, f, _R + 3 * i + 2] = n2[i]
                 _, c = _shepperd(n0, n1, n2)
-                sign = -1.0 if c[0] < 0 else 1.0
+                sign = -1.0 if c[0] < 0 else 1.0  # w >= 0, as rotmat_to_quat
                 length = math.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2] + c[3] * c[3])
                 for i in range(4):
-                    table[b, f, _Q + i] = sign * c[i] / length
+                    table[b, f, _Q + i] = sign * c[i] / length  # q_T: R as a unit quaternion
                 table[b, f, _LOG_S] = math.log(max((l01 + l02 + l12) / 3.0, _EPS))  # eq 13
 
 
