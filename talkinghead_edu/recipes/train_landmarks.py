@@ -99,7 +99,7 @@ def train_landmark_detector(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return model.eval(), losses
 
 

@@ -153,7 +153,7 @@ def train_sync_expert(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return expert.eval(), losses
 
 
