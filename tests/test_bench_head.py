@@ -24,3 +24,12 @@ def test_bad_arguments_are_refused(tmp_path):
 
     with pytest.raises(SystemExit):
         head.main(["--frames", "0", "--out", str(tmp_path)])
+
+
+def test_a_shipped_head_is_timed(tmp_path):
+    from talkinghead_edu.paths import dataset_root
+
+    shipped = dataset_root() / "checkpoints" / "head_speaker_b.safetensors"  # its header has no training step
+    assert head.main(["--checkpoint", str(shipped), "--size", "32", "--frames", "1", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "head.json").read_text())
+    assert result["head"] == "head_speaker_b.safetensors (600 steps)" and result["num_gaussians"] > 10_000

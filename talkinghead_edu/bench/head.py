@@ -46,7 +46,8 @@ def build_head(flame, checkpoint: Path | None, gaussians_per_triangle: int, devi
                 device=device,
             )
             head.load_tensors(tensors, source=f"checkpoint {checkpoint}")
-            return head, f"{checkpoint.name} (step {meta['step']})"
+            trained = f"step {meta['step']}" if "step" in meta else f"{config['steps']} steps"  # shipped heads: no step
+            return head, f"{checkpoint.name} ({trained})"
     head = GaussianHead(
         flame.faces,
         psi_dim=3 + flame.n_expr,
