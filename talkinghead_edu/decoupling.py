@@ -52,7 +52,7 @@ from tqdm.auto import tqdm
 
 from .audio.encoder import BLANK, AudioEncoder, ctc_greedy_decode, encode_phonemes
 from .audio.features import SAMPLES_PER_FRAME
-from .audio.timbre import random_timbre, warp_to_timing
+from .audio.timbre import TimingWarper, random_timbre
 
 __all__ = [
     "ContrastiveSample",
@@ -173,6 +173,16 @@ def _phone_boundaries(utterance) -> np.ndarray:
     return np.clip(np.array([0.0, *starts, utterance.phonemes[-1].end_s, duration]), 0.0, duration)
 
 
+def _aligned_track(target, source, warpers: dict) -> np.ndarray:
+    """``(L,)`` float32: ``source`` warped onto ``target``'s phone timing (``L`` = ``target``'s samples), or NaN
+    when there is no source or it has other phones. ``warpers`` caches each source's :class:`TimingWarper`."""
+    if source is None or [p.symbol for p in source.phonemes] != [p.symbol for p in target.phonemes]:
+        return np.full(len(target.audio), np.nan, dtype=np.float32)
+    if id(source) not in warpers:
+        warpers[id(source)] = TimingWarper(source.audio, source.sample_rate)
+    return warpers[id(source)](_phone_boundaries(source), _phone_boundaries(target), len(target.audio))
+
+
 def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str, np.ndarray]:
     """Other speakers' recordings of the same sentences, time-aligned to each speaker's audio.
 
@@ -185,23 +195,24 @@ def parallel_positives(utterances: Sequence, progress: bool = True) -> dict[str,
     """
 
     by_sentence: dict = {}
+    groups: dict[str, list] = {}  # sentence -> its utterances, processed together so each recording is analysed once
     for u in utterances:
         by_sentence.setdefault(u.sentence_id, {})[u.speaker] = u
+        groups.setdefault(u.sentence_id, []).append(u)
     speakers = sorted({u.speaker for u in utterances})
-    rows: dict[str, list[list[np.ndarray]]] = {s: [[] for _ in range(len(speakers) - 1)] for s in speakers}
-    for u in tqdm(utterances, desc="aligning parallel recordings", disable=not progress):
-        others = [o for o in speakers if o != u.speaker]
-        for row, other in enumerate(others):
-            source = by_sentence[u.sentence_id].get(other)
-            same_phones = source is not None and [p.symbol for p in source.phonemes] == [p.symbol for p in u.phonemes]
-            rows[u.speaker][row].append(
-                warp_to_timing(
-                    source.audio, _phone_boundaries(source), _phone_boundaries(u), len(u.audio), u.sample_rate
-                )
-                if same_phones
-                else np.full(len(u.audio), np.nan, dtype=np.float32)
-            )
-    return {s: np.stack([np.concatenate(parts) for parts in rows[s]]) for s in speakers}
+    tracks: dict[int, list[np.ndarray]] = {}  # id(utterance) -> its S - 1 rows, one per other speaker
+    for group in tqdm(groups.values(), desc="aligning parallel recordings", disable=not progress):
+        warpers: dict[int, TimingWarper] = {}  # id(source utterance) -> its Praat analysis, shared by every target
+        for u in group:
+            tracks[id(u)] = [
+                _aligned_track(u, by_sentence[u.sentence_id].get(other), warpers)
+                for other in speakers
+                if other != u.speaker
+            ]
+    return {
+        s: np.stack([np.concatenate(row) for row in zip(*(tracks[id(u)] for u in utterances if u.speaker == s))])
+        for s in speakers
+    }
 
 
 def info_nce(

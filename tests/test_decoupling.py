@@ -152,6 +152,24 @@ def test_warp_to_timing_moves_phones_onto_the_target_boundaries():
         warp_to_timing(source, [0.0, 0.2, 0.1], [0.0, 0.1, 0.2], 1000)
 
 
+def test_one_timing_warper_reused_for_several_targets_equals_fresh_warps():
+    """parallel_positives analyses each recording once and warps it onto every other speaker's timing."""
+    from talkinghead_edu.audio.timbre import TimingWarper, warp_to_timing
+
+    rng = np.random.default_rng(2)
+    source, source_phones = _voiced([("a", 0.30), ("i", 0.10), ("u", 0.2)], 120.0, rng)
+    bounds = lambda phones: [p.start_s for p in phones] + [phones[-1].end_s]
+    targets = [_voiced([("a", a), ("i", i), ("u", u)], 200.0, rng) for a, i, u in ((0.15, 0.25, 0.1), (0.4, 0.05, 0.3))]
+    warper = TimingWarper(source)
+    for target, target_phones in targets + targets[:1]:  # the first target again, after the second
+        np.testing.assert_array_equal(
+            warper(bounds(source_phones), bounds(target_phones), len(target)),
+            warp_to_timing(source, bounds(source_phones), bounds(target_phones), len(target)),
+        )
+    with pytest.raises(ValueError, match="length must be > 0"):
+        warper(bounds(source_phones), bounds(source_phones), 0)
+
+
 def test_parallel_positives_align_shared_sentences_and_mark_the_rest():
     rng = np.random.default_rng(1)
     utterances = []
