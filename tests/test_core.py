@@ -24,6 +24,32 @@ def test_setup_notebook_seeds_and_picks_device(capsys):
     assert "plotly_mimetype" in pio.renderers.default
 
 
+def test_setup_notebook_skips_the_slow_iri_grammar_but_plotly_and_nbformat_work():
+    """A fresh kernel: setup_notebook imports plotly's renderers (-> nbformat -> jsonschema) without compiling
+    rfc3987-syntax's grammar; figures still get plotly's mimetype, nbformat still validates, and the hidden
+    package can still be imported explicitly afterwards."""
+    import subprocess
+    import sys
+
+    code = """if True:
+        import sys
+        import talkinghead_edu as th
+        th.setup_notebook(verbose=False)
+        assert "jsonschema" in sys.modules and "nbformat" in sys.modules
+        assert "rfc3987_syntax" not in sys.modules, "setup_notebook compiled the RFC 3987 grammar"
+        import nbformat
+        import plotly.graph_objects as go
+        nbformat.validate(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]))
+        assert "application/vnd.plotly.v1+json" in go.Figure(go.Scatter(y=[1, 2]))._repr_mimebundle_()
+        import importlib.util
+        if importlib.util.find_spec("rfc3987_syntax"):  # installed with jupyter-events' jsonschema[format-nongpl]
+            import rfc3987_syntax
+            assert rfc3987_syntax.is_valid_syntax("iri", "https://example.org/a")
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def _inputs(generator):
     return (torch.randn(4, 3, generator=generator),)
 

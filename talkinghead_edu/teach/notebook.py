@@ -11,10 +11,33 @@ import numpy as np
 import plotly.io as pio
 import torch
 
+# jsonschema checks the "iri" string formats with rfc3987-syntax when it is installed (jupyter-events pulls it in),
+# and that package compiles an Earley parser for RFC 3987 at import: ~3.4 s. A kernel reaches jsonschema only through
+# plotly's renderers -> nbformat, which never validates IRIs, so setup_notebook imports them with it hidden.
+_SLOW_OPTIONAL_MODULE = "rfc3987_syntax"
+
 
 def in_colab() -> bool:
     """True when running inside Google Colab."""
     return "google.colab" in sys.modules
+
+
+def _import_plotly_renderers() -> None:
+    """Import ``plotly.io._renderers`` (and through it nbformat and jsonschema) without ``rfc3987_syntax``.
+
+    jsonschema then registers no checker for the ``iri`` / ``iri-reference`` formats in this process (it
+    accepts any string there, as without the package); everything else is unchanged, and an explicit
+    ``import rfc3987_syntax`` afterwards still works. Nothing is hidden when jsonschema is already imported.
+    """
+    if "jsonschema" in sys.modules or _SLOW_OPTIONAL_MODULE in sys.modules:
+        import plotly.io._renderers  # noqa: F401  (already paid for, or nothing to hide)
+
+        return
+    sys.modules[_SLOW_OPTIONAL_MODULE] = None  # makes `import rfc3987_syntax` raise ImportError
+    try:
+        import plotly.io._renderers  # noqa: F401
+    finally:
+        del sys.modules[_SLOW_OPTIONAL_MODULE]
 
 
 def setup_notebook(seed: int = 0, device: str | None = None, verbose: bool = True) -> torch.device:
@@ -39,6 +62,7 @@ def setup_notebook(seed: int = 0, device: str | None = None, verbose: bool = Tru
 
     chosen = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
+    _import_plotly_renderers()
     if in_colab():
         pio.renderers.default = "colab"
         from google.colab import output  # type: ignore[import-not-found]
