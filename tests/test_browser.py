@@ -88,8 +88,9 @@ _NOTEBOOK_STATE = """() => {
     const running = times.findIndex(t => t['iopub.execute_input'] && !t['shell.execute_reply']);
     return {kernel: kernel ? kernel.status : 'none',
             pending: cells.filter(c => c.model.executionCount === null).length,
-            errors: cells.flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error')
-                                                    .map(o => `${o.ename}: ${o.evalue}`)),
+            errors: cells.flatMap(c => Array.from({length: c.model.outputs.length}, (_, i) => c.model.outputs.get(i))
+                                  .filter(o => o.type === 'error')  // only errors are serialised, not every figure
+                                  .map(o => { const e = o.toJSON(); return `${e.ename}: ${e.evalue}`; })),
             slowest: [Math.max(0, ...seconds), seconds.indexOf(Math.max(...seconds))],
             running: running < 0 ? [0, -1]
                 : [(Date.now() - Date.parse(times[running]['iopub.execute_input'])) / 1000, running]};
@@ -327,7 +328,8 @@ def _check_notebook(page, base: str, token: str, name: str, shots: Path, report:
         polling=500,
     )
     started = time.perf_counter()
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    # not awaited (its promise settles when every cell has run): the loop below enforces the per-cell timeout
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     # papermill's rule: no cell may run longer than the notebook's per-cell timeout (the whole run has no limit).
     timeout_s = json.loads((NOTEBOOK_DIR / name).read_text())["metadata"].get("talkinghead_edu", {}).get("timeout", 300)
     while True:
