@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -38,7 +37,7 @@ from ..render.fast_sh import sh_to_rgb_fast
 from ..render.projection import TILE_SIZE
 from ..render.scenes import head_camera, head_scene
 from ..utils.args import ArgumentParser, positive_int
-from ..utils.io import atomic_write_text
+from ._report import write_report
 
 SOURCE = Path(__file__).parent / "assets" / "composite.c"
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC")
@@ -216,8 +215,6 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows
     ]
     table = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "composite_c.json", json.dumps({"info": info, "rows": rows}, indent=2))
-    atomic_write_text(args.out / "composite_c.md", table)
+    write_report(args.out, "composite_c", {"info": info, "rows": rows}, table)
     print(table)
     return 0
