@@ -1,13 +1,15 @@
-"""Benchmark: the fast backend's compositing kernel against the same algorithm in plain C.
+"""Benchmark: the fast backend's compositing kernel against plain C.
 
 ``python -m talkinghead_edu.bench composite_c [--n 30000] [--sizes 256 512] [--runs 9]``
 
-Is numba the reason the CPU rasterizer is not faster? This builds ``assets/composite.c`` — the
-forward compositing of :func:`talkinghead_edu.render.fast._forward_kernel`, statement by
-statement, in C — with the machine's compiler (``$CC`` or ``cc``; ``-O3 -march=native``,
+Is numba the reason the CPU rasterizer is not faster? This builds ``assets/composite.c`` with two
+C functions — ``composite_forward``, the forward compositing of
+:func:`talkinghead_edu.render.fast._forward_kernel` statement by statement, and
+``composite_textbook``, the straightforward port of the 3DGS tile kernel (float throughout, one
+``expf`` per pixel, same tiles and intervals) — with the machine's compiler (``$CC`` or ``cc``; ``-O3 -march=native``,
 ``-ffp-contract=off`` so that both do the same float operations and produce the same image),
-bins the head scene of ``bench render`` once, and times both on the same tile lists, one thread
-each, alternating runs (process CPU time, median). It writes ``composite_c.json`` and
+bins the head scene of ``bench render`` once, and times all three on the same tile lists, one
+thread each, alternating runs (process CPU time, median). It writes ``composite_c.json`` and
 ``composite_c.md`` (atomically) into ``--out``. The renderer never uses the C code; nothing
 is downloaded, and without a compiler the benchmark says so and stops.
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import json
 import os
 import platform
 import shutil
@@ -36,7 +37,7 @@ from ..render.fast_sh import sh_to_rgb_fast
 from ..render.projection import TILE_SIZE
 from ..render.scenes import head_camera, head_scene
 from ..utils.args import ArgumentParser, positive_int
-from ..utils.io import atomic_write_text
+from ._report import write_report
 
 SOURCE = Path(__file__).parent / "assets" / "composite.c"
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC")
@@ -66,9 +67,14 @@ def build(compiler: str | None = None) -> Path:
     return library
 
 
-def load(library: Path):
-    """The C function ``composite_forward`` of a built library, with its argument types declared."""
-    function = ctypes.CDLL(str(library)).composite_forward
+C_FUNCTIONS = ("composite_forward", "composite_textbook")
+
+
+def load(library: Path, name: str = "composite_forward"):
+    """The C function ``name`` (one of :data:`C_FUNCTIONS`) of a built library, with its argument types declared."""
+    if name not in C_FUNCTIONS:
+        raise ValueError(f"composite_c: no C function '{name}'; expected one of {C_FUNCTIONS}")
+    function = getattr(ctypes.CDLL(str(library)), name)
     pointer, integer = ctypes.c_void_p, ctypes.c_int
     # splats, channels, n_channels, tile_offsets, ids, n_tiles, tiles_x, width, height, out_color, out_T, out_last
     function.argtypes = [pointer, pointer, integer, pointer, pointer] + [integer] * 4 + [pointer] * 3
@@ -143,27 +149,30 @@ def scene_bins(n: int, size: int, seed: int = 0):
     return splats, channels, tile_offsets, gaussian_ids
 
 
-def measure(function, n: int, size: int, runs: int, seed: int = 0) -> dict:
-    """Median CPU ms of the numba kernel (one thread) and the C code on the same bins, runs alternating."""
+def measure(functions: dict, n: int, size: int, runs: int, seed: int = 0) -> dict:
+    """Median CPU ms of the numba kernel (one thread) and of each C function on the same bins, runs alternating.
+
+    ``functions`` maps a name to a loaded C function; each gets ``<name>_ms``, ``numba_over_<name>``, its
+    largest image difference from numba and the share of pixels with the same last contributor.
+    """
     inputs = (*scene_bins(n, size, seed), size, size)
-    numba_out, c_out = composite_numba(*inputs), composite_c(function, *inputs)  # warm-up, and the check
-    seconds = {"numba": [], "c": []}
+    runners = {"numba": lambda: composite_numba(*inputs)}
+    runners.update({name: (lambda f=function: composite_c(f, *inputs)) for name, function in functions.items()})
+    outputs = {name: run() for name, run in runners.items()}  # warm-up, and the check
+    seconds = {name: [] for name in runners}
     for _ in range(runs):
-        for name, run in (("numba", lambda: composite_numba(*inputs)), ("c", lambda: composite_c(function, *inputs))):
+        for name, run in runners.items():
             start = time.process_time()
             run()
             seconds[name].append(time.process_time() - start)
-    numba_ms, c_ms = (1e3 * statistics.median(seconds[name]) for name in ("numba", "c"))
-    return {
-        "n": n,
-        "size": size,
-        "list_entries": int(inputs[3].shape[0]),
-        "numba_ms": numba_ms,
-        "c_ms": c_ms,
-        "numba_over_c": numba_ms / c_ms,
-        "max_abs_image_difference": float(np.abs(numba_out[0] - c_out[0]).max()),
-        "same_last_contributor": float((numba_out[2] == c_out[2]).mean()),
-    }
+    row = {"n": n, "size": size, "list_entries": int(inputs[3].shape[0])}
+    row["numba_ms"] = 1e3 * statistics.median(seconds["numba"])
+    for name in functions:
+        row[f"{name}_ms"] = 1e3 * statistics.median(seconds[name])
+        row[f"numba_over_{name}"] = row["numba_ms"] / row[f"{name}_ms"]
+        row[f"{name}_max_abs_image_difference"] = float(np.abs(outputs["numba"][0] - outputs[name][0]).max())
+        row[f"{name}_same_last_contributor"] = float((outputs["numba"][2] == outputs[name][2]).mean())
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,9 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not fast.available():
         raise RuntimeError("composite_c: the numba kernels are unavailable, nothing to compare")
-    function = load(build(args.cc))
+    library = build(args.cc)
+    functions = {"c": load(library, "composite_forward"), "textbook": load(library, "composite_textbook")}
     fast.numba.set_num_threads(1)  # the C code runs on one thread
-    rows = [measure(function, n, size, args.runs) for size in args.sizes for n in args.n]
+    rows = [measure(functions, n, size, args.runs) for size in args.sizes for n in args.n]
     info = {
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "compiler": shutil.which(args.cc or os.environ.get("CC") or "cc"),
@@ -188,21 +198,23 @@ def main(argv: list[str] | None = None) -> int:
         "numba": fast.numba.__version__,
     }
     lines = [
-        f"Forward compositing, numba vs the same algorithm in C ({info['time_utc']} UTC, one thread each, "
+        f"Forward compositing, numba vs C ({info['time_utc']} UTC, one thread each, "
         f"{info['compiler']} {' '.join(FLAGS[:3])}, load average {info['load_average_1_5_15']}); "
-        f"median CPU ms of {args.runs} alternating runs on the same tile lists.",
+        f"median CPU ms of {args.runs} alternating runs on the same tile lists. C twin: the numba kernel's "
+        "algorithm statement by statement; C textbook: float throughout, one expf per pixel.",
         "",
-        "| N | image | splat-tile pairs | numba ms | C ms | numba ÷ C | max image difference | same last contributor |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| N | image | splat-tile pairs | numba ms | C twin ms | numba ÷ C twin | C textbook ms | numba ÷ C textbook "
+        "| max image difference (twin / textbook) | same last contributor (twin / textbook) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {r['n']} | {r['size']}² | {r['list_entries']} | {r['numba_ms']:.1f} | {r['c_ms']:.1f} | "
-        f"{r['numba_over_c']:.2f} | {r['max_abs_image_difference']:.1e} | {100 * r['same_last_contributor']:.2f} % |"
+        f"{r['numba_over_c']:.2f} | {r['textbook_ms']:.1f} | {r['numba_over_textbook']:.2f} | "
+        f"{r['c_max_abs_image_difference']:.1e} / {r['textbook_max_abs_image_difference']:.1e} | "
+        f"{100 * r['c_same_last_contributor']:.2f} / {100 * r['textbook_same_last_contributor']:.2f} % |"
         for r in rows
     ]
     table = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "composite_c.json", json.dumps({"info": info, "rows": rows}, indent=2))
-    atomic_write_text(args.out / "composite_c.md", table)
+    write_report(args.out, "composite_c", {"info": info, "rows": rows}, table)
     print(table)
     return 0

@@ -9,7 +9,6 @@ sum of the vertices, backward to every parameter tensor), in float32 and float64
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -19,7 +18,7 @@ import torch
 
 from ..flame import load_head_model
 from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
-from ..utils.io import atomic_write_text
+from ._report import write_report
 from ._timing import median_seconds
 
 
@@ -120,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {args.runs} runs after one warm-up."
     )
     table = to_markdown(rows, header)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "flame.json", json.dumps({"info": info, "rows": rows}, indent=2))
-    atomic_write_text(args.out / "flame.md", table)
+    write_report(args.out, "flame", {"info": info, "rows": rows}, table)
     print(table)
     return 0

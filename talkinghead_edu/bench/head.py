@@ -16,7 +16,6 @@ a similar load (same count, same coverage of the image).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..paths import cache_dir
     from ..render import Camera, fast, render
     from ..utils.args import ArgumentParser, existing_file, positive_int, torch_device
-    from ..utils.io import atomic_write_text
+    from ._report import write_report
 
     parser = ArgumentParser(prog="python -m talkinghead_edu.bench head", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -151,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.processor() or platform.machine(),
     }
     out_dir = args.out or cache_dir() / "bench"
-    atomic_write_text(out_dir / "head.json", json.dumps(result, indent=2))
     render_parts = ", ".join(
         f"{name.removeprefix('render: ')} {value:.1f}" for name, value in ms.items() if name.startswith("render: ")
     )
@@ -165,6 +163,6 @@ def main(argv: list[str] | None = None) -> int:
         f"{ms['render']:.1f} | {ms['frame']:.1f} | {result['fps']:.1f} |\n"
         + (f"\nRender stages (ms): {render_parts}.\n" if render_parts else "")
     )
-    atomic_write_text(out_dir / "head.md", table)
+    write_report(out_dir, "head", result, table)
     print(table)
     return 0

@@ -9,7 +9,6 @@ feature extractor it was trained with. Writes ``motion.json`` and ``motion.md`` 
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 
 from ..conventions import SAMPLE_RATE
 from ..utils.args import ArgumentParser, existing_file, positive_int
-from ..utils.io import atomic_write_text
+from ._report import write_report
 from ._timing import median_seconds
 
 
@@ -79,8 +78,6 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows
     ]
     table = "\n".join(lines) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "motion.json", json.dumps(result, indent=1))
-    atomic_write_text(args.out / "motion.md", table)
+    write_report(args.out, "motion", result, table)
     print(table)
     return 0

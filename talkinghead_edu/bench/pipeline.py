@@ -17,7 +17,6 @@ Writes ``pipeline[_motion].json`` / ``.md`` into ``--out`` (atomically).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import tempfile
@@ -31,7 +30,7 @@ from ..conventions import SAMPLE_RATE
 from ..data.video_dataset import list_video_speakers, load_video_dataset
 from ..paths import cache_dir
 from ..pipeline import STAGES, TalkingHead
-from ..utils.io import atomic_write_text
+from ._report import write_report
 
 
 def bench_audio(head: str, seconds: float) -> np.ndarray:
@@ -83,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or cache_dir() / "bench"
     name = "pipeline_motion" if args.motion_only else "pipeline"
-    atomic_write_text(out / f"{name}.json", json.dumps(result, indent=2))
     stages = [k for k in STAGES if k in result["fps_per_stage"]]
     table = (
         "| mode | audio (s) | frames | wall (s) | peak RSS (MB) | "
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         + f"| {result['mode']} | {speech.duration:.1f} | {speech.num_frames} | {wall:.1f} | "
         f"{result['peak_rss_mb']:.0f} | " + " | ".join(f"{result['fps_per_stage'][k]:.1f}" for k in stages) + " |\n"
     )
-    atomic_write_text(out / f"{name}.md", table)
+    write_report(out, name, result, table)
     print(table)
     print(f"load average {result['load_average']}")
     return 0

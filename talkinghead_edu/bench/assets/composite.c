@@ -5,13 +5,17 @@
  *
  * Same algorithm and the same arithmetic as the numba kernel, statement by statement: tiles of
  * 16 x 16 pixels, splats front to back, per splat its rows inside the ellipse where
- * alpha >= 1/255, per row the column interval from the conic's quadratic, exp(-sigma) stepped
- * along the row in double precision, alpha clamped at 0.999 and rounded to float, float
+ * alpha >= 1/255 (widened by 1e-5 in sigma), per row the exact column interval from the conic's
+ * quadratic, exp(-sigma) stepped along the row in double precision, alpha clamped at 0.999 and rounded to float, float
  * transmittance with early termination below 1e-4. One thread; the caller passes the tiles.
  *
  * splats: (N, 8) float records u, v, a, b, c, opacity, log(255 opacity), unused.
  * channels: (N, C) float.  tile_offsets (n_tiles + 1) int64, ids (M) int32: each tile's splats.
  * Writes out_color (H, W, C) float, out_T (H, W) float, out_last (H, W) int32.
+ *
+ * A second function, composite_textbook, is the straightforward CPU port of the 3DGS tile kernel
+ * that one would write first: float arithmetic throughout and one expf per pixel (no stepping), the
+ * same tiles, lists, row ranges and column intervals. It shows whether the stepping pays off in C too.
  */
 #include <math.h>
 #include <stdint.h>
@@ -44,14 +48,14 @@ int composite_forward(const float *splats, const float *channels, int n_channels
             const float *s = splats + 8 * (int64_t)ids[k];
             if (s[6] <= 0.0f) continue; /* opacity below 1/255: never visible */
             double mx = s[0], my = s[1], a = s[2], b = s[3], c = s[4], o = s[5];
-            double two_s = 2.0 * (double)s[6], decay = exp(-a);
+            double two_s = 2.0 * ((double)s[6] + 1e-5), decay = exp(-a); /* fast._ellipse_bound */
             double det = a * c - b * b;
             if (det <= 0.0) continue;
             double half = sqrt(two_s * a / det); /* vertical extent of the ellipse */
             double row_lo_f = fmax(my - half - 0.5, (double)y0), row_hi_f = fmin(my + half - 0.5, (double)(y1 - 1));
             if (row_lo_f > row_hi_f) continue;
             const float *splat_color = channels + (int64_t)ids[k] * n_channels;
-            for (int py = (int)floor(row_lo_f); py < (int)ceil(row_hi_f) + 1; py++) {
+            for (int py = (int)ceil(row_lo_f); py < (int)floor(row_hi_f) + 1; py++) {
                 int j = py - y0;
                 if (row_active[j] == 0) continue;
                 double dy = py + 0.5 - my;
@@ -61,7 +65,7 @@ int composite_forward(const float *splats, const float *channels, int n_channels
                 double lo = fmax(mx + (-b * dy - root) / a - 0.5, (double)x0);
                 double hi = fmin(mx + (-b * dy + root) / a - 0.5, (double)(x1 - 1));
                 if (lo > hi) continue;
-                int col_lo = (int)floor(lo), col_hi = (int)ceil(hi) + 1;
+                int col_lo = (int)ceil(lo), col_hi = (int)floor(hi) + 1;
                 double dx = col_lo + 0.5 - mx;
                 double gaussian = exp(-(0.5 * (a * dx * dx + c * dy * dy) + b * dx * dy));
                 double step = exp(-(a * dx + 0.5 * a + b * dy));
@@ -77,6 +81,77 @@ int composite_forward(const float *splats, const float *channels, int n_channels
                     if (t_next < t_min) {
                         transmittance[p] = -t;
                         row_active[j]--;
+                        active--;
+                        continue;
+                    }
+                    float weight = alpha * t;
+                    for (int ch = 0; ch < n_channels; ch++) color[ch * TILE * TILE + p] += weight * splat_color[ch];
+                    transmittance[p] = t_next;
+                    last[p] = (int32_t)(k - start + 1);
+                }
+            }
+        }
+        for (int py = y0; py < y1; py++)
+            for (int px = x0; px < x1; px++) {
+                int p = (py - y0) * TILE + px - x0;
+                out_T[py * width + px] = fabsf(transmittance[p]);
+                out_last[py * width + px] = last[p];
+                for (int ch = 0; ch < n_channels; ch++)
+                    out_color[((int64_t)py * width + px) * n_channels + ch] = color[ch * TILE * TILE + p];
+            }
+    }
+    return 0;
+}
+
+
+/* The 3DGS tile kernel as one would port it first: float throughout, sigma and expf per pixel.
+ * Same arguments, tiles, row ranges, column intervals and alpha rules as composite_forward. */
+int composite_textbook(const float *splats, const float *channels, int n_channels, const int64_t *tile_offsets,
+                       const int32_t *ids, int n_tiles, int tiles_x, int width, int height, float *out_color,
+                       float *out_T, int32_t *out_last) {
+    const float alpha_min = 1.0f / 255.0f, alpha_max = 0.999f, t_min = 1e-4f;
+    float transmittance[TILE * TILE], color[MAX_CHANNELS * TILE * TILE];
+    int32_t last[TILE * TILE];
+    if (n_channels > MAX_CHANNELS) return -1;
+    for (int tile = 0; tile < n_tiles; tile++) {
+        int ty = tile / tiles_x, tx = tile - ty * tiles_x;
+        int x0 = tx * TILE, y0 = ty * TILE;
+        int x1 = x0 + TILE < width ? x0 + TILE : width, y1 = y0 + TILE < height ? y0 + TILE : height;
+        for (int p = 0; p < TILE * TILE; p++) {
+            transmittance[p] = 1.0f;
+            last[p] = 0;
+        }
+        memset(color, 0, sizeof(float) * (size_t)n_channels * TILE * TILE);
+        int active = (y1 - y0) * (x1 - x0);
+        int64_t start = tile_offsets[tile];
+        for (int64_t k = start; k < tile_offsets[tile + 1] && active > 0; k++) {
+            const float *s = splats + 8 * (int64_t)ids[k];
+            if (s[6] <= 0.0f) continue;
+            float u = s[0], v = s[1], a = s[2], b = s[3], c = s[4], o = s[5], two_s = 2.0f * (s[6] + 1e-5f);
+            float det = a * c - b * b;
+            if (det <= 0.0f) continue;
+            float half = sqrtf(two_s * a / det);
+            int row_lo = (int)ceilf(fmaxf(v - half - 0.5f, (float)y0));
+            int row_hi = (int)floorf(fminf(v + half - 0.5f, (float)(y1 - 1))) + 1;
+            const float *splat_color = channels + (int64_t)ids[k] * n_channels;
+            for (int py = row_lo; py < row_hi; py++) {
+                float dy = (float)py + 0.5f - v;
+                float disc = b * b * dy * dy - a * (c * dy * dy - two_s);
+                if (disc < 0.0f) continue;
+                float root = sqrtf(disc);
+                int col_lo = (int)ceilf(fmaxf(u + (-b * dy - root) / a - 0.5f, (float)x0));
+                int col_hi = (int)floorf(fminf(u + (-b * dy + root) / a - 0.5f, (float)(x1 - 1))) + 1;
+                for (int px = col_lo; px < col_hi; px++) {
+                    int p = (py - y0) * TILE + px - x0;
+                    float t = transmittance[p];
+                    if (t < 0.0f) continue;
+                    float dx = (float)px + 0.5f - u;
+                    float sigma = 0.5f * (a * dx * dx + c * dy * dy) + b * dx * dy;
+                    float alpha = fminf(alpha_max, o * expf(-sigma));
+                    if (alpha < alpha_min) continue;
+                    float t_next = t * (1.0f - alpha);
+                    if (t_next < t_min) {
+                        transmittance[p] = -t;
                         active--;
                         continue;
                     }
