@@ -179,3 +179,37 @@ def test_row_recurrence_matches_exp_along_a_tile_row():
             assert abs(gaussian - expected) <= 1e-13 + 1e-13 * expected, (a, b, c, i)
             gaussian *= step
             step *= math.exp(-a)
+
+
+def test_exact_row_intervals_visit_every_pixel_that_passes_the_alpha_test():
+    """The kernels visit only the rows and columns solved from the ellipse σ ≤ log(255 o) + 1e-5, with no pixel of
+    slack; every pixel centre whose alpha reaches 1/255 (in float32, as the kernels test it) must lie inside them —
+    for round splats, needles at every angle, and opacities that put the 1/255 line exactly through a pixel centre."""
+    rng = np.random.default_rng(11)
+    x0, x1, y0, y1 = 16, 32, 32, 48  # one tile
+    px, py = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
+    checked = on_the_line = 0
+    for case in range(1500):
+        angle, log_sx, log_sy = rng.uniform(0, math.pi), rng.uniform(-1.2, 2.5), rng.uniform(-1.2, 2.5)
+        rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        covariance = rotation @ np.diag([math.exp(2 * log_sx) + 0.3, math.exp(2 * log_sy) + 0.3]) @ rotation.T
+        inverse = np.linalg.inv(covariance)
+        a, b, c = float(inverse[0, 0]), float(inverse[0, 1]), float(inverse[1, 1])
+        u, v = rng.uniform(8, 40), rng.uniform(24, 56)
+        sigma = 0.5 * (a * (px - u) ** 2 + c * (py - v) ** 2) + b * (px - u) * (py - v)  # (16, 16)
+        inside = np.flatnonzero(sigma < math.log(255.0))
+        if case % 2 and inside.size:  # put the 1/255 line through one pixel centre
+            o = math.exp(sigma.flat[rng.choice(inside)]) / 255.0
+            on_the_line += 1
+        else:
+            o = rng.uniform(0.01, 1.0)
+        two_s = fast._ellipse_bound(np.float32(math.log(255.0 * o)))
+        passing = np.float32(o) * np.exp(-sigma).astype(np.float32) >= np.float32(1.0 / 255.0)
+        visited = np.zeros_like(passing)
+        row_lo, row_hi = fast._row_range(a, b, c, two_s, v, y0, y1)
+        for row in range(row_lo, row_hi):
+            col_lo, col_hi = fast._row_interval(a, b, c, row + 0.5 - v, two_s, u, x0, x1)
+            visited[row - y0, col_lo - x0 : col_hi - x0] = True
+        assert not (passing & ~visited).any(), f"case {case}: a pixel with alpha >= 1/255 is never visited"
+        checked += int(passing.sum())
+    assert on_the_line > 400 and checked > 10_000
