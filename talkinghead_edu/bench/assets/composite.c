@@ -24,23 +24,63 @@
 #define TILE 16
 #define MAX_CHANNELS 64
 
+/* One tile's pixel state, pixels row-major; a pixel's transmittance is negative once it stopped. */
+typedef struct {
+    int x0, x1, y0, y1;
+    float transmittance[TILE * TILE], color[MAX_CHANNELS * TILE * TILE];
+    int32_t last[TILE * TILE];
+} Tile;
+
+/* Bounds of tile number `tile` (row-major, tiles_x per row) and its pixels reset: T = 1, no colour. */
+static void tile_begin(Tile *t, int tile, int tiles_x, int width, int height, int n_channels) {
+    int ty = tile / tiles_x, tx = tile - ty * tiles_x;
+    t->x0 = tx * TILE, t->y0 = ty * TILE;
+    t->x1 = t->x0 + TILE < width ? t->x0 + TILE : width, t->y1 = t->y0 + TILE < height ? t->y0 + TILE : height;
+    for (int p = 0; p < TILE * TILE; p++) {
+        t->transmittance[p] = 1.0f;
+        t->last[p] = 0;
+    }
+    memset(t->color, 0, sizeof(float) * (size_t)n_channels * TILE * TILE);
+}
+
+/* Composite one splat with `alpha` (>= 1/255) at pixel p of a pixel still compositing (T = t > 0), eq 9; list
+ * index `index` after it. Returns 1 when the pixel stops instead (T would fall below 1e-4), else 0. */
+static inline int composite_pixel(Tile *tile, int p, float t, float alpha, const float *splat_color, int n_channels,
+                                  int32_t index) {
+    float t_next = t * (1.0f - alpha);
+    if (t_next < 1e-4f) {
+        tile->transmittance[p] = -t;
+        return 1;
+    }
+    float weight = alpha * t;
+    for (int ch = 0; ch < n_channels; ch++) tile->color[ch * TILE * TILE + p] += weight * splat_color[ch];
+    tile->transmittance[p] = t_next;
+    tile->last[p] = index;
+    return 0;
+}
+
+/* The tile's pixels into out_color (H, W, C), out_T (H, W) and out_last (H, W). */
+static void tile_write(const Tile *t, int width, int n_channels, float *out_color, float *out_T, int32_t *out_last) {
+    for (int py = t->y0; py < t->y1; py++)
+        for (int px = t->x0; px < t->x1; px++) {
+            int p = (py - t->y0) * TILE + px - t->x0;
+            out_T[py * width + px] = fabsf(t->transmittance[p]);
+            out_last[py * width + px] = t->last[p];
+            for (int ch = 0; ch < n_channels; ch++)
+                out_color[((int64_t)py * width + px) * n_channels + ch] = t->color[ch * TILE * TILE + p];
+        }
+}
+
 int composite_forward(const float *splats, const float *channels, int n_channels, const int64_t *tile_offsets,
                       const int32_t *ids, int n_tiles, int tiles_x, int width, int height, float *out_color,
                       float *out_T, int32_t *out_last) {
-    const float alpha_min = 1.0f / 255.0f, alpha_max = 0.999f, t_min = 1e-4f;
-    float transmittance[TILE * TILE], color[MAX_CHANNELS * TILE * TILE];
-    int32_t last[TILE * TILE];
+    const float alpha_min = 1.0f / 255.0f, alpha_max = 0.999f;
+    Tile state; /* 66 KB on the stack, as the arrays it replaces were */
     int row_active[TILE];
     if (n_channels > MAX_CHANNELS) return -1;
     for (int tile = 0; tile < n_tiles; tile++) {
-        int ty = tile / tiles_x, tx = tile - ty * tiles_x;
-        int x0 = tx * TILE, y0 = ty * TILE;
-        int x1 = x0 + TILE < width ? x0 + TILE : width, y1 = y0 + TILE < height ? y0 + TILE : height;
-        for (int p = 0; p < TILE * TILE; p++) {
-            transmittance[p] = 1.0f;
-            last[p] = 0;
-        }
-        memset(color, 0, sizeof(float) * (size_t)n_channels * TILE * TILE);
+        tile_begin(&state, tile, tiles_x, width, height, n_channels);
+        int x0 = state.x0, x1 = state.x1, y0 = state.y0, y1 = state.y1;
         for (int j = 0; j < TILE; j++) row_active[j] = x1 - x0;
         int active = (y1 - y0) * (x1 - x0);
         int64_t start = tile_offsets[tile];
@@ -75,30 +115,16 @@ int composite_forward(const float *splats, const float *channels, int n_channels
                     float alpha = (float)(unclamped < alpha_max ? unclamped : (double)alpha_max);
                     gaussian *= step;
                     step *= decay;
-                    float t = transmittance[p];
+                    float t = state.transmittance[p];
                     if (t < 0.0f || alpha < alpha_min) continue;
-                    float t_next = t * (1.0f - alpha);
-                    if (t_next < t_min) {
-                        transmittance[p] = -t;
+                    if (composite_pixel(&state, p, t, alpha, splat_color, n_channels, (int32_t)(k - start + 1))) {
                         row_active[j]--;
                         active--;
-                        continue;
                     }
-                    float weight = alpha * t;
-                    for (int ch = 0; ch < n_channels; ch++) color[ch * TILE * TILE + p] += weight * splat_color[ch];
-                    transmittance[p] = t_next;
-                    last[p] = (int32_t)(k - start + 1);
                 }
             }
         }
-        for (int py = y0; py < y1; py++)
-            for (int px = x0; px < x1; px++) {
-                int p = (py - y0) * TILE + px - x0;
-                out_T[py * width + px] = fabsf(transmittance[p]);
-                out_last[py * width + px] = last[p];
-                for (int ch = 0; ch < n_channels; ch++)
-                    out_color[((int64_t)py * width + px) * n_channels + ch] = color[ch * TILE * TILE + p];
-            }
+        tile_write(&state, width, n_channels, out_color, out_T, out_last);
     }
     return 0;
 }
@@ -109,19 +135,12 @@ int composite_forward(const float *splats, const float *channels, int n_channels
 int composite_textbook(const float *splats, const float *channels, int n_channels, const int64_t *tile_offsets,
                        const int32_t *ids, int n_tiles, int tiles_x, int width, int height, float *out_color,
                        float *out_T, int32_t *out_last) {
-    const float alpha_min = 1.0f / 255.0f, alpha_max = 0.999f, t_min = 1e-4f;
-    float transmittance[TILE * TILE], color[MAX_CHANNELS * TILE * TILE];
-    int32_t last[TILE * TILE];
+    const float alpha_min = 1.0f / 255.0f, alpha_max = 0.999f;
+    Tile state; /* 66 KB on the stack, as the arrays it replaces were */
     if (n_channels > MAX_CHANNELS) return -1;
     for (int tile = 0; tile < n_tiles; tile++) {
-        int ty = tile / tiles_x, tx = tile - ty * tiles_x;
-        int x0 = tx * TILE, y0 = ty * TILE;
-        int x1 = x0 + TILE < width ? x0 + TILE : width, y1 = y0 + TILE < height ? y0 + TILE : height;
-        for (int p = 0; p < TILE * TILE; p++) {
-            transmittance[p] = 1.0f;
-            last[p] = 0;
-        }
-        memset(color, 0, sizeof(float) * (size_t)n_channels * TILE * TILE);
+        tile_begin(&state, tile, tiles_x, width, height, n_channels);
+        int x0 = state.x0, x1 = state.x1, y0 = state.y0, y1 = state.y1;
         int active = (y1 - y0) * (x1 - x0);
         int64_t start = tile_offsets[tile];
         for (int64_t k = start; k < tile_offsets[tile + 1] && active > 0; k++) {
@@ -143,33 +162,17 @@ int composite_textbook(const float *splats, const float *channels, int n_channel
                 int col_hi = (int)floorf(fminf(u + (-b * dy + root) / a - 0.5f, (float)(x1 - 1))) + 1;
                 for (int px = col_lo; px < col_hi; px++) {
                     int p = (py - y0) * TILE + px - x0;
-                    float t = transmittance[p];
+                    float t = state.transmittance[p];
                     if (t < 0.0f) continue;
                     float dx = (float)px + 0.5f - u;
                     float sigma = 0.5f * (a * dx * dx + c * dy * dy) + b * dx * dy;
                     float alpha = fminf(alpha_max, o * expf(-sigma));
                     if (alpha < alpha_min) continue;
-                    float t_next = t * (1.0f - alpha);
-                    if (t_next < t_min) {
-                        transmittance[p] = -t;
-                        active--;
-                        continue;
-                    }
-                    float weight = alpha * t;
-                    for (int ch = 0; ch < n_channels; ch++) color[ch * TILE * TILE + p] += weight * splat_color[ch];
-                    transmittance[p] = t_next;
-                    last[p] = (int32_t)(k - start + 1);
+                    active -= composite_pixel(&state, p, t, alpha, splat_color, n_channels, (int32_t)(k - start + 1));
                 }
             }
         }
-        for (int py = y0; py < y1; py++)
-            for (int px = x0; px < x1; px++) {
-                int p = (py - y0) * TILE + px - x0;
-                out_T[py * width + px] = fabsf(transmittance[p]);
-                out_last[py * width + px] = last[p];
-                for (int ch = 0; ch < n_channels; ch++)
-                    out_color[((int64_t)py * width + px) * n_channels + ch] = color[ch * TILE * TILE + p];
-            }
+        tile_write(&state, width, n_channels, out_color, out_T, out_last);
     }
     return 0;
 }
